@@ -1,0 +1,42 @@
+"""Build of the host (CPU) twin of the kernels, nnlite._C, with pybind11.
+
+Everything declarative lives in pyproject.toml; this file exists because the
+extension and the `models/ -> nnlite.models` mapping need code.
+"""
+import glob
+import sys
+
+from pybind11.setup_helpers import Pybind11Extension, build_ext
+from setuptools import find_packages, setup
+
+# Every kernel family adds one csrc/host/<family>.cpp; module.cpp binds them all.
+HOST_SOURCES = sorted(glob.glob("csrc/host/*.cpp"))
+
+
+def subpackages(root, prefix):
+    return [prefix] + [prefix + "." + name for name in find_packages(root)]
+
+
+compile_args = ["-O3"]
+link_args = []
+if sys.platform != "win32":
+    # OpenMP parallelises the outermost independent loop of each host kernel.
+    compile_args += ["-fopenmp"]
+    link_args += ["-fopenmp"]
+
+ext = Pybind11Extension(
+    "nnlite._C",
+    HOST_SOURCES,
+    include_dirs=["csrc"],
+    extra_compile_args=compile_args,
+    extra_link_args=link_args,
+    cxx_std=11,
+)
+
+setup(
+    packages=subpackages("nnlite", "nnlite") + subpackages("models", "nnlite.models"),
+    package_dir={"nnlite.models": "models"},
+    ext_modules=[ext],
+    cmdclass={"build_ext": build_ext},
+    zip_safe=False,
+)
