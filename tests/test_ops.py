@@ -187,3 +187,12 @@ def test_dropout_is_reproducible_under_manual_seed():
     nl.manual_seed(7)
     b = F.dropout(x, 0.5).numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_gradcheck_with_a_fixed_mask():
+    def dropout_fixed_mask(t):
+        nl.manual_seed(3)  # the same mask on every call gradcheck makes
+        return F.dropout(t, p=0.4)
+
+    x = nl.tensor(signed(5, 4), requires_grad=True)
+    assert nl.gradcheck(dropout_fixed_mask, (x,))
