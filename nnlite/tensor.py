@@ -178,6 +178,17 @@ class Tensor:
                              f"scalar, got shape {self.shape}")
         return self.data.reshape(()).item()
 
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self.item())
+
     def tolist(self):
         return self.numpy().tolist()
 
@@ -437,7 +448,9 @@ def _topological_order(root_node):
 
 def _accumulate_leaf(tensor, grad):
     if tensor.grad is None:
-        tensor.grad = Tensor(grad.copy() if grad.base is not None else grad)
+        # Always a private copy: Functions may hand the same array to several
+        # inputs (Add does), and users modify .grad in place (clipping).
+        tensor.grad = Tensor(grad.copy())
     else:
         tensor.grad = Tensor(tensor.grad.data + grad)
 

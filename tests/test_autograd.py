@@ -248,3 +248,29 @@ def test_inplace_operators_rebind_instead_of_corrupting_the_graph():
     y *= x
     y.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 5.0])  # d/dx (x+1)x = 2x+1
+
+
+def test_leaf_gradients_never_share_arrays():
+    a = nl.tensor([1.0, 2.0], requires_grad=True)
+    b = nl.tensor([3.0, 4.0], requires_grad=True)
+    g = np.ones(2, dtype=np.float32)
+    (a + b).backward(g)
+    a.grad.data *= 5  # in-place clipping of one gradient must not touch the other
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+    np.testing.assert_array_equal(g, [1.0, 1.0])
+
+
+def test_python_scalar_conversions():
+    assert float(nl.tensor([2.5])) == 2.5 and int(nl.tensor(3)) == 3
+    assert [10, 20, 30][nl.tensor(1)] == 20
+    with pytest.raises(TypeError, match="integer tensors"):
+        [1, 2][nl.tensor(1.0)]
+
+
+def test_dtype_mismatch_in_matmul_and_linear_is_an_error():
+    a32 = nl.tensor(np.ones((2, 3), dtype=np.float32))
+    b64 = nl.tensor(np.ones((3, 2)))
+    with pytest.raises(TypeError, match="matmul: operands have dtypes float32 and float64"):
+        a32 @ b64
+    with pytest.raises(TypeError, match="linear: input is float32 but weight is float64"):
+        F.linear(a32, nl.tensor(np.ones((4, 3))))

@@ -107,6 +107,9 @@ class MatMul(Function):
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if a.shape[-1] != inner_b:
             raise _matmul_shapes_error(a, b)
+        if a.dtype != b.dtype:
+            raise TypeError(f"matmul: operands have dtypes {a.dtype} and {b.dtype}; expected "
+                            f"one dtype (convert with .float() or .double())")
         ctx.save_for_backward(a, b)
         return xp_of(a).matmul(a, b)
 

@@ -17,6 +17,9 @@ class Linear(Function):
         if bias is not None and tuple(bias.shape) != (weight.shape[0],):
             raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match "
                              f"weight; expected ({weight.shape[0]},)")
+        if x.dtype != weight.dtype:
+            raise TypeError(f"linear: input is {x.dtype} but weight is {weight.dtype}; "
+                            f"convert one (model.double() or x.float())")
         ctx.save_for_backward(x, weight)
         y = xp_of(x).matmul(x, weight.T)
         return y + bias if bias is not None else y

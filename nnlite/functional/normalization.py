@@ -68,6 +68,9 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         if v is not None and tuple(v.shape) != (channels,):
             raise ValueError(f"batch_norm: {name} has shape {tuple(v.shape)}, expected "
                              f"({channels},) for input of shape {x.shape}")
+    if weight is not None and weight.dtype != x.dtype:
+        raise TypeError(f"batch_norm: input is {x.dtype} but weight is {weight.dtype}; "
+                        f"convert one (model.double() or x.float())")
     if training:
         count = x.numel() // channels
         if count < 2:
