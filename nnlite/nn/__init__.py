@@ -1,0 +1,22 @@
+"""Layers, containers and losses with PyTorch's names (``nl.nn.Linear`` ...).
+
+``state_dict`` keys and weight layouts follow PyTorch, so weights move
+between the libraries as plain arrays.
+"""
+from nnlite.nn import init
+from nnlite.nn.activation import LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from nnlite.nn.container import ModuleDict, ModuleList, Sequential
+from nnlite.nn.dropout import Dropout
+from nnlite.nn.linear import Flatten, Identity, Linear
+from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
+from nnlite.nn.module import Module
+from nnlite.nn.normalization import BatchNorm1d, BatchNorm2d
+from nnlite.nn.parameter import Parameter
+from nnlite.nn.state import IncompatibleKeys, StateDictError
+
+__all__ = [
+    "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "Dropout",
+    "Flatten", "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module",
+    "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
+    "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
+]
