@@ -1,0 +1,2 @@
+"""Importing a case module registers its cases with bench.harness."""
+from bench.cases import softmax  # noqa: F401

@@ -1,0 +1,10 @@
+// One register_<family>(m) per csrc/host/<family>.cpp; module.cpp calls each.
+// A new kernel family adds its declaration here and one call in module.cpp.
+#ifndef NNLITE_HOST_FAMILIES_H
+#define NNLITE_HOST_FAMILIES_H
+
+#include <pybind11/pybind11.h>
+
+void register_softmax(pybind11::module_& m);
+
+#endif  // NNLITE_HOST_FAMILIES_H

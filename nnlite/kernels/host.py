@@ -1,0 +1,39 @@
+"""CPU backend: the host build of csrc/ (nnlite._C) behind the facade's signatures."""
+import importlib
+
+import numpy as np
+
+from nnlite.kernels import _checks
+
+ROWS_COLS = ("rows", "cols")
+
+
+def _lib():
+    try:
+        return importlib.import_module("nnlite._C")
+    except ImportError as exc:
+        raise ImportError(f"nnlite.kernels.host: the compiled host kernels nnlite._C are "
+                          f"missing or failed to load ({exc}); rebuild them by reinstalling "
+                          f"from the repository root with `pip install -e .`") from exc
+
+
+def _entry(op, dtype):
+    return getattr(_lib(), f"{op}_{_checks.dtype_suffix(dtype)}")
+
+
+def softmax_forward(x, log=False):
+    """Row-wise softmax (log=False) or log-softmax (log=True) of x (rows, cols)."""
+    (x,) = _checks.float_arrays("softmax_forward", np, ROWS_COLS, x=x)
+    y = np.empty_like(x)
+    if x.size:
+        _entry("softmax_forward", x.dtype)(x, y, int(bool(log)))
+    return y
+
+
+def softmax_backward(y, gy, log=False):
+    """Gradient w.r.t. the softmax input, from the forward output y and its gradient gy."""
+    y, gy = _checks.float_arrays("softmax_backward", np, ROWS_COLS, y=y, gy=gy)
+    gx = np.empty_like(y)
+    if y.size:
+        _entry("softmax_backward", y.dtype)(y, gy, gx, int(bool(log)))
+    return gx

@@ -1,0 +1,22 @@
+"""`python -m bench` stays runnable: one tiny CPU run through the CLI and the JSON."""
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # bench/ is a top-level package of the repository
+    sys.path.insert(0, str(ROOT))
+
+
+def test_bench_cpu_smoke(tmp_path, capsys):
+    from bench.__main__ import main
+    out_json = tmp_path / "bench.json"
+    assert main(["--device", "cpu", "--filter", "crnn", "--repeat", "2", "--warmup", "0",
+                 "--json", str(out_json)]) == 0
+    table = capsys.readouterr().out
+    assert "device: cpu" in table and "nnlite" in table and "numpy-ref" in table
+    results = json.loads(out_json.read_text())["results"]
+    assert {r["impl"] for r in results} >= {"nnlite", "numpy-ref"}
+    assert all(r["ratio_to_nnlite"] > 0 and r["median_ms"] > 0 for r in results)
+    assert {r["case"] for r in results} == {"softmax fwd", "softmax fwd+bwd",
+                                            "log_softmax fwd", "log_softmax fwd+bwd"}
