@@ -191,6 +191,7 @@ def test_function_returning_a_wrong_shape_gradient_is_named():
         Broken.apply(x).backward()
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_detect_anomaly_names_the_op_that_made_nan():
     x = nl.tensor([-1.0, 4.0], requires_grad=True)
     nl.set_detect_anomaly(True)

@@ -103,18 +103,19 @@ def _numpy_inputs(arrays, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,op,reference,arrays", CASES, ids=[c[0] for c in CASES])
-def test_forward_matches_numpy(name, op, reference, arrays, dtype):
+def test_forward_matches_numpy(name, op, reference, arrays, dtype, device):
     inputs = _numpy_inputs(arrays, dtype)
-    got = op(*[nl.tensor(a) for a in inputs])
+    got = op(*[nl.tensor(a, device=device) for a in inputs])
     want = reference(*inputs)
-    assert got.dtype == dtype
+    assert got.dtype == dtype and got.device == device
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(got.numpy(), want, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("name,op,reference,arrays", CASES, ids=[c[0] for c in CASES])
-def test_gradcheck(name, op, reference, arrays):
-    inputs = [nl.tensor(a.astype(np.float64), requires_grad=True) for a in arrays]
+def test_gradcheck(name, op, reference, arrays, device):
+    inputs = [nl.tensor(a.astype(np.float64), device=device, requires_grad=True)
+              for a in arrays]
     assert nl.gradcheck(op, inputs)
 
 
@@ -196,3 +197,11 @@ def test_dropout_gradcheck_with_a_fixed_mask():
 
     x = nl.tensor(signed(5, 4), requires_grad=True)
     assert nl.gradcheck(dropout_fixed_mask, (x,))
+
+
+def test_where_accepts_lists_and_scalars():
+    a = nl.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y = nl.where([True, False, True], a, 0.0)
+    np.testing.assert_array_equal(y.numpy(), [1.0, 0.0, 3.0])
+    y.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [1.0, 0.0, 1.0])

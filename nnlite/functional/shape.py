@@ -3,7 +3,9 @@
 These move or select elements and never compute; their backward passes route
 gradients back to where each element came from.
 """
-from nnlite.device import xp_of
+import numpy as np
+
+from nnlite.device import device_of, move, xp_of
 from nnlite.tensor import Function, Tensor
 
 
@@ -71,9 +73,20 @@ def unwrap_index(index):
     return index.data if isinstance(index, Tensor) else index
 
 
+def _index_on_device_of(index, x):
+    """Move NumPy index arrays (masks, positions) to the GPU when x lives
+    there: users index GPU tensors with NumPy arrays they built on the host."""
+    if isinstance(index, tuple):
+        return tuple(_index_on_device_of(i, x) for i in index)
+    if isinstance(index, (np.ndarray, list)) and device_of(x) != "cpu":
+        return move(np.asarray(index), device_of(x))
+    return index
+
+
 class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
+        index = _index_on_device_of(index, x)
         ctx.meta = (x.shape, x.dtype, index)
         try:
             return x[index]
@@ -147,8 +160,11 @@ class Where(Function):
 
     @staticmethod
     def forward(ctx, condition, a, b):
-        xp = xp_of(condition) if hasattr(condition, "shape") else xp_of(a)
-        condition = xp.asarray(condition, dtype=bool)
+        data = a if hasattr(a, "shape") else b
+        xp = xp_of(data)
+        if not hasattr(condition, "shape"):  # lists and Python bools
+            condition = np.asarray(condition)
+        condition = move(condition, device_of(data)).astype(bool, copy=False)
         ctx.save_for_backward(condition)
         return xp.where(condition, a, b)
 
