@@ -5,7 +5,7 @@ import statistics
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List
+from typing import Callable, List
 
 import numpy as np
 

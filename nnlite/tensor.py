@@ -551,6 +551,17 @@ def tensor(data, dtype=None, device="cpu", requires_grad=False):
     return Tensor(array, device=device, requires_grad=requires_grad)
 
 
+def clear_grad(tensor, set_to_none=True):
+    """Forget or zero a tensor's ``.grad`` (what ``zero_grad`` does per
+    parameter). Zeroing in place is safe: every leaf owns its gradient array."""
+    if tensor.grad is None:
+        return
+    if set_to_none:
+        tensor.grad = None
+    else:
+        tensor.grad.data[...] = 0
+
+
 def raw(value):
     """The array behind a Tensor; anything else unchanged."""
     return value.data if isinstance(value, Tensor) else value

@@ -11,7 +11,7 @@ import numpy as np
 from nnlite import device as _device
 from nnlite.nn import state as _state
 from nnlite.nn.parameter import Parameter
-from nnlite.tensor import Tensor
+from nnlite.tensor import Tensor, clear_grad
 
 
 class Module:
@@ -208,7 +208,7 @@ class Module:
 
     def zero_grad(self, set_to_none=True):
         for param in self.parameters():
-            _zero_grad(param, set_to_none)
+            clear_grad(param, set_to_none)
 
     # -- device and dtype ----------------------------------------------------------
     def _convert(self, device=None, dtype=None):
@@ -318,17 +318,6 @@ def _join(prefix, name):
 def _indent(text, spaces):
     lines = text.split("\n")
     return "\n".join(lines[:1] + [" " * spaces + line for line in lines[1:]])
-
-
-def _zero_grad(param, set_to_none):
-    if param.grad is None:
-        return
-    if set_to_none:
-        param.grad = None
-    else:
-        # A fresh array rather than an in-place fill: backward may have stored
-        # one gradient array in several leaves' .grad.
-        param.grad.data = _device.xp_of(param.grad.data).zeros_like(param.grad.data)
 
 
 def _converted(array, device, dtype):

@@ -9,7 +9,7 @@ import copy
 import numpy as np
 
 from nnlite import device as _device
-from nnlite.tensor import Tensor, no_grad
+from nnlite.tensor import Tensor, clear_grad, no_grad
 
 
 class _Required:
@@ -86,12 +86,7 @@ class Optimizer:
     def zero_grad(self, set_to_none=True):
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                if set_to_none:
-                    p.grad = None
-                else:
-                    p.grad.data = _device.xp_of(p.grad.data).zeros_like(p.grad.data)
+                clear_grad(p, set_to_none)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient. `closure`, if
