@@ -291,11 +291,14 @@ class Context:
 
     @property
     def saved_tensors(self):
+        self.check_not_freed()
+        return self._saved
+
+    def check_not_freed(self):
         if self._freed:
             raise RuntimeError(
                 "backward: trying to go through the graph a second time after its saved "
                 "arrays were freed; pass retain_graph=True to the first backward()")
-        return self._saved
 
 
 class Node:
@@ -486,8 +489,7 @@ def run_backward(root, grad, retain_graph=False):
 
 
 def _call_backward(node, out_grads):
-    if node.ctx._freed:
-        node.ctx.saved_tensors  # raises the explanatory error
+    node.ctx.check_not_freed()
     xp = None
     filled = []
     for g, (shape, dtype) in zip(out_grads, node.output_meta):
