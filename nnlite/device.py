@@ -54,8 +54,6 @@ def xp_of(array):
     return np
 
 
-array_module = xp_of
-
 
 def move(array, device):
     """Copy `array` to `device` (no copy when it is already there)."""

@@ -61,7 +61,7 @@ def is_anomaly_enabled():
 
 
 def _has_nan(array):
-    return array.dtype.kind in "fc" and bool(_device.array_module(array).isnan(array).any())
+    return array.dtype.kind in "fc" and bool(_device.xp_of(array).isnan(array).any())
 
 
 # ----------------------------------------------------------------------------
