@@ -13,6 +13,7 @@ from nnlite.functional.loss import (binary_cross_entropy_with_logits, cross_entr
                                     mse_loss, nll_loss)
 from nnlite.functional.normalization import batch_norm
 from nnlite.functional.reduction import max, mean, min, sum
+from nnlite.functional.rnn import gru_cell, gru_layer, lstm_cell, lstm_layer
 from nnlite.functional.shape import (cat, concatenate, expand, flatten, getitem, permute,
                                      reshape, squeeze, stack, transpose, unsqueeze, view,
                                      where)
@@ -27,3 +28,4 @@ __all__ = [
     "nll_loss", "permute", "pow", "relu", "relu6", "reshape", "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "view", "where",
 ]
+__all__ += ["gru_cell", "gru_layer", "lstm_cell", "lstm_layer"]

@@ -8,6 +8,15 @@ NVRTC). Both expose the same functions with the same signatures::
     softmax_forward(x, log=False) -> y        # x: (rows, cols) float32/float64
     softmax_backward(y, gy, log=False) -> gx  # y: the forward output
 
+    # recurrent step kernels (csrc/nnlite/rnn.cuh): one time step over all N
+    # rows, writing into caller-provided arrays; gx becomes the activations
+    lstm_cell_forward(gx, gh, c_prev, h_prev, c, h, lengths, t, hard_sigmoid=False)
+    lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, lengths, t, ...)
+    gru_reset_gate_forward(gx, gh_rz, h_prev, rh, hard_sigmoid=False)   # reset_after=False
+    gru_cell_forward(gx, gh, b_hn, h_prev, h, lengths, t, hard_sigmoid=False, reset_after=True)
+    gru_cell_backward(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, t, ...)
+    gru_reset_gate_backward(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, ...)
+
 Argument checks common to both live in ``nnlite.kernels._checks``.
 """
 import numpy

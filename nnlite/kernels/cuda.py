@@ -24,6 +24,9 @@ MIN_THREADS_PER_BLOCK = 32  # one warp: fewer threads would leave lanes idle any
 ENTRY_POINTS = {
     "softmax": ("softmax_forward_f32", "softmax_forward_f64",
                 "softmax_backward_f32", "softmax_backward_f64"),
+    "rnn": tuple(f"{op}_{suffix}" for op in (
+        "lstm_cell_forward", "lstm_cell_backward", "gru_reset_gate_forward", "gru_cell_forward",
+        "gru_cell_backward", "gru_reset_gate_backward") for suffix in ("f32", "f64")),
 }
 ROWS_COLS = ("rows", "cols")
 
@@ -153,3 +156,9 @@ def softmax_backward(y, gy, log=False):
         _launch_rows("softmax", "softmax_backward", y,
                      (y, gy, gx, np.int32(y.shape[1]), np.int32(bool(log))))
     return gx
+
+
+# The recurrent step kernels live in their own module (same signatures on host).
+from nnlite.kernels.cuda_rnn import (gru_cell_backward, gru_cell_forward,  # noqa: E402,F401
+                                     gru_reset_gate_backward, gru_reset_gate_forward,
+                                     lstm_cell_backward, lstm_cell_forward)

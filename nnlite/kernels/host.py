@@ -37,3 +37,9 @@ def softmax_backward(y, gy, log=False):
     if y.size:
         _entry("softmax_backward", y.dtype)(y, gy, gx, int(bool(log)))
     return gx
+
+
+# The recurrent step kernels live in their own module (same signatures on GPU).
+from nnlite.kernels.host_rnn import (gru_cell_backward, gru_cell_forward,  # noqa: E402,F401
+                                     gru_reset_gate_backward, gru_reset_gate_forward,
+                                     lstm_cell_backward, lstm_cell_forward)

@@ -12,6 +12,7 @@ from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnlite.nn.module import Module
 from nnlite.nn.normalization import BatchNorm1d, BatchNorm2d
 from nnlite.nn.parameter import Parameter
+from nnlite.nn.rnn import GRU, LSTM, GRUCell, LSTMCell
 from nnlite.nn.state import IncompatibleKeys, StateDictError
 
 __all__ = [
@@ -20,3 +21,4 @@ __all__ = [
     "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
 ]
+__all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell"]

@@ -4,5 +4,7 @@ same function names and signatures as nnlite.kernels; losses.py holds the
 oracles of the composite ops (cross-entropy, BCE, batch norm).
 """
 from nnlite.reference import losses, softmax
+from nnlite.reference import rnn
 
 __all__ = ["losses", "softmax"]
+__all__ += ["rnn"]
