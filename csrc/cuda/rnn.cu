@@ -18,8 +18,10 @@ lstm_cell_forward_f32(float* gx, const float* gh, const float* c_prev, const flo
     float* c, float* h, const int* lengths, int t, long long units, int hidden, int
     hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    lstm_cell_forward_element(gx, gh, c_prev, h_prev, c, h, lengths, t, hidden, hard_sigmoid,
-        unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    lstm_cell_forward_element(gx, gh, c_prev, h_prev, c, h, rnn_step_is_live(lengths, (int)n,
+        t), hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -28,8 +30,10 @@ lstm_cell_forward_f64(double* gx, const double* gh, const double* c_prev, const 
     double* c, double* h, const int* lengths, int t, long long units, int hidden, int
     hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    lstm_cell_forward_element(gx, gh, c_prev, h_prev, c, h, lengths, t, hidden, hard_sigmoid,
-        unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    lstm_cell_forward_element(gx, gh, c_prev, h_prev, c, h, rnn_step_is_live(lengths, (int)n,
+        t), hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -38,8 +42,10 @@ lstm_cell_backward_f32(const float* gates, const float* c_prev, const float* c, 
     const float* dc, float* d_gates, float* dc_prev, float* dh_prev, const int* lengths, int t,
     long long units, int hidden, int hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    lstm_cell_backward_element(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, lengths, t,
-        hidden, hard_sigmoid, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    lstm_cell_backward_element(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -48,8 +54,10 @@ lstm_cell_backward_f64(const double* gates, const double* c_prev, const double* 
     dh, const double* dc, double* d_gates, double* dc_prev, double* dh_prev, const int* lengths,
     int t, long long units, int hidden, int hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    lstm_cell_backward_element(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, lengths, t,
-        hidden, hard_sigmoid, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    lstm_cell_backward_element(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -57,8 +65,9 @@ extern "C" __global__ void __launch_bounds__(RNN_THREADS)
 gru_reset_gate_forward_f32(float* gx, const float* gh_rz, const float* h_prev, float* rh, long
     long units, int hidden, int hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_reset_gate_forward_element(gx, gh_rz, h_prev, rh, hidden, hard_sigmoid, unit / hidden,
-        (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_reset_gate_forward_element(gx, gh_rz, h_prev, rh, hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -66,8 +75,9 @@ extern "C" __global__ void __launch_bounds__(RNN_THREADS)
 gru_reset_gate_forward_f64(double* gx, const double* gh_rz, const double* h_prev, double* rh,
     long long units, int hidden, int hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_reset_gate_forward_element(gx, gh_rz, h_prev, rh, hidden, hard_sigmoid, unit / hidden,
-        (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_reset_gate_forward_element(gx, gh_rz, h_prev, rh, hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -76,8 +86,10 @@ gru_cell_forward_f32(float* gx, const float* gh, const float* b_hn, const float*
     h, const int* lengths, int t, long long units, int hidden, int hard_sigmoid, int
     reset_after) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_cell_forward_element(gx, gh, b_hn, h_prev, h, lengths, t, hidden, hard_sigmoid,
-        reset_after, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_cell_forward_element(gx, gh, b_hn, h_prev, h, rnn_step_is_live(lengths, (int)n, t),
+        hidden, hard_sigmoid, reset_after, n, j);
   }
 }
 
@@ -86,8 +98,10 @@ gru_cell_forward_f64(double* gx, const double* gh, const double* b_hn, const dou
     double* h, const int* lengths, int t, long long units, int hidden, int hard_sigmoid, int
     reset_after) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_cell_forward_element(gx, gh, b_hn, h_prev, h, lengths, t, hidden, hard_sigmoid,
-        reset_after, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_cell_forward_element(gx, gh, b_hn, h_prev, h, rnn_step_is_live(lengths, (int)n, t),
+        hidden, hard_sigmoid, reset_after, n, j);
   }
 }
 
@@ -96,8 +110,10 @@ gru_cell_backward_f32(const float* gates, const float* gh, const float* b_hn, co
     h_prev, const float* dh, float* d_gx, float* d_gh, float* dh_prev, const int* lengths, int
     t, long long units, int hidden, int hard_sigmoid, int reset_after) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_cell_backward_element(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, t,
-        hidden, hard_sigmoid, reset_after, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_cell_backward_element(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, reset_after, n, j);
   }
 }
 
@@ -106,8 +122,10 @@ gru_cell_backward_f64(const double* gates, const double* gh, const double* b_hn,
     h_prev, const double* dh, double* d_gx, double* d_gh, double* dh_prev, const int* lengths,
     int t, long long units, int hidden, int hard_sigmoid, int reset_after) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_cell_backward_element(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, t,
-        hidden, hard_sigmoid, reset_after, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_cell_backward_element(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, reset_after, n, j);
   }
 }
 
@@ -116,8 +134,10 @@ gru_reset_gate_backward_f32(const float* gates, const float* h_prev, const float
     d_gx, float* dh_prev, const int* lengths, int t, long long units, int hidden, int
     hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_reset_gate_backward_element(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, hidden,
-        hard_sigmoid, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_reset_gate_backward_element(gates, h_prev, d_rh, d_gx, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, n, j);
   }
 }
 
@@ -126,7 +146,9 @@ gru_reset_gate_backward_f64(const double* gates, const double* h_prev, const dou
     double* d_gx, double* dh_prev, const int* lengths, int t, long long units, int hidden, int
     hard_sigmoid) {
   RNN_FOR_EACH_UNIT(units) {
-    gru_reset_gate_backward_element(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, hidden,
-        hard_sigmoid, unit / hidden, (int)(unit % hidden));
+    const long long n = unit / hidden;
+    const int j = (int)(unit % hidden);
+    gru_reset_gate_backward_element(gates, h_prev, d_rh, d_gx, dh_prev,
+        rnn_step_is_live(lengths, (int)n, t), hidden, hard_sigmoid, n, j);
   }
 }

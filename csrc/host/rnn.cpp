@@ -1,6 +1,12 @@
 // Host launcher of csrc/nnlite/rnn.cuh: the same per-unit functions as
 // csrc/cuda/rnn.cu, OpenMP across the batch rows, the hidden units of a row in
 // an inner serial loop.
+// Without this GCC keeps the clamps and selects of the float exp/tanh in
+// rnn.cuh as branches (a compare might trap) and will not vectorise the loop
+// over hidden units. It changes no result: nnlite never enables FP traps.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include "nnlite/rnn.cuh"
 
 #include "host/arrays.h"
@@ -60,9 +66,27 @@ void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
-                                length_data, t, hidden, hard_sigmoid, n, j);
+    // One branch per row, so the live loop is branch-free and vectorises.
+    if (t < length_data[n]) {
+      // Literal flags let the compiler drop the unused branches.
+      if (hard_sigmoid) {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
+                                    1, hidden, 1, n, j);
+        }
+      } else {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
+                                    1, hidden, 0, n, j);
+        }
+      }
+    } else {
+      for (int j = 0; j < hidden; ++j) {
+        lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
+                                  0, hidden, hard_sigmoid, n, j);
+      }
     }
   }
 }
@@ -97,10 +121,30 @@ void lstm_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> c_prev,
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
-                                 d_gates_data, dc_prev_data, dh_prev_data, length_data, t,
-                                 hidden, hard_sigmoid, n, j);
+    // One branch per row, so the live loop is branch-free and vectorises.
+    if (t < length_data[n]) {
+      // Literal flags let the compiler drop the unused branches.
+      if (hard_sigmoid) {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
+                                     d_gates_data, dc_prev_data, dh_prev_data, 1,
+                                     hidden, 1, n, j);
+        }
+      } else {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
+                                     d_gates_data, dc_prev_data, dh_prev_data, 1,
+                                     hidden, 0, n, j);
+        }
+      }
+    } else {
+      for (int j = 0; j < hidden; ++j) {
+        lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
+                                   d_gates_data, dc_prev_data, dh_prev_data, 0,
+                                   hidden, hard_sigmoid, n, j);
+      }
     }
   }
 }
@@ -123,9 +167,19 @@ void gru_reset_gate_forward(host_array<scalar_t> gx, host_array<scalar_t> gh_rz,
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
-                                     hard_sigmoid, n, j);
+// A literal gate flag lets the compiler drop the other activation.
+    if (hard_sigmoid) {
+    #pragma omp simd
+      for (int j = 0; j < hidden; ++j) {
+        gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
+                                       1, n, j);
+      }
+    } else {
+    #pragma omp simd
+      for (int j = 0; j < hidden; ++j) {
+        gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
+                                       0, n, j);
+      }
     }
   }
 }
@@ -152,9 +206,43 @@ void gru_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh, host_arr
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, length_data, t,
-                               hidden, hard_sigmoid, reset_after, n, j);
+    // One branch per row, so the live loop is branch-free and vectorises.
+    if (t < length_data[n]) {
+      // Literal flags let the compiler drop the unused branches.
+      if (hard_sigmoid) {
+        if (reset_after) {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
+                                     hidden, 1, 1, n, j);
+          }
+        } else {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
+                                     hidden, 1, 0, n, j);
+          }
+        }
+      } else {
+        if (reset_after) {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
+                                     hidden, 0, 1, n, j);
+          }
+        } else {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
+                                     hidden, 0, 0, n, j);
+          }
+        }
+      }
+    } else {
+      for (int j = 0; j < hidden; ++j) {
+        gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 0,
+                                 hidden, hard_sigmoid, reset_after, n, j);
+      }
     }
   }
 }
@@ -191,10 +279,48 @@ void gru_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> gh,
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                d_gh_data, dh_prev_data, length_data, t, hidden, hard_sigmoid,
-                                reset_after, n, j);
+    // One branch per row, so the live loop is branch-free and vectorises.
+    if (t < length_data[n]) {
+      // Literal flags let the compiler drop the unused branches.
+      if (hard_sigmoid) {
+        if (reset_after) {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                      d_gh_data, dh_prev_data, 1, hidden, 1,
+                                      1, n, j);
+          }
+        } else {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                      d_gh_data, dh_prev_data, 1, hidden, 1,
+                                      0, n, j);
+          }
+        }
+      } else {
+        if (reset_after) {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                      d_gh_data, dh_prev_data, 1, hidden, 0,
+                                      1, n, j);
+          }
+        } else {
+#pragma omp simd
+          for (int j = 0; j < hidden; ++j) {
+            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                      d_gh_data, dh_prev_data, 1, hidden, 0,
+                                      0, n, j);
+          }
+        }
+      }
+    } else {
+      for (int j = 0; j < hidden; ++j) {
+        gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                  d_gh_data, dh_prev_data, 0, hidden, hard_sigmoid,
+                                  reset_after, n, j);
+      }
     }
   }
 }
@@ -222,9 +348,27 @@ void gru_reset_gate_backward(host_array<scalar_t> gates, host_array<scalar_t> h_
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
   for (long long n = 0; n < rows; ++n) {
-    for (int j = 0; j < hidden; ++j) {
-      gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
-                                      dh_prev_data, length_data, t, hidden, hard_sigmoid, n, j);
+    // One branch per row, so the live loop is branch-free and vectorises.
+    if (t < length_data[n]) {
+      // Literal flags let the compiler drop the unused branches.
+      if (hard_sigmoid) {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
+                                          dh_prev_data, 1, hidden, 1, n, j);
+        }
+      } else {
+#pragma omp simd
+        for (int j = 0; j < hidden; ++j) {
+          gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
+                                          dh_prev_data, 1, hidden, 0, n, j);
+        }
+      }
+    } else {
+      for (int j = 0; j < hidden; ++j) {
+        gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
+                                        dh_prev_data, 0, hidden, hard_sigmoid, n, j);
+      }
     }
   }
 }

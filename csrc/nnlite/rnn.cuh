@@ -39,8 +39,38 @@
 
 #include "nnlite/portable.cuh"
 
-NNL_HD NNL_INLINE float nnl_tanh(float x) { return NNL_MATH(tanhf)(x); }
-NNL_HD NNL_INLINE double nnl_tanh(double x) { return NNL_MATH(tanh)(x); }
+// Float exp and tanh for the cells in plain arithmetic (Cephes' expf and tanhf
+// polynomials, within a few ulp), so the host compiler can vectorise the loop
+// over hidden units: a libm call per element blocks that and made the cell
+// several times slower than the step's GEMM. The same code runs on the GPU, so
+// both builds compute the same float math. Double keeps the library functions:
+// float64 exists for gradient checks, not speed.
+NNL_HD NNL_INLINE float rnn_exp(float x) {
+  // Clamped so that 2^n below stays a normal float: exp(-87) ~ 1.6e-38 and
+  // exp(88) ~ 1.7e38 act as 0 and infinity in every gate formula.
+  x = nnl_min(nnl_max(x, -87.0f), 88.0f);
+  const float t = x * 1.44269504088896341f;
+  const int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
+  const float r = x - (float)n * 0.693359375f + (float)n * 2.12194440e-4f;
+  const float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
+                    4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
+  union { int i; float f; } scale;
+  scale.i = (n + 127) << 23;
+  return (p * r * r + r + 1.0f) * scale.f;
+}
+NNL_HD NNL_INLINE double rnn_exp(double x) { return nnl_exp(x); }
+
+NNL_HD NNL_INLINE float rnn_tanh(float x) {
+  const float a = x < 0.0f ? -x : x;
+  // Small |x|: the odd polynomial (1 - 2 / (e^2x + 1) would cancel badly).
+  const float z = x * x;
+  const float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z -
+                         5.37397155531e-2f) * z + 1.33314422036e-1f) * z -
+                       3.33332819422e-1f) * z * x + x;
+  const float large = 1.0f - 2.0f / (rnn_exp(2.0f * a) + 1.0f);
+  return a < 0.625f ? small : (x < 0.0f ? -large : large);
+}
+NNL_HD NNL_INLINE double rnn_tanh(double x) { return NNL_MATH(tanh)(x); }
 
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t rnn_gate_activation(scalar_t x, int hard_sigmoid) {
@@ -49,7 +79,7 @@ NNL_HD NNL_INLINE scalar_t rnn_gate_activation(scalar_t x, int hard_sigmoid) {
     return nnl_min(nnl_max(y, (scalar_t)0), (scalar_t)1);
   }
   // exp(-x) overflows to inf for very negative x, and 1 / (1 + inf) = 0: no NaN.
-  return (scalar_t)1 / ((scalar_t)1 + nnl_exp(-x));
+  return (scalar_t)1 / ((scalar_t)1 + rnn_exp(-x));
 }
 
 // d act / d x expressed through the activation's output y.
@@ -59,7 +89,9 @@ NNL_HD NNL_INLINE scalar_t rnn_gate_derivative(scalar_t y, int hard_sigmoid) {
   return y * ((scalar_t)1 - y);
 }
 
-// Row n of step t is live when t < lengths[n].
+// Row n takes step t when t < lengths[n]. The element functions below get the
+// answer as `live` so the host launcher can branch once per row and keep the
+// loop over hidden units branch-free (vectorisable).
 NNL_HD NNL_INLINE int rnn_step_is_live(const int* lengths, int n, int t) {
   return t < lengths[n];
 }
@@ -69,11 +101,10 @@ NNL_HD NNL_INLINE int rnn_step_is_live(const int* lengths, int n, int t) {
 template <typename scalar_t>
 NNL_HD NNL_INLINE void lstm_cell_forward_element(scalar_t* gx, const scalar_t* gh,
                                                  const scalar_t* c_prev, const scalar_t* h_prev,
-                                                 scalar_t* c, scalar_t* h, const int* lengths,
-                                                 int t, int hidden, int hard_sigmoid,
+                                                 scalar_t* c, scalar_t* h, int live, int hidden, int hard_sigmoid,
                                                  long long n, int j) {
   const long long state = n * hidden + j;
-  if (!rnn_step_is_live(lengths, (int)n, t)) {
+  if (!live) {
     c[state] = c_prev[state];
     h[state] = h_prev[state];
     return;
@@ -83,7 +114,7 @@ NNL_HD NNL_INLINE void lstm_cell_forward_element(scalar_t* gx, const scalar_t* g
   const scalar_t* rec = gh + row;
   const scalar_t i = rnn_gate_activation(gates[j] + rec[j], hard_sigmoid);
   const scalar_t f = rnn_gate_activation(gates[hidden + j] + rec[hidden + j], hard_sigmoid);
-  const scalar_t g = nnl_tanh(gates[2 * hidden + j] + rec[2 * hidden + j]);
+  const scalar_t g = rnn_tanh(gates[2 * hidden + j] + rec[2 * hidden + j]);
   const scalar_t o = rnn_gate_activation(gates[3 * hidden + j] + rec[3 * hidden + j],
                                          hard_sigmoid);
   const scalar_t c_new = f * c_prev[state] + i * g;
@@ -92,7 +123,7 @@ NNL_HD NNL_INLINE void lstm_cell_forward_element(scalar_t* gx, const scalar_t* g
   gates[2 * hidden + j] = g;
   gates[3 * hidden + j] = o;
   c[state] = c_new;
-  h[state] = o * nnl_tanh(c_new);
+  h[state] = o * rnn_tanh(c_new);
 }
 
 // gates (N, 4H): the activations saved by forward. dh, dc: gradients w.r.t.
@@ -105,14 +136,14 @@ NNL_HD NNL_INLINE void lstm_cell_backward_element(const scalar_t* gates, const s
                                                   const scalar_t* c, const scalar_t* dh,
                                                   const scalar_t* dc, scalar_t* d_gates,
                                                   scalar_t* dc_prev, scalar_t* dh_prev,
-                                                  const int* lengths, int t, int hidden,
+                                                  int live, int hidden,
                                                   int hard_sigmoid, long long n, int j) {
   const long long state = n * hidden + j;
   const long long row = n * 4 * hidden;
   scalar_t* d_row = d_gates + row;
   const scalar_t dh_in = dh[state];
   const scalar_t dc_in = dc[state];
-  if (!rnn_step_is_live(lengths, (int)n, t)) {
+  if (!live) {
     d_row[j] = d_row[hidden + j] = d_row[2 * hidden + j] = d_row[3 * hidden + j] = 0;
     dc_prev[state] = dc_in;
     dh_prev[state] = dh_in;
@@ -120,7 +151,7 @@ NNL_HD NNL_INLINE void lstm_cell_backward_element(const scalar_t* gates, const s
   }
   const scalar_t* a = gates + row;
   const scalar_t i = a[j], f = a[hidden + j], g = a[2 * hidden + j], o = a[3 * hidden + j];
-  const scalar_t tanh_c = nnl_tanh(c[state]);
+  const scalar_t tanh_c = rnn_tanh(c[state]);
   const scalar_t dc_total = dc_in + dh_in * o * ((scalar_t)1 - tanh_c * tanh_c);
   d_row[j] = dc_total * g * rnn_gate_derivative(i, hard_sigmoid);
   d_row[hidden + j] = dc_total * c_prev[state] * rnn_gate_derivative(f, hard_sigmoid);
@@ -152,11 +183,11 @@ NNL_HD NNL_INLINE void gru_reset_gate_forward_element(scalar_t* gx, const scalar
 template <typename scalar_t>
 NNL_HD NNL_INLINE void gru_cell_forward_element(scalar_t* gx, const scalar_t* gh,
                                                 const scalar_t* b_hn, const scalar_t* h_prev,
-                                                scalar_t* h, const int* lengths, int t,
+                                                scalar_t* h, int live,
                                                 int hidden, int hard_sigmoid, int reset_after,
                                                 long long n, int j) {
   const long long state = n * hidden + j;
-  if (!rnn_step_is_live(lengths, (int)n, t)) {
+  if (!live) {
     h[state] = h_prev[state];
     return;
   }
@@ -173,7 +204,7 @@ NNL_HD NNL_INLINE void gru_cell_forward_element(scalar_t* gx, const scalar_t* gh
     z = gates[hidden + j];
     candidate = gates[2 * hidden + j] + gh[state] + b_hn[j];
   }
-  const scalar_t new_gate = nnl_tanh(candidate);
+  const scalar_t new_gate = rnn_tanh(candidate);
   gates[2 * hidden + j] = new_gate;
   h[state] = ((scalar_t)1 - z) * new_gate + z * h_prev[state];
 }
@@ -191,14 +222,14 @@ NNL_HD NNL_INLINE void gru_cell_backward_element(const scalar_t* gates, const sc
                                                  const scalar_t* b_hn, const scalar_t* h_prev,
                                                  const scalar_t* dh, scalar_t* d_gx,
                                                  scalar_t* d_gh, scalar_t* dh_prev,
-                                                 const int* lengths, int t, int hidden,
+                                                 int live, int hidden,
                                                  int hard_sigmoid, int reset_after, long long n,
                                                  int j) {
   const long long state = n * hidden + j;
   const long long row = n * 3 * hidden;
   scalar_t* dx_row = d_gx + row;
   const scalar_t dh_in = dh[state];
-  if (!rnn_step_is_live(lengths, (int)n, t)) {
+  if (!live) {
     dx_row[j] = dx_row[hidden + j] = dx_row[2 * hidden + j] = 0;
     if (reset_after) d_gh[row + j] = d_gh[row + hidden + j] = d_gh[row + 2 * hidden + j] = 0;
     dh_prev[state] = dh_in;
@@ -228,12 +259,11 @@ template <typename scalar_t>
 NNL_HD NNL_INLINE void gru_reset_gate_backward_element(const scalar_t* gates,
                                                        const scalar_t* h_prev,
                                                        const scalar_t* d_rh, scalar_t* d_gx,
-                                                       scalar_t* dh_prev, const int* lengths,
-                                                       int t, int hidden, int hard_sigmoid,
+                                                       scalar_t* dh_prev, int live, int hidden, int hard_sigmoid,
                                                        long long n, int j) {
   const long long state = n * hidden + j;
   const long long row = n * 3 * hidden;
-  if (!rnn_step_is_live(lengths, (int)n, t)) {
+  if (!live) {
     d_gx[row + j] = 0;
     return;
   }
