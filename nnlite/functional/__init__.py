@@ -17,6 +17,7 @@ from nnlite.functional.shape import (cat, concatenate, expand, flatten, getitem,
                                      reshape, squeeze, stack, transpose, unsqueeze, view,
                                      where)
 from nnlite.functional import tensor_methods as _tensor_methods
+from nnlite.functional.ctc import ctc_loss
 
 _tensor_methods.install()
 
@@ -27,3 +28,4 @@ __all__ = [
     "nll_loss", "permute", "pow", "relu", "relu6", "reshape", "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "view", "where",
 ]
+__all__ += ["ctc_loss"]

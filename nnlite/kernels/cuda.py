@@ -24,6 +24,8 @@ MIN_THREADS_PER_BLOCK = 32  # one warp: fewer threads would leave lanes idle any
 ENTRY_POINTS = {
     "softmax": ("softmax_forward_f32", "softmax_forward_f64",
                 "softmax_backward_f32", "softmax_backward_f64"),
+    "ctc": ("ctc_alpha_f32", "ctc_alpha_f64", "ctc_beta_f32", "ctc_beta_f64",
+            "ctc_grad_f32", "ctc_grad_f64"),
 }
 ROWS_COLS = ("rows", "cols")
 
@@ -153,3 +155,68 @@ def softmax_backward(y, gy, log=False):
         _launch_rows("softmax", "softmax_backward", y,
                      (y, gy, gx, np.int32(y.shape[1]), np.int32(bool(log))))
     return gx
+
+
+CTC_GRAD_THREADS = 256
+
+
+def ctc_launch_threads(ext_len):
+    """Threads of a one-block-per-sequence CTC recursion: the extended label
+    rounded up to a warp, capped at the TK1 block limit (threads then stride)."""
+    warps = -(-max(ext_len, 1) // MIN_THREADS_PER_BLOCK)
+    return min(warps * MIN_THREADS_PER_BLOCK, MAX_THREADS_PER_BLOCK)
+
+
+def _ctc_dims(log_probs, targets):
+    max_time, batch, classes = log_probs.shape
+    return (np.int32(batch), np.int32(classes), np.int32(max_time), np.int32(targets.shape[1]))
+
+
+def ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank=0):
+    """CTC forward; same contract as nnlite.kernels.host.ctc_alpha."""
+    cupy = _cupy()
+    log_probs, targets, input_lengths, target_lengths = _checks.ctc_arrays(
+        "ctc_alpha", cupy, log_probs, targets, input_lengths, target_lengths)
+    max_time, batch, _ = log_probs.shape
+    ext_stride = 2 * targets.shape[1] + 1
+    alpha = cupy.empty((batch, max_time, ext_stride), dtype=log_probs.dtype)
+    nll = cupy.empty(batch, dtype=log_probs.dtype)
+    if batch:
+        kernel = _function("ctc", f"ctc_alpha_{_checks.dtype_suffix(log_probs.dtype)}")
+        kernel((batch,), (ctc_launch_threads(ext_stride),),
+               (log_probs, targets, input_lengths, target_lengths, alpha, nll,
+                *_ctc_dims(log_probs, targets), np.int32(blank)))
+    return nll, alpha
+
+
+def ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha, nll, grad_scale,
+                 blank=0):
+    """CTC gradient; same contract as nnlite.kernels.host.ctc_backward. beta is
+    computed here into a workspace the size of alpha, then one thread per
+    (t, n, c) gathers its gradient."""
+    cupy = _cupy()
+    log_probs, targets, input_lengths, target_lengths = _checks.ctc_arrays(
+        "ctc_backward", cupy, log_probs, targets, input_lengths, target_lengths)
+    alpha, = _checks.float_arrays("ctc_backward", cupy, ("N", "T", "S"), alpha=alpha)
+    nll, grad_scale = _checks.float_arrays("ctc_backward", cupy, ("N",), nll=nll,
+                                           grad_scale=grad_scale)
+    dtype = log_probs.dtype
+    alpha = alpha.astype(dtype, copy=False)
+    nll = nll.astype(dtype, copy=False)
+    grad_scale = grad_scale.astype(dtype, copy=False)
+    grad = cupy.empty_like(log_probs)
+    if not log_probs.size:
+        return grad
+    suffix = _checks.dtype_suffix(dtype)
+    dims = _ctc_dims(log_probs, targets)
+    batch = log_probs.shape[1]
+    beta = cupy.empty_like(alpha)
+    _function("ctc", f"ctc_beta_{suffix}")(
+        (batch,), (ctc_launch_threads(alpha.shape[2]),),
+        (log_probs, targets, input_lengths, target_lengths, beta, *dims, np.int32(blank)))
+    blocks = -(-log_probs.size // CTC_GRAD_THREADS)
+    _function("ctc", f"ctc_grad_{suffix}")(
+        (blocks,), (CTC_GRAD_THREADS,),
+        (log_probs, targets, input_lengths, target_lengths, alpha, beta, nll, grad_scale, grad,
+         *dims, np.int32(blank)))
+    return grad

@@ -20,3 +20,5 @@ __all__ = [
     "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
 ]
+from nnlite.nn.ctc import CTCLoss  # noqa: E402
+__all__ += ["CTCLoss"]

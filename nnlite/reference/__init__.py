@@ -6,3 +6,5 @@ oracles of the composite ops (cross-entropy, BCE, batch norm).
 from nnlite.reference import losses, softmax
 
 __all__ = ["losses", "softmax"]
+from nnlite.reference import ctc  # noqa: E402
+__all__ += ["ctc"]
