@@ -25,6 +25,9 @@ def _can_skip(ext, s, blank):
 
 
 def _targets_of(targets, target_lengths):
+    """Per-sample label arrays from padded (N, S), concatenated 1-D, or a list of lists."""
+    if isinstance(targets, (list, tuple)) and all(np.ndim(t) == 1 for t in targets):
+        return [np.asarray(t, dtype=np.int64)[:target_lengths[n]] for n, t in enumerate(targets)]
     targets = np.asarray(targets)
     if targets.ndim == 1:  # concatenated
         offsets = np.concatenate([[0], np.cumsum(target_lengths)])
