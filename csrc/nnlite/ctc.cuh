@@ -52,12 +52,20 @@ NNL_HD NNL_INLINE scalar_t ctc_neg_inf() {
   return -nnl_limits<scalar_t>::max() * 2;  // overflows to -inf without <cmath>
 }
 
-// log(exp(a) + exp(b) + exp(c)) with one log instead of two log1p's.
+// log(exp(a) + exp(b) + exp(c)) with one log instead of two log1p's. The
+// maximum contributes exp(0) = 1 exactly and impossible (-inf) terms nothing,
+// so neither costs an exp: half the positions (blanks) never have a skip term.
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t ctc_log_sum_exp3(scalar_t a, scalar_t b, scalar_t c) {
-  const scalar_t m = nnl_max(a, nnl_max(b, c));
-  if (m < nnl_limits<scalar_t>::lowest()) return m;
-  return m + nnl_log(nnl_exp(a - m) + nnl_exp(b - m) + nnl_exp(c - m));
+  const scalar_t lowest = nnl_limits<scalar_t>::lowest();
+  scalar_t m = a, x = b, y = c;  // m: the maximum; x, y: the other two
+  if (b > m) { x = m; m = b; }
+  if (c > m) { y = m; m = c; }
+  if (m < lowest) return m;
+  scalar_t sum = 1;
+  if (x > lowest) sum += nnl_exp(x - m);
+  if (y > lowest) sum += nnl_exp(y - m);
+  return m + nnl_log(sum);
 }
 
 // Fewest frames that can emit `length` labels: one per label plus a blank

@@ -30,9 +30,10 @@ def _host_ints(op, name, value):
 
 
 def _padded_targets(op, targets, target_lengths, batch):
-    """Padded (N, L_max) int32 targets from PyTorch's two layouts."""
+    """Padded (N, L_max) int64 targets (zeros past each length) and the mask of
+    real labels, from PyTorch's two layouts."""
     max_length = int(target_lengths.max()) if batch else 0
-    padded = np.zeros((batch, max_length), dtype=np.int32)
+    in_target = np.arange(max_length)[None, :] < target_lengths[:, None]
     if targets.ndim == 2:
         if targets.shape[0] != batch:
             raise ValueError(f"{op}: targets has {targets.shape[0]} rows but log_probs has batch "
@@ -43,45 +44,40 @@ def _padded_targets(op, targets, target_lengths, batch):
             raise ValueError(f"{op}: target_lengths[{n}] = {int(target_lengths[n])} exceeds the "
                              f"padded target width S = {targets.shape[1]} (targets shape "
                              f"{tuple(targets.shape)})")
-        for n in range(batch):
-            padded[n, :target_lengths[n]] = targets[n, :target_lengths[n]]
+        padded = np.where(in_target, targets[:, :max_length], 0)
     elif targets.ndim == 1:
         total = int(target_lengths.sum())
         if total > targets.shape[0]:
             raise ValueError(f"{op}: target_lengths sum to {total} but the concatenated 1-D "
                              f"targets hold only {targets.shape[0]} labels")
-        offset = 0
-        for n in range(batch):
-            padded[n, :target_lengths[n]] = targets[offset:offset + target_lengths[n]]
-            offset += int(target_lengths[n])
+        starts = np.cumsum(target_lengths) - target_lengths
+        index = np.minimum(starts[:, None] + np.arange(max_length)[None, :],
+                           max(targets.shape[0] - 1, 0))
+        padded = np.where(in_target, targets[index] if targets.size else 0, 0)
     else:
         raise ValueError(f"{op}: targets must be padded (N, S) or concatenated 1-D; got shape "
                          f"{tuple(targets.shape)}")
-    return padded
+    return padded, in_target
 
 
-def _check_labels(op, padded, target_lengths, classes, blank):
-    for n in range(padded.shape[0]):
-        labels = padded[n, :target_lengths[n]]
-        bad = np.nonzero((labels < 0) | (labels >= classes) | (labels == blank))[0]
-        if bad.size:
-            i = int(bad[0])
-            label = int(labels[i])
-            why = (f"equal to blank={blank}" if label == blank
-                   else f"outside [0, {classes}) for log_probs with C = {classes} classes")
-            raise ValueError(f"{op}: targets of sample {n} hold label {label} at position {i}, "
-                             f"{why}")
+def _check_labels(op, padded, in_target, classes, blank):
+    bad = in_target & ((padded < 0) | (padded >= classes) | (padded == blank))
+    if bad.any():
+        n, i = (int(v) for v in np.argwhere(bad)[0])
+        label = int(padded[n, i])
+        why = (f"equal to blank={blank}" if label == blank
+               else f"outside [0, {classes}) for log_probs with C = {classes} classes")
+        raise ValueError(f"{op}: targets of sample {n} hold label {label} at position {i}, "
+                         f"{why}")
 
 
-def _frames_required(padded, target_lengths):
-    repeats = np.array([int((padded[n, 1:target_lengths[n]] ==
-                             padded[n, :max(target_lengths[n] - 1, 0)]).sum())
-                        for n in range(padded.shape[0])], dtype=np.int64)
+def _frames_required(padded, in_target, target_lengths):
+    repeats = ((padded[:, 1:] == padded[:, :-1]) & in_target[:, 1:]).sum(axis=1)
     return target_lengths + repeats, repeats
 
 
-def _warn_infeasible(padded, input_lengths, target_lengths, zero_infinity):
-    required, repeats = _frames_required(padded, target_lengths)
+def _warn_infeasible(padded, in_target, input_lengths, target_lengths, zero_infinity):
+    required, repeats = _frames_required(padded, in_target, target_lengths)
     infeasible = np.nonzero(required > input_lengths)[0]
     if not infeasible.size:
         return
@@ -184,13 +180,13 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         n = int(np.nonzero(input_lengths_h > max_time)[0][0])
         raise ValueError(f"{op}: input_lengths[{n}] = {int(input_lengths_h[n])} exceeds the "
                          f"{max_time} time steps of log_probs (shape {tuple(lp.shape)})")
-    padded = _padded_targets(op, targets_h, target_lengths_h, batch)
-    _check_labels(op, padded, target_lengths_h, classes, blank)
-    _warn_infeasible(padded, input_lengths_h, target_lengths_h, zero_infinity)
+    padded, in_target = _padded_targets(op, targets_h, target_lengths_h, batch)
+    _check_labels(op, padded, in_target, classes, blank)
+    _warn_infeasible(padded, in_target, input_lengths_h, target_lengths_h, zero_infinity)
 
     device = "cuda" if is_device_array(lp) else "cpu"
     as_device = (lambda a: move(a, device))
-    return CTCLoss.apply(log_probs, as_device(padded),
+    return CTCLoss.apply(log_probs, as_device(padded.astype(np.int32)),
                          as_device(input_lengths_h.astype(np.int32)),
                          as_device(target_lengths_h.astype(np.int32)), blank=int(blank),
                          reduction=reduction, zero_infinity=bool(zero_infinity))
