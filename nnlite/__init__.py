@@ -34,3 +34,5 @@ __all__ = [
     "ones_like", "optim", "rand", "randn", "set_detect_anomaly", "stack", "tensor", "where",
     "zeros", "zeros_like",
 ]
+from nnlite import decode, metrics  # noqa: E402
+__all__ += ["decode", "metrics"]

@@ -18,5 +18,6 @@ def test_bench_cpu_smoke(tmp_path, capsys):
     results = json.loads(out_json.read_text())["results"]
     assert {r["impl"] for r in results} >= {"nnlite", "numpy-ref"}
     assert all(r["ratio_to_nnlite"] > 0 and r["median_ms"] > 0 for r in results)
-    assert {r["case"] for r in results} == {"softmax fwd", "softmax fwd+bwd",
+    # Other families register CRNN-shaped cases too; softmax's must be among them.
+    assert {r["case"] for r in results} >= {"softmax fwd", "softmax fwd+bwd",
                                             "log_softmax fwd", "log_softmax fwd+bwd"}

@@ -20,4 +20,5 @@ PYBIND11_MODULE(_C, m) {
         "Threads an OpenMP-parallel host kernel may use (1 when built without OpenMP).");
   register_softmax(m);
   register_rnn(m);
+  register_ctc(m);
 }

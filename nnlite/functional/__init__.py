@@ -18,6 +18,7 @@ from nnlite.functional.shape import (cat, concatenate, expand, flatten, getitem,
                                      reshape, squeeze, stack, transpose, unsqueeze, view,
                                      where)
 from nnlite.functional import tensor_methods as _tensor_methods
+from nnlite.functional.ctc import ctc_loss
 
 _tensor_methods.install()
 
@@ -29,3 +30,4 @@ __all__ = [
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "view", "where",
 ]
 __all__ += ["gru_cell", "gru_layer", "lstm_cell", "lstm_layer"]
+__all__ += ["ctc_loss"]

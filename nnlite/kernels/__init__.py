@@ -7,6 +7,10 @@ NVRTC). Both expose the same functions with the same signatures::
 
     softmax_forward(x, log=False) -> y        # x: (rows, cols) float32/float64
     softmax_backward(y, gy, log=False) -> gx  # y: the forward output
+    ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank=0)
+        -> (nll, alpha)                        # log_probs (T, N, C); targets (N, L) int32
+    ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha, nll,
+                 grad_scale, blank=0) -> grad  # grad_scale[n] * d nll[n] / d log_probs
 
     # recurrent step kernels (csrc/nnlite/rnn.cuh): one time step over all N
     # rows, writing into caller-provided arrays; gx becomes the activations

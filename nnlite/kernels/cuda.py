@@ -27,6 +27,8 @@ ENTRY_POINTS = {
     "rnn": tuple(f"{op}_{suffix}" for op in (
         "lstm_cell_forward", "lstm_cell_backward", "gru_reset_gate_forward", "gru_cell_forward",
         "gru_cell_backward", "gru_reset_gate_backward") for suffix in ("f32", "f64")),
+    "ctc": ("ctc_alpha_f32", "ctc_alpha_f64", "ctc_beta_f32", "ctc_beta_f64",
+            "ctc_grad_f32", "ctc_grad_f64"),
 }
 ROWS_COLS = ("rows", "cols")
 
@@ -162,3 +164,5 @@ def softmax_backward(y, gy, log=False):
 from nnlite.kernels.cuda_rnn import (gru_cell_backward, gru_cell_forward,  # noqa: E402,F401
                                      gru_reset_gate_backward, gru_reset_gate_forward,
                                      lstm_cell_backward, lstm_cell_forward)
+# The CTC kernels live in their own module (same signatures on host).
+from nnlite.kernels.cuda_ctc import ctc_alpha, ctc_backward  # noqa: E402,F401

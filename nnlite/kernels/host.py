@@ -43,3 +43,5 @@ def softmax_backward(y, gy, log=False):
 from nnlite.kernels.host_rnn import (gru_cell_backward, gru_cell_forward,  # noqa: E402,F401
                                      gru_reset_gate_backward, gru_reset_gate_forward,
                                      lstm_cell_backward, lstm_cell_forward)
+# The CTC kernels live in their own module (same signatures on GPU).
+from nnlite.kernels.host_ctc import ctc_alpha, ctc_backward  # noqa: E402,F401

@@ -22,3 +22,5 @@ __all__ = [
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
 ]
 __all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell"]
+from nnlite.nn.ctc import CTCLoss  # noqa: E402
+__all__ += ["CTCLoss"]

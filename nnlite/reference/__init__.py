@@ -8,3 +8,5 @@ from nnlite.reference import rnn
 
 __all__ = ["losses", "softmax"]
 __all__ += ["rnn"]
+from nnlite.reference import ctc  # noqa: E402
+__all__ += ["ctc"]
