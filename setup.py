@@ -17,7 +17,15 @@ def subpackages(root, prefix):
     return [prefix] + [prefix + "." + name for name in find_packages(root)]
 
 
-compile_args = ["-O3"]
+# -fno-wrapv undoes the -fwrapv that Python's own build flags add: with signed
+# overflow defined to wrap, GCC cannot prove that n * hidden + j walks memory
+# contiguously and leaves the kernels' inner loops scalar (measured: the fused
+# LSTM cell took 105 us instead of 18 us per step at N=32, H=128). The kernels
+# never rely on signed wrap-around.
+# -fno-trapping-math: nnlite never enables floating-point traps, and without it
+# GCC keeps the selects of branch-free math (csrc/nnlite/rnn.cuh) as branches.
+# Neither flag changes a result, unlike -ffast-math.
+compile_args = ["-O3", "-fno-wrapv", "-fno-trapping-math"]
 link_args = []
 if sys.platform != "win32":
     # OpenMP parallelises the outermost independent loop of each host kernel.

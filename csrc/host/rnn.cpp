@@ -1,16 +1,11 @@
 // Host launcher of csrc/nnlite/rnn.cuh: the same per-unit functions as
 // csrc/cuda/rnn.cu, OpenMP across the batch rows, the hidden units of a row in
 // an inner serial loop.
-// Without this GCC keeps the clamps and selects of the float exp/tanh in
-// rnn.cuh as branches (a compare might trap) and will not vectorise the loop
-// over hidden units. It changes no result: nnlite never enables FP traps.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-trapping-math")
-#endif
 #include "nnlite/rnn.cuh"
 
 #include "host/arrays.h"
 #include "host/families.h"
+#include "host/vectorize.h"
 
 namespace py = pybind11;
 
@@ -22,6 +17,17 @@ namespace {
 // instead of 19 ms on 2 loaded cores). So the cell runs on one core, vectorised,
 // unless a step is large enough to pay for waking a second team.
 const long long kMinParallelUnits = 1 << 20;
+
+// row(n) over every row: one core below kMinParallelUnits, OpenMP above.
+template <typename RowFn>
+void run_rows(long long rows, int hidden, const RowFn& row) {
+  if (rows * hidden >= kMinParallelUnits) {
+#pragma omp parallel for schedule(static)
+    for (long long n = 0; n < rows; ++n) run_row_range(n, n + 1, row);
+  } else {
+    run_row_range(0, rows, row);
+  }
+}
 
 // The facade (nnlite/kernels/rnn_checks.py) checks shapes with friendlier
 // messages; this stays because a wrong extent here is an out-of-bounds write.
@@ -68,8 +74,7 @@ void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
   scalar_t* h_data = h.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
+  run_rows(rows, hidden, [=](long long n) {
     // One branch per row, so the live loop is branch-free and vectorises.
     if (t < length_data[n]) {
       // Literal flags let the compiler drop the unused branches.
@@ -92,7 +97,7 @@ void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
                                   0, hidden, hard_sigmoid, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -123,8 +128,7 @@ void lstm_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> c_prev,
   scalar_t* dh_prev_data = dh_prev.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
+  run_rows(rows, hidden, [=](long long n) {
     // One branch per row, so the live loop is branch-free and vectorises.
     if (t < length_data[n]) {
       // Literal flags let the compiler drop the unused branches.
@@ -150,7 +154,7 @@ void lstm_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> c_prev,
                                    hidden, hard_sigmoid, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -169,23 +173,22 @@ void gru_reset_gate_forward(host_array<scalar_t> gx, host_array<scalar_t> gh_rz,
   const scalar_t* h_prev_data = h_prev.data();
   scalar_t* rh_data = rh.mutable_data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
-// A literal gate flag lets the compiler drop the other activation.
+  run_rows(rows, hidden, [=](long long n) {
+    // A literal gate flag lets the compiler drop the other activation.
     if (hard_sigmoid) {
-    #pragma omp simd
+#pragma omp simd
       for (int j = 0; j < hidden; ++j) {
         gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
                                        1, n, j);
       }
     } else {
-    #pragma omp simd
+#pragma omp simd
       for (int j = 0; j < hidden; ++j) {
         gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
                                        0, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -208,8 +211,7 @@ void gru_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh, host_arr
   scalar_t* h_data = h.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
+  run_rows(rows, hidden, [=](long long n) {
     // One branch per row, so the live loop is branch-free and vectorises.
     if (t < length_data[n]) {
       // Literal flags let the compiler drop the unused branches.
@@ -248,7 +250,7 @@ void gru_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh, host_arr
                                  hidden, hard_sigmoid, reset_after, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -281,8 +283,7 @@ void gru_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> gh,
   scalar_t* dh_prev_data = dh_prev.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
+  run_rows(rows, hidden, [=](long long n) {
     // One branch per row, so the live loop is branch-free and vectorises.
     if (t < length_data[n]) {
       // Literal flags let the compiler drop the unused branches.
@@ -326,7 +327,7 @@ void gru_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> gh,
                                   reset_after, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -350,8 +351,7 @@ void gru_reset_gate_backward(host_array<scalar_t> gates, host_array<scalar_t> h_
   scalar_t* dh_prev_data = dh_prev.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (rows * hidden >= kMinParallelUnits)
-  for (long long n = 0; n < rows; ++n) {
+  run_rows(rows, hidden, [=](long long n) {
     // One branch per row, so the live loop is branch-free and vectorises.
     if (t < length_data[n]) {
       // Literal flags let the compiler drop the unused branches.
@@ -374,7 +374,7 @@ void gru_reset_gate_backward(host_array<scalar_t> gates, host_array<scalar_t> h_
                                         dh_prev_data, 0, hidden, hard_sigmoid, n, j);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>

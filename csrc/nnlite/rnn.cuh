@@ -49,9 +49,12 @@ NNL_HD NNL_INLINE float rnn_exp(float x) {
   // Clamped so that 2^n below stays a normal float: exp(-87) ~ 1.6e-38 and
   // exp(88) ~ 1.7e38 act as 0 and infinity in every gate formula.
   x = nnl_min(nnl_max(x, -87.0f), 88.0f);
+  // Round t to the nearest integer without a branch or a library call: adding
+  // and subtracting 1.5 * 2^23 leaves the rounded value (|t| < 2^22 here).
   const float t = x * 1.44269504088896341f;
-  const int n = (int)(t + (t >= 0.0f ? 0.5f : -0.5f));
-  const float r = x - (float)n * 0.693359375f + (float)n * 2.12194440e-4f;
+  const float rounded = (t + 12582912.0f) - 12582912.0f;
+  const int n = (int)rounded;
+  const float r = x - rounded * 0.693359375f + rounded * 2.12194440e-4f;
   const float p = ((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r +
                     4.1665795894e-2f) * r + 1.6666665459e-1f) * r + 5.0000001201e-1f;
   union { int i; float f; } scale;
