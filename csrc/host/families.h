@@ -6,5 +6,7 @@
 #include <pybind11/pybind11.h>
 
 void register_softmax(pybind11::module_& m);
+void register_conv(pybind11::module_& m);
+void register_pool(pybind11::module_& m);
 
 #endif  // NNLITE_HOST_FAMILIES_H

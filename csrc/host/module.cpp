@@ -19,4 +19,6 @@ PYBIND11_MODULE(_C, m) {
   m.def("openmp_max_threads", &openmp_max_threads,
         "Threads an OpenMP-parallel host kernel may use (1 when built without OpenMP).");
   register_softmax(m);
+  register_conv(m);
+  register_pool(m);
 }

@@ -27,3 +27,10 @@ __all__ = [
     "nll_loss", "permute", "pow", "relu", "relu6", "reshape", "sigmoid", "softmax", "sqrt",
     "squeeze", "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "view", "where",
 ]
+
+from nnlite.functional.conv import conv2d, get_conv_workspace, set_conv_workspace  # noqa: E402
+from nnlite.functional.padding import pad  # noqa: E402
+from nnlite.functional.pooling import avg_pool2d, max_pool2d  # noqa: E402
+
+__all__ += ["avg_pool2d", "conv2d", "get_conv_workspace", "max_pool2d", "pad",
+            "set_conv_workspace"]

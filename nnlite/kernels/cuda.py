@@ -25,6 +25,10 @@ ENTRY_POINTS = {
     "softmax": ("softmax_forward_f32", "softmax_forward_f64",
                 "softmax_backward_f32", "softmax_backward_f64"),
 }
+ENTRY_POINTS["conv"] = ("im2col_f32", "im2col_f64", "col2im_f32", "col2im_f64")
+ENTRY_POINTS["pool"] = tuple(f"{op}_{suffix}" for op in (
+    "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward")
+    for suffix in ("f32", "f64"))
 ROWS_COLS = ("rows", "cols")
 
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"')
@@ -153,3 +157,7 @@ def softmax_backward(y, gy, log=False):
         _launch_rows("softmax", "softmax_backward", y,
                      (y, gy, gx, np.int32(y.shape[1]), np.int32(bool(log))))
     return gx
+
+
+from nnlite.kernels.cuda_conv import (avgpool_backward, avgpool_forward,  # noqa: E402,F401
+                                      col2im, im2col, maxpool_backward, maxpool_forward)

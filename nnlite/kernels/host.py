@@ -37,3 +37,8 @@ def softmax_backward(y, gy, log=False):
     if y.size:
         _entry("softmax_backward", y.dtype)(y, gy, gx, int(bool(log)))
     return gx
+
+
+from nnlite.kernels.host_conv import col2im, im2col  # noqa: E402,F401  (conv family)
+from nnlite.kernels.host_pool import (avgpool_backward, avgpool_forward,  # noqa: E402,F401
+                                      maxpool_backward, maxpool_forward)

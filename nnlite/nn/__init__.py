@@ -20,3 +20,8 @@ __all__ = [
     "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
     "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
 ]
+
+from nnlite.nn.conv import Conv2d  # noqa: E402
+from nnlite.nn.pooling import AvgPool2d, MaxPool2d, ZeroPad2d  # noqa: E402
+
+__all__ += ["AvgPool2d", "Conv2d", "MaxPool2d", "ZeroPad2d"]

@@ -6,3 +6,7 @@ oracles of the composite ops (cross-entropy, BCE, batch norm).
 from nnlite.reference import losses, softmax
 
 __all__ = ["losses", "softmax"]
+
+from nnlite.reference import conv, pooling  # noqa: E402  (conv and pool families)
+
+__all__ += ["conv", "pooling"]

@@ -1,0 +1,105 @@
+// im2col and col2im for 2-D convolution: the math only.
+//
+// One image x (channels, height, width) maps to a column matrix
+// cols (channels * kernel_h * kernel_w, out_h * out_w):
+//
+//   cols[(c * kernel_h + i) * kernel_w + j][oh * out_w + ow]
+//       = x[c][oh * stride_h - pad_top + i * dilation_h][ow * stride_w - pad_left + j * dilation_w]
+//
+// or 0 where that position lies in the padding. The convolution is then one
+// GEMM, weight (out_channels, rows) x cols. Bottom/right padding only enters
+// through out_h / out_w (nnlite/kernels/shapes.py computes them), which is how
+// asymmetric ("same" with an even kernel) padding is expressed.
+//
+// col2im is the adjoint: each input pixel GATHERS the column entries that read
+// it, in a fixed (i, j) order, so there are no atomics and the result is the
+// same bit for bit on every run and on both builds.
+#ifndef NNLITE_CONV_CUH
+#define NNLITE_CONV_CUH
+
+#include "nnlite/portable.cuh"
+
+struct conv_geometry {
+  int channels, height, width;
+  int kernel_h, kernel_w;
+  int stride_h, stride_w;
+  int pad_top, pad_left;
+  int dilation_h, dilation_w;
+  int out_h, out_w;
+};
+
+NNL_HD NNL_INLINE conv_geometry make_conv_geometry(int channels, int height, int width,
+                                                   int kernel_h, int kernel_w, int stride_h,
+                                                   int stride_w, int pad_top, int pad_left,
+                                                   int dilation_h, int dilation_w, int out_h,
+                                                   int out_w) {
+  conv_geometry g;
+  g.channels = channels;
+  g.height = height;
+  g.width = width;
+  g.kernel_h = kernel_h;
+  g.kernel_w = kernel_w;
+  g.stride_h = stride_h;
+  g.stride_w = stride_w;
+  g.pad_top = pad_top;
+  g.pad_left = pad_left;
+  g.dilation_h = dilation_h;
+  g.dilation_w = dilation_w;
+  g.out_h = out_h;
+  g.out_w = out_w;
+  return g;
+}
+
+// One entry of the column matrix of one image: row (c, i, j), column (oh, ow).
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t im2col_entry(const scalar_t* image, const conv_geometry& g, int c,
+                                        int i, int j, int oh, int ow) {
+  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+  const int w = ow * g.stride_w - g.pad_left + j * g.dilation_w;
+  if (h < 0 || h >= g.height || w < 0 || w >= g.width) return scalar_t(0);
+  return image[((long long)c * g.height + h) * g.width + w];
+}
+
+// One row segment of the column matrix: row (c, i, j), output row oh, all ow.
+// The host build calls this; it keeps the inner loop free of the h test.
+template <typename scalar_t>
+NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
+                                          const conv_geometry& g, int c, int i, int j,
+                                          int oh) {
+  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+  if (h < 0 || h >= g.height) {
+    for (int ow = 0; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
+    return;
+  }
+  for (int ow = 0; ow < g.out_w; ++ow) out[ow] = im2col_entry(image, g, c, i, j, oh, ow);
+}
+
+// For a fixed tap i, pixel row h is read by output row
+// oh = (h + pad_top - i * dilation_h) / stride_h when that divides exactly.
+// col2im value of input pixel (c, h, w) of one image: the sum of every column
+// entry that im2col_entry read from it, taps in row-major (i, j) order.
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, const conv_geometry& g, int c,
+                                        int h, int w) {
+  const long long out_plane = (long long)g.out_h * g.out_w;
+  scalar_t sum = 0;
+  for (int i = 0; i < g.kernel_h; ++i) {
+    const int h_offset = h + g.pad_top - i * g.dilation_h;
+    if (h_offset < 0) break;  // larger taps only move further up
+    if (h_offset % g.stride_h != 0) continue;
+    const int oh = h_offset / g.stride_h;
+    if (oh >= g.out_h) continue;
+    for (int j = 0; j < g.kernel_w; ++j) {
+      const int w_offset = w + g.pad_left - j * g.dilation_w;
+      if (w_offset < 0) break;
+      if (w_offset % g.stride_w != 0) continue;
+      const int ow = w_offset / g.stride_w;
+      if (ow >= g.out_w) continue;
+      const long long row = ((long long)c * g.kernel_h + i) * g.kernel_w + j;
+      sum += cols[row * out_plane + (long long)oh * g.out_w + ow];
+    }
+  }
+  return sum;
+}
+
+#endif  // NNLITE_CONV_CUH
