@@ -6,6 +6,8 @@
 #include "host/families.h"
 #include "host/geometry.h"
 
+#include <vector>
+
 namespace py = pybind11;
 
 namespace {
@@ -61,6 +63,16 @@ void maxpool_forward(host_array<scalar_t> x, host_array<scalar_t> y, host_array<
   }
 }
 
+// [first, last) of the output positions covering each input position along one
+// axis, computed once per call instead of once per pixel (integer divisions).
+std::vector<int> covering_ranges(int size, int pad, int kernel, int stride, int out) {
+  std::vector<int> ranges(2 * size);
+  for (int pos = 0; pos < size; ++pos) {
+    pool_covering_range(pos, pad, kernel, stride, out, &ranges[2 * pos], &ranges[2 * pos + 1]);
+  }
+  return ranges;
+}
+
 template <typename scalar_t>
 void maxpool_backward(host_array<scalar_t> gy, host_array<int> argmax, host_array<scalar_t> gx,
                       py::tuple params) {
@@ -72,6 +84,10 @@ void maxpool_backward(host_array<scalar_t> gy, host_array<int> argmax, host_arra
   const long long planes = planes_of(gx);
   const long long in_plane = (long long)g.height * g.width;
   const long long out_plane = (long long)g.out_h * g.out_w;
+  const std::vector<int> rows = covering_ranges(g.height, g.pad_h, g.kernel_h, g.stride_h,
+                                                g.out_h);
+  const std::vector<int> cols = covering_ranges(g.width, g.pad_w, g.kernel_w, g.stride_w,
+                                                g.out_w);
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (planes * in_plane >= kMinParallelElements)
   for (long long plane = 0; plane < planes; ++plane) {
@@ -80,7 +96,9 @@ void maxpool_backward(host_array<scalar_t> gy, host_array<int> argmax, host_arra
     scalar_t* out = gx_data + plane * in_plane;
     for (int h = 0; h < g.height; ++h) {
       for (int w = 0; w < g.width; ++w) {
-        out[h * g.width + w] = maxpool_backward_pixel(gy_plane, argmax_plane, g, h, w);
+        out[h * g.width + w] = maxpool_backward_gather(
+            gy_plane, argmax_plane, g.out_w, h * g.width + w, rows[2 * h], rows[2 * h + 1],
+            cols[2 * w], cols[2 * w + 1]);
       }
     }
   }

@@ -47,6 +47,22 @@ NNL_HD NNL_INLINE pool_geometry make_pool_geometry(int height, int width, int ke
   return g;
 }
 
+// keep ? v : 0 through the bit pattern: host compilers turn the ternary on a
+// float into a branch, which mispredicts on real argmax patterns; an AND does not.
+NNL_HD NNL_INLINE float pool_keep_or_zero(bool keep, float v) {
+  union { float value; unsigned int bits; } u;
+  u.value = v;
+  u.bits &= 0u - (unsigned int)keep;
+  return u.value;
+}
+
+NNL_HD NNL_INLINE double pool_keep_or_zero(bool keep, double v) {
+  union { double value; unsigned long long bits; } u;
+  u.value = v;
+  u.bits &= 0ull - (unsigned long long)keep;
+  return u.value;
+}
+
 // Output rows whose windows cover input row `pos`: [*first, *last).
 NNL_HD NNL_INLINE void pool_covering_range(int pos, int pad, int kernel, int stride, int out,
                                            int* first, int* last) {
@@ -60,19 +76,38 @@ NNL_HD NNL_INLINE void maxpool_window(const scalar_t* plane, const pool_geometry
                                       int ow, scalar_t* value, int* index) {
   const int h_start = oh * g.stride_h - g.pad_h;
   const int w_start = ow * g.stride_w - g.pad_w;
+  const int h_first = nnl_max(h_start, 0);
+  const int w_first = nnl_max(w_start, 0);
   const int h_end = nnl_min(h_start + g.kernel_h, g.height);
   const int w_end = nnl_min(w_start + g.kernel_w, g.width);
-  scalar_t best = nnl_limits<scalar_t>::lowest();
-  int best_index = -1;
-  bool best_is_nan = false;
-  for (int h = nnl_max(h_start, 0); h < h_end; ++h) {
-    for (int w = nnl_max(w_start, 0); w < w_end; ++w) {
-      const scalar_t v = plane[h * g.width + w];
-      // Strict > keeps the first maximum; v != v is NaN.
-      if (!best_is_nan && (v > best || v != v || best_index < 0)) {
-        best = v;
-        best_index = h * g.width + w;
-        best_is_nan = v != v;
+  if (h_first >= h_end || w_first >= w_end) {
+    *value = nnl_limits<scalar_t>::lowest();
+    *index = -1;
+    return;
+  }
+  int best_index = h_first * g.width + w_first;
+  scalar_t best = plane[best_index];
+  bool any_nan = false;
+  for (int h = h_first; h < h_end; ++h) {
+    const scalar_t* row = plane + h * g.width;
+    for (int w = w_first; w < w_end; ++w) {
+      const scalar_t v = row[w];
+      // Strict > keeps the first maximum. Written as a mask so compilers emit
+      // selects, not a branch that mispredicts half the time on real data.
+      const int take = -(int)(v > best);
+      best_index = ((h * g.width + w) & take) | (best_index & ~take);
+      best = v > best ? v : best;
+      any_nan |= v != v;
+    }
+  }
+  if (any_nan) {  // rare: the first NaN of the window wins, as PyTorch propagates NaN
+    for (int h = h_end - 1; h >= h_first; --h) {
+      for (int w = w_end - 1; w >= w_first; --w) {
+        const scalar_t v = plane[h * g.width + w];
+        if (v != v) {
+          best = v;
+          best_index = h * g.width + w;
+        }
       }
     }
   }
@@ -80,7 +115,25 @@ NNL_HD NNL_INLINE void maxpool_window(const scalar_t* plane, const pool_geometry
   *index = best_index;
 }
 
-// Gradient of input pixel (h, w): the sum of gy over the windows whose argmax is it.
+// Gradient of input pixel `index` (= h * width + w) given the windows that
+// cover it, [oh_first, oh_last) x [ow_first, ow_last): the sum of gy over
+// those whose argmax it is. The host build precomputes the ranges per row and
+// column; the CUDA build computes them per pixel (maxpool_backward_pixel).
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t maxpool_backward_gather(const scalar_t* gy_plane,
+                                                   const int* argmax_plane, int out_w,
+                                                   int index, int oh_first, int oh_last,
+                                                   int ow_first, int ow_last) {
+  scalar_t sum = 0;
+  for (int oh = oh_first; oh < oh_last; ++oh) {
+    for (int ow = ow_first; ow < ow_last; ++ow) {
+      const int o = oh * out_w + ow;
+      sum += pool_keep_or_zero(argmax_plane[o] == index, gy_plane[o]);
+    }
+  }
+  return sum;
+}
+
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t maxpool_backward_pixel(const scalar_t* gy_plane,
                                                   const int* argmax_plane,
@@ -88,15 +141,8 @@ NNL_HD NNL_INLINE scalar_t maxpool_backward_pixel(const scalar_t* gy_plane,
   int oh_first, oh_last, ow_first, ow_last;
   pool_covering_range(h, g.pad_h, g.kernel_h, g.stride_h, g.out_h, &oh_first, &oh_last);
   pool_covering_range(w, g.pad_w, g.kernel_w, g.stride_w, g.out_w, &ow_first, &ow_last);
-  const int index = h * g.width + w;
-  scalar_t sum = 0;
-  for (int oh = oh_first; oh < oh_last; ++oh) {
-    for (int ow = ow_first; ow < ow_last; ++ow) {
-      const int o = oh * g.out_w + ow;
-      if (argmax_plane[o] == index) sum += gy_plane[o];
-    }
-  }
-  return sum;
+  return maxpool_backward_gather(gy_plane, argmax_plane, g.out_w, h * g.width + w, oh_first,
+                                 oh_last, ow_first, ow_last);
 }
 
 // The divisor of average-pool window (oh, ow).
