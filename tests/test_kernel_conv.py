@@ -223,8 +223,10 @@ def test_kernel_height_over_padded_input_is_named():
      r"im2col: x has dtype int32"),
     (lambda k: k.im2col(np.zeros((1, 1, 4, 4), np.float32), 2, padding=(1, 1)), ValueError,
      r"im2col: padding must be \(top, bottom, left, right\)"),
-    (lambda k: k.col2im(np.zeros((1, 4, 8), np.float32), (1, 1, 4, 4), 2), ValueError,
-     r"col2im: cols has shape \(1, 4, 8\); expected \(1, 4, 9\) for x_shape \(1, 1, 4, 4\)"),
+    (lambda k: k.col2im(np.zeros((4, 8), np.float32), (1, 1, 4, 4), 2), ValueError,
+     r"col2im: cols has shape \(4, 8\); expected \(4, 9\) for x_shape \(1, 1, 4, 4\)"),
+    (lambda k: k.col2im(np.zeros((1, 4, 9), np.float32), (1, 1, 4, 4), 2), ValueError,
+     r"col2im: cols must be 2-D \(C\*kh\*kw, N\*out_h\*out_w\); got shape \(1, 4, 9\)"),
 ])
 def test_kernel_facade_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -234,8 +236,10 @@ def test_kernel_facade_bad_input(call, error, pattern):
 def test_raw_binding_refuses_inconsistent_shapes():
     from nnlite import _C
     x = np.zeros((1, 1, 4, 4), np.float32)
-    with pytest.raises(ValueError, match=r"im2col: cols has shape \(1, 4, 8\)"):
-        _C.im2col_f32(x, np.zeros((1, 4, 8), np.float32), (2, 2, 1, 1, 0, 0, 1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"im2col: cols has shape \(4, 8\)"):
+        _C.im2col_f32(x, np.zeros((4, 8), np.float32), (2, 2, 1, 1, 0, 0, 1, 1, 3, 3))
+    with pytest.raises(ValueError, match=r"im2col: cols has shape \(1, 4, 9\); expected 2 "):
+        _C.im2col_f32(x, np.zeros((1, 4, 9), np.float32), (2, 2, 1, 1, 0, 0, 1, 1, 3, 3))
     with pytest.raises(ValueError, match=r"im2col: kernel size, stride and dilation must be "
                                          r"positive; got 0"):
-        _C.im2col_f32(x, np.zeros((1, 4, 9), np.float32), (2, 2, 0, 1, 0, 0, 1, 1, 3, 3))
+        _C.im2col_f32(x, np.zeros((4, 9), np.float32), (2, 2, 0, 1, 0, 0, 1, 1, 3, 3))

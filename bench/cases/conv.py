@@ -24,7 +24,7 @@ def conv_cases(device, xp):
 def _cases(device, xp, label, n, c, h, w, o, k):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
-    weight = (rng.standard_normal((o, c, k, k), dtype=np.float32) / np.sqrt(c * k * k))
+    weight = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
     bias = rng.standard_normal(o, dtype=np.float32)
     gy = rng.standard_normal((n, o, h, w), dtype=np.float32)
     tensors = [nl.tensor(a, device=device) for a in (x, weight, bias)]

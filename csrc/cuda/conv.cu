@@ -8,21 +8,21 @@
 template <typename scalar_t>
 __device__ NNL_INLINE void im2col_grid(const scalar_t* x, scalar_t* cols, int n,
                                        const conv_geometry& g) {
-  const long long taps = (long long)g.kernel_h * g.kernel_w;
-  const long long rows = g.channels * taps;
-  const long long out_plane = (long long)g.out_h * g.out_w;
+  const int taps = g.kernel_h * g.kernel_w;
+  const long long rows = (long long)g.channels * taps;
+  const int out_plane = g.out_h * g.out_w;
+  const long long row_width = (long long)n * out_plane;  // cols is (rows, n * out_plane)
   const long long image_size = (long long)g.channels * g.height * g.width;
-  const long long total = n * rows * out_plane;
+  const long long total = rows * row_width;
   for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
        idx += (long long)blockDim.x * gridDim.x) {
-    const int p = (int)(idx % out_plane);
-    const long long image_row = idx / out_plane;
-    const int row = (int)(image_row % rows);
-    const long long image = image_row / rows;
-    const int c = row / (int)taps;
-    const int tap = row % (int)taps;
-    cols[idx] = im2col_entry(x + image * image_size, g, c, tap / g.kernel_w, tap % g.kernel_w,
-                             p / g.out_w, p % g.out_w);
+    const int row = (int)(idx / row_width);
+    const long long column = idx % row_width;
+    const long long image = column / out_plane;
+    const int p = (int)(column % out_plane);
+    const int tap = row % taps;
+    cols[idx] = im2col_entry(x + image * image_size, g, row / taps, tap / g.kernel_w,
+                             tap % g.kernel_w, p / g.out_w, p % g.out_w);
   }
 }
 
@@ -30,8 +30,8 @@ template <typename scalar_t>
 __device__ NNL_INLINE void col2im_grid(const scalar_t* cols, scalar_t* x, int n,
                                        const conv_geometry& g) {
   const long long plane = (long long)g.height * g.width;
-  const long long image_cols =
-      (long long)g.channels * g.kernel_h * g.kernel_w * g.out_h * g.out_w;
+  const long long out_plane = (long long)g.out_h * g.out_w;
+  const long long row_stride = n * out_plane;
   const long long total = n * g.channels * plane;
   for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < total;
        idx += (long long)blockDim.x * gridDim.x) {
@@ -39,7 +39,8 @@ __device__ NNL_INLINE void col2im_grid(const scalar_t* cols, scalar_t* x, int n,
     const long long image_channel = idx / plane;
     const int c = (int)(image_channel % g.channels);
     const long long image = image_channel / g.channels;
-    x[idx] = col2im_pixel(cols + image * image_cols, g, c, hw / g.width, hw % g.width);
+    x[idx] = col2im_pixel(cols + image * out_plane, row_stride, g, c, hw / g.width,
+                          hw % g.width);
   }
 }
 

@@ -22,7 +22,7 @@ __device__ NNL_INLINE void maxpool_forward_grid(const scalar_t* x, scalar_t* y, 
   const int out_plane = g.out_h * g.out_w;
   NNL_GRID_LOOP(idx, (long long)planes * out_plane) {
     const long long plane = idx / out_plane;
-    const int o = (int)(idx % out_plane);
+    const int o = (int)(idx - plane * out_plane);
     maxpool_window(x + plane * g.height * g.width, g, o / g.out_w, o % g.out_w, y + idx,
                    argmax + idx);
   }
@@ -36,7 +36,7 @@ __device__ NNL_INLINE void maxpool_backward_grid(const scalar_t* gy, const int* 
   const long long out_plane = (long long)g.out_h * g.out_w;
   NNL_GRID_LOOP(idx, (long long)planes * in_plane) {
     const long long plane = idx / in_plane;
-    const int hw = (int)(idx % in_plane);
+    const int hw = (int)(idx - plane * in_plane);
     gx[idx] = maxpool_backward_pixel(gy + plane * out_plane, argmax + plane * out_plane, g,
                                      hw / g.width, hw % g.width);
   }
@@ -48,7 +48,7 @@ __device__ NNL_INLINE void avgpool_forward_grid(const scalar_t* x, scalar_t* y, 
   const int out_plane = g.out_h * g.out_w;
   NNL_GRID_LOOP(idx, (long long)planes * out_plane) {
     const long long plane = idx / out_plane;
-    const int o = (int)(idx % out_plane);
+    const int o = (int)(idx - plane * out_plane);
     y[idx] = avgpool_window(x + plane * g.height * g.width, g, o / g.out_w, o % g.out_w,
                             count_include_pad);
   }
@@ -61,7 +61,7 @@ __device__ NNL_INLINE void avgpool_backward_grid(const scalar_t* gy, scalar_t* g
   const long long out_plane = (long long)g.out_h * g.out_w;
   NNL_GRID_LOOP(idx, (long long)planes * in_plane) {
     const long long plane = idx / in_plane;
-    const int hw = (int)(idx % in_plane);
+    const int hw = (int)(idx - plane * in_plane);
     gx[idx] = avgpool_backward_pixel(gy + plane * out_plane, g, hw / g.width, hw % g.width,
                                      count_include_pad);
   }

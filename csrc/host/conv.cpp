@@ -17,7 +17,7 @@ conv_geometry checked_geometry(const char* op, const py::array& image,
   // params: (kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
   //          dilation_h, dilation_w, out_h, out_w)
   require_ndim(op, "x", image, 4);
-  require_ndim(op, "cols", cols, 3);
+  require_ndim(op, "cols", cols, 2);
   int p[10];
   unpack_ints(op, params, p, 10);
   require_positive(op, "kernel size, stride and dilation", p, 4);
@@ -25,13 +25,13 @@ conv_geometry checked_geometry(const char* op, const py::array& image,
   require_non_negative(op, "padding and output size", p + 4, 2);
   require_non_negative(op, "padding and output size", p + 8, 2);
   const long long rows = image.shape(1) * (long long)p[0] * p[1];
-  const long long plane = (long long)p[8] * p[9];
-  if (cols.shape(0) != image.shape(0) || cols.shape(1) != rows || cols.shape(2) != plane ||
-      image.shape(2) > INT_MAX || image.shape(3) > INT_MAX || rows > INT_MAX) {
+  const long long width = image.shape(0) * (long long)p[8] * p[9];
+  if (cols.shape(0) != rows || cols.shape(1) != width || image.shape(2) > INT_MAX ||
+      image.shape(3) > INT_MAX || rows > INT_MAX) {
     throw std::invalid_argument(std::string(op) + ": cols has shape " + shape_string(cols) +
-                                "; expected (" + std::to_string(image.shape(0)) + ", " +
-                                std::to_string(rows) + ", " + std::to_string(plane) +
-                                ") for x of shape " + shape_string(image));
+                                "; expected (" + std::to_string(rows) + ", " +
+                                std::to_string(width) + ") for x of shape " +
+                                shape_string(image));
   }
   return make_conv_geometry(static_cast<int>(image.shape(1)), static_cast<int>(image.shape(2)),
                             static_cast<int>(image.shape(3)), p[0], p[1], p[2], p[3], p[4],
@@ -43,9 +43,11 @@ void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, py::tuple params)
   const conv_geometry g = checked_geometry("im2col", x, cols, params);
   const scalar_t* x_data = x.data();
   scalar_t* cols_data = cols.mutable_data();
-  const long long planes = x.shape(0) * (long long)g.channels;
+  const long long images = x.shape(0);
+  const long long planes = images * g.channels;
   const long long image_size = (long long)g.channels * g.height * g.width;
   const long long out_plane = (long long)g.out_h * g.out_w;
+  const long long row_stride = images * out_plane;
   const long long taps = (long long)g.kernel_h * g.kernel_w;
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (planes * taps * out_plane >= kMinParallelElements)
@@ -53,10 +55,10 @@ void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, py::tuple params)
     const long long n = plane / g.channels;
     const int c = static_cast<int>(plane % g.channels);
     const scalar_t* image = x_data + n * image_size;
-    // Rows (c, i, j) of image n are contiguous: taps * out_plane entries.
-    scalar_t* out = cols_data + plane * taps * out_plane;
     for (int i = 0; i < g.kernel_h; ++i) {
       for (int j = 0; j < g.kernel_w; ++j) {
+        const long long row = (c * (long long)g.kernel_h + i) * g.kernel_w + j;
+        scalar_t* out = cols_data + row * row_stride + n * out_plane;
         for (int oh = 0; oh < g.out_h; ++oh) {
           im2col_row_segment(image, out, g, c, i, j, oh);
           out += g.out_w;
@@ -71,20 +73,21 @@ void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, py::tuple params)
   const conv_geometry g = checked_geometry("col2im", x, cols, params);
   const scalar_t* cols_data = cols.data();
   scalar_t* x_data = x.mutable_data();
-  const long long planes = x.shape(0) * (long long)g.channels;
-  const long long image_cols = (long long)g.channels * g.kernel_h * g.kernel_w * g.out_h *
-                               g.out_w;
+  const long long images = x.shape(0);
+  const long long planes = images * g.channels;
+  const long long out_plane = (long long)g.out_h * g.out_w;
+  const long long row_stride = images * out_plane;
   const long long plane_size = (long long)g.height * g.width;
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (planes * plane_size >= kMinParallelElements)
   for (long long plane = 0; plane < planes; ++plane) {
     const long long n = plane / g.channels;
     const int c = static_cast<int>(plane % g.channels);
-    const scalar_t* image_cols_data = cols_data + n * image_cols;
+    const scalar_t* image_cols = cols_data + n * out_plane;
     scalar_t* out = x_data + plane * plane_size;
     for (int h = 0; h < g.height; ++h) {
       for (int w = 0; w < g.width; ++w) {
-        out[h * g.width + w] = col2im_pixel(image_cols_data, g, c, h, w);
+        out[h * g.width + w] = col2im_pixel(image_cols, row_stride, g, c, h, w);
       }
     }
   }
@@ -94,7 +97,7 @@ template <typename scalar_t>
 void bind_dtype(py::module_& m, const char* suffix) {
   m.def((std::string("im2col_") + suffix).c_str(), &im2col<scalar_t>, py::arg("x").noconvert(),
         py::arg("cols").noconvert(), py::arg("params"),
-        "Columns of x (N, C, H, W) into cols (N, C*kh*kw, out_h*out_w); params = (kh, kw, "
+        "Columns of x (N, C, H, W) into cols (C*kh*kw, N*out_h*out_w); params = (kh, kw, "
         "stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, out_h, out_w).");
   m.def((std::string("col2im_") + suffix).c_str(), &col2im<scalar_t>,
         py::arg("cols").noconvert(), py::arg("x").noconvert(), py::arg("params"),

@@ -1,13 +1,15 @@
 // im2col and col2im for 2-D convolution: the math only.
 //
-// One image x (channels, height, width) maps to a column matrix
-// cols (channels * kernel_h * kernel_w, out_h * out_w):
+// A chunk of n images x (n, channels, height, width) maps to one column matrix
+// cols (channels * kernel_h * kernel_w, n * out_h * out_w), Caffe's layout
+// with the images side by side:
 //
-//   cols[(c * kernel_h + i) * kernel_w + j][oh * out_w + ow]
-//       = x[c][oh * stride_h - pad_top + i * dilation_h][ow * stride_w - pad_left + j * dilation_w]
+//   cols[(c * kernel_h + i) * kernel_w + j][(image * out_h + oh) * out_w + ow]
+//       = x[image][c][oh * stride_h - pad_top + i * dilation_h][ow * stride_w - pad_left + j * dilation_w]
 //
-// or 0 where that position lies in the padding. The convolution is then one
-// GEMM, weight (out_channels, rows) x cols. Bottom/right padding only enters
+// or 0 where that position lies in the padding. The convolution of the whole
+// chunk is then ONE GEMM, weight (out_channels, rows) x cols: few large BLAS
+// calls rather than one per image, which matters when BLAS threads must sync. Bottom/right padding only enters
 // through out_h / out_w (nnlite/kernels/shapes.py computes them), which is how
 // asymmetric ("same" with an even kernel) padding is expressed.
 //
@@ -78,10 +80,10 @@ NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
 // oh = (h + pad_top - i * dilation_h) / stride_h when that divides exactly.
 // col2im value of input pixel (c, h, w) of one image: the sum of every column
 // entry that im2col_entry read from it, taps in row-major (i, j) order.
+// `cols` points at the image's first column; rows are `row_stride` apart.
 template <typename scalar_t>
-NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, const conv_geometry& g, int c,
-                                        int h, int w) {
-  const long long out_plane = (long long)g.out_h * g.out_w;
+NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, long long row_stride,
+                                        const conv_geometry& g, int c, int h, int w) {
   scalar_t sum = 0;
   for (int i = 0; i < g.kernel_h; ++i) {
     const int h_offset = h + g.pad_top - i * g.dilation_h;
@@ -96,7 +98,7 @@ NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, const conv_geometr
       const int ow = w_offset / g.stride_w;
       if (ow >= g.out_w) continue;
       const long long row = ((long long)c * g.kernel_h + i) * g.kernel_w + j;
-      sum += cols[row * out_plane + (long long)oh * g.out_w + ow];
+      sum += cols[row * row_stride + (long long)oh * g.out_w + ow];
     }
   }
   return sum;

@@ -93,13 +93,16 @@ class Conv2d(Function):
         geometry = dict(kernel_size=g.kernel, stride=g.stride, padding=g.padding,
                         dilation=g.dilation)
         n, out_channels = x.shape[0], weight.shape[0]
-        rows = weight[0].size
+        rows, pixels = weight[0].size, g.out_h * g.out_w
         w2 = xp.ascontiguousarray(weight).reshape(out_channels, rows)
-        chunks = _chunks(n, rows * g.out_h * g.out_w * x.itemsize, get_conv_workspace())
-        y = xp.empty((n, out_channels, g.out_h * g.out_w), dtype=x.dtype)
+        chunks = _chunks(n, rows * pixels * x.itemsize, get_conv_workspace())
+        y = xp.empty((n, out_channels, pixels), dtype=x.dtype)
         if y.size and rows:
             for start, stop in chunks:
-                xp.matmul(w2, k.im2col(x[start:stop], **geometry), out=y[start:stop])
+                # One GEMM per chunk: (out, rows) x (rows, images * pixels).
+                y_chunk = xp.matmul(w2, k.im2col(x[start:stop], **geometry))
+                y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
+                    1, 0, 2)
         elif y.size:
             y.fill(0)
         if bias is not None:
@@ -117,25 +120,20 @@ class Conv2d(Function):
         xp = xp_of(gy)
         k = kernels.for_array(x)
         n, out_channels = gy.shape[0], gy.shape[1]
-        gy = xp.ascontiguousarray(gy).reshape(n, out_channels, -1)
+        gy = gy.reshape(n, out_channels, -1)
         gb = gy.sum(axis=(0, 2)) if need_b else None
         gw = xp.zeros_like(w2) if need_w else None
-        gx = None
-        if need_x:
-            gx = xp.empty_like(x) if len(chunks) > 1 else None
-        product = xp.empty_like(w2) if need_w else None
-        for start, stop in chunks:
-            gy_chunk = gy[start:stop]
-            if need_w and gy.size:
-                cols = k.im2col(x[start:stop], **geometry)
-                for image in range(stop - start):
-                    xp.matmul(gy_chunk[image], cols[image].T, out=product)
-                    gw += product
-                del cols
+        gx = xp.empty_like(x) if need_x and len(chunks) > 1 else None
+        for start, stop in chunks if gy.size else ():
+            # (out, images * pixels), the layout of the columns' GEMM.
+            gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
+                out_channels, -1)
+            if need_w:
+                gw += xp.matmul(gy_chunk, k.im2col(x[start:stop], **geometry).T)
             if need_x:
                 grad_cols = xp.matmul(w2.T, gy_chunk)
                 grad_x = k.col2im(grad_cols, (stop - start,) + x.shape[1:], **geometry)
-                if gx is None:
+                if len(chunks) == 1:
                     gx = grad_x
                 else:
                     gx[start:stop] = grad_x

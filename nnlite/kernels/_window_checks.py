@@ -9,7 +9,7 @@ from nnlite.kernels import _checks
 from nnlite.kernels.shapes import output_size
 
 NCHW = ("N", "C", "H", "W")
-COLUMNS = ("N", "C*kh*kw", "out_h*out_w")
+COLUMNS = ("C*kh*kw", "N*out_h*out_w")
 
 ConvGeometry = namedtuple("ConvGeometry", "kernel stride padding dilation out_h out_w")
 PoolGeometry = namedtuple("PoolGeometry", "kernel stride padding out_h out_w")
@@ -65,8 +65,9 @@ def conv_params(g):
 
 
 def columns_shape(x_shape, g):
+    """(C*kh*kw, N*out_h*out_w): Caffe's layout, the images of a chunk side by side."""
     n, c = x_shape[0], x_shape[1]
-    return (n, c * g.kernel[0] * g.kernel[1], g.out_h * g.out_w)
+    return (c * g.kernel[0] * g.kernel[1], n * g.out_h * g.out_w)
 
 
 def pool_geometry(op, x_shape, kernel_size, stride, padding, ceil_mode):

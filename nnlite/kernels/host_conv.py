@@ -12,8 +12,8 @@ def _entry(op, dtype):
 
 
 def im2col(x, kernel_size, stride=1, padding=(0, 0, 0, 0), dilation=1):
-    """Columns of x (N, C, H, W): (N, C*kh*kw, out_h*out_w); padding is
-    (top, bottom, left, right). Row (c, i, j), column (oh, ow) holds
+    """Columns of x (N, C, H, W): (C*kh*kw, N*out_h*out_w); padding is
+    (top, bottom, left, right). Row (c, i, j), column (n, oh, ow) holds
     x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw], 0 in the padding."""
     (x,) = checks.float_nchw("im2col", np, x=x)
     g = checks.conv_geometry("im2col", x.shape, kernel_size, stride, padding, dilation)

@@ -3,6 +3,7 @@ the definition. Sizes come from nnlite.kernels.shapes (the one shape rule);
 everything else is recomputed here independently of the kernels.
 
 padding is (top, bottom, left, right); kernel_size, stride, dilation are pairs.
+Columns use Caffe's layout (C*kh*kw, N*out_h*out_w): images side by side.
 """
 import numpy as np
 
@@ -34,7 +35,9 @@ def im2col(x, kernel_size, stride, padding, dilation):
                                               (out_h, out_w)):
         if 0 <= h < height and 0 <= w < width:
             cols[:, :, i, j, oh, ow] = x[:, :, h, w]
-    return cols.reshape(n, c * kh * kw, out_h * out_w)
+    # (n, rows, pixels) -> (rows, n * pixels)
+    return cols.reshape(n, c * kh * kw, out_h * out_w).transpose(1, 0, 2).reshape(
+        c * kh * kw, n * out_h * out_w)
 
 
 def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
@@ -42,7 +45,7 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
     n, c, height, width = x_shape
     kh, kw = kernel_size
     out_h, out_w = _out_hw(x_shape, kernel_size, stride, padding, dilation)
-    cols = cols.reshape(n, c, kh, kw, out_h, out_w)
+    cols = cols.reshape(c, kh, kw, n, out_h, out_w).transpose(3, 0, 1, 2, 4, 5)
     x = np.zeros(x_shape, dtype=cols.dtype)
     for i, j, oh, ow, h, w in _read_positions(kernel_size, stride, padding, dilation,
                                               (out_h, out_w)):
