@@ -6,6 +6,8 @@
 #include "host/families.h"
 #include "host/geometry.h"
 
+#include <vector>
+
 namespace py = pybind11;
 
 namespace {
@@ -68,6 +70,26 @@ void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, py::tuple params)
   }
 }
 
+// For every position along one axis, its (tap, output) pairs in ascending tap
+// order (conv_output_of_tap), `kernel` slots per position, and their count.
+struct tap_table {
+  std::vector<int> taps, outs, counts;
+  tap_table(int size, int pad, int kernel, int stride, int dilation, int out)
+      : taps(size * kernel), outs(size * kernel), counts(size) {
+    for (int pos = 0; pos < size; ++pos) {
+      int count = 0;
+      for (int tap = 0; tap < kernel; ++tap) {
+        const int o = conv_output_of_tap(pos, pad, tap, stride, dilation, out);
+        if (o < 0) continue;
+        taps[pos * kernel + count] = tap;
+        outs[pos * kernel + count] = o;
+        ++count;
+      }
+      counts[pos] = count;
+    }
+  }
+};
+
 template <typename scalar_t>
 void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, py::tuple params) {
   const conv_geometry g = checked_geometry("col2im", x, cols, params);
@@ -78,6 +100,8 @@ void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, py::tuple params)
   const long long out_plane = (long long)g.out_h * g.out_w;
   const long long row_stride = images * out_plane;
   const long long plane_size = (long long)g.height * g.width;
+  const tap_table rows(g.height, g.pad_top, g.kernel_h, g.stride_h, g.dilation_h, g.out_h);
+  const tap_table cols_of(g.width, g.pad_left, g.kernel_w, g.stride_w, g.dilation_w, g.out_w);
   py::gil_scoped_release no_gil;
 #pragma omp parallel for schedule(static) if (planes * plane_size >= kMinParallelElements)
   for (long long plane = 0; plane < planes; ++plane) {
@@ -86,8 +110,12 @@ void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, py::tuple params)
     const scalar_t* image_cols = cols_data + n * out_plane;
     scalar_t* out = x_data + plane * plane_size;
     for (int h = 0; h < g.height; ++h) {
+      const int* h_taps = &rows.taps[h * g.kernel_h];
+      const int* h_outs = &rows.outs[h * g.kernel_h];
       for (int w = 0; w < g.width; ++w) {
-        out[h * g.width + w] = col2im_pixel(image_cols, row_stride, g, c, h, w);
+        out[h * g.width + w] = col2im_pixel_from_taps(
+            image_cols, row_stride, g, c, h_taps, h_outs, rows.counts[h],
+            &cols_of.taps[w * g.kernel_w], &cols_of.outs[w * g.kernel_w], cols_of.counts[w]);
       }
     }
   }

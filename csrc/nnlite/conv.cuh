@@ -76,8 +76,17 @@ NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
   for (int ow = 0; ow < g.out_w; ++ow) out[ow] = im2col_entry(image, g, c, i, j, oh, ow);
 }
 
-// For a fixed tap i, pixel row h is read by output row
-// oh = (h + pad_top - i * dilation_h) / stride_h when that divides exactly.
+// The output position whose tap `tap` reads input position `pos` along one
+// axis: (pos + pad - tap * dilation) / stride when that divides exactly and
+// lands inside [0, out); -1 when no output reads it through this tap.
+NNL_HD NNL_INLINE int conv_output_of_tap(int pos, int pad, int tap, int stride, int dilation,
+                                         int out) {
+  const int offset = pos + pad - tap * dilation;
+  if (offset < 0 || offset % stride != 0) return -1;
+  const int o = offset / stride;
+  return o < out ? o : -1;
+}
+
 // col2im value of input pixel (c, h, w) of one image: the sum of every column
 // entry that im2col_entry read from it, taps in row-major (i, j) order.
 // `cols` points at the image's first column; rows are `row_stride` apart.
@@ -86,19 +95,34 @@ NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, long long row_stri
                                         const conv_geometry& g, int c, int h, int w) {
   scalar_t sum = 0;
   for (int i = 0; i < g.kernel_h; ++i) {
-    const int h_offset = h + g.pad_top - i * g.dilation_h;
-    if (h_offset < 0) break;  // larger taps only move further up
-    if (h_offset % g.stride_h != 0) continue;
-    const int oh = h_offset / g.stride_h;
-    if (oh >= g.out_h) continue;
+    const int oh = conv_output_of_tap(h, g.pad_top, i, g.stride_h, g.dilation_h, g.out_h);
+    if (oh < 0) continue;
     for (int j = 0; j < g.kernel_w; ++j) {
-      const int w_offset = w + g.pad_left - j * g.dilation_w;
-      if (w_offset < 0) break;
-      if (w_offset % g.stride_w != 0) continue;
-      const int ow = w_offset / g.stride_w;
-      if (ow >= g.out_w) continue;
+      const int ow = conv_output_of_tap(w, g.pad_left, j, g.stride_w, g.dilation_w, g.out_w);
+      if (ow < 0) continue;
       const long long row = ((long long)c * g.kernel_h + i) * g.kernel_w + j;
       sum += cols[row * row_stride + (long long)oh * g.out_w + ow];
+    }
+  }
+  return sum;
+}
+
+// The same sum from precomputed (tap, output) lists of the pixel's row and
+// column (conv_output_of_tap for every tap, -1 entries dropped, taps
+// ascending), so the host build does no division per pixel. Same terms, same
+// order: the same bits as col2im_pixel.
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t col2im_pixel_from_taps(const scalar_t* cols, long long row_stride,
+                                                  const conv_geometry& g, int c,
+                                                  const int* h_taps, const int* h_outs,
+                                                  int h_count, const int* w_taps,
+                                                  const int* w_outs, int w_count) {
+  scalar_t sum = 0;
+  for (int a = 0; a < h_count; ++a) {
+    const long long row_base = ((long long)c * g.kernel_h + h_taps[a]) * g.kernel_w;
+    const long long out_base = (long long)h_outs[a] * g.out_w;
+    for (int b = 0; b < w_count; ++b) {
+      sum += cols[(row_base + w_taps[b]) * row_stride + out_base + w_outs[b]];
     }
   }
   return sum;
