@@ -80,12 +80,18 @@ NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
   const int end = g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
   const int lo = nnl_min(first, g.out_w);
   const int hi = nnl_max(lo, nnl_min(end, g.out_w));
-  const scalar_t* row = image + ((long long)c * g.height + h) * g.width;
   for (int ow = 0; ow < lo; ++ow) out[ow] = scalar_t(0);
-  if (g.stride_w == 1) {
-    for (int ow = lo; ow < hi; ++ow) out[ow] = row[ow + base];
-  } else {
-    for (int ow = lo; ow < hi; ++ow) out[ow] = row[ow * g.stride_w + base];
+  if (lo < hi) {
+    // The input element of output column lo; in bounds because lo is.
+    const scalar_t* src =
+        image + ((long long)c * g.height + h) * g.width + lo * g.stride_w + base;
+    scalar_t* dst = out + lo;
+    const int count = hi - lo;
+    if (g.stride_w == 1) {
+      for (int k = 0; k < count; ++k) dst[k] = src[k];
+    } else {
+      for (int k = 0; k < count; ++k) dst[k] = src[k * g.stride_w];
+    }
   }
   for (int ow = hi; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
 }
