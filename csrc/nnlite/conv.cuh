@@ -5,12 +5,13 @@
 // with the images side by side:
 //
 //   cols[(c * kernel_h + i) * kernel_w + j][(image * out_h + oh) * out_w + ow]
-//       = x[image][c][oh * stride_h - pad_top + i * dilation_h][ow * stride_w - pad_left + j * dilation_w]
+//       = x[image][c][h][w],  h = oh * stride_h - pad_top + i * dilation_h,
+//                             w = ow * stride_w - pad_left + j * dilation_w,
 //
 // or 0 where that position lies in the padding. The convolution of the whole
 // chunk is then ONE GEMM, weight (out_channels, rows) x cols: few large BLAS
-// calls rather than one per image, which matters when BLAS threads must sync. Bottom/right padding only enters
-// through out_h / out_w (nnlite/kernels/shapes.py computes them), which is how
+// calls rather than one per image, which matters when BLAS threads must sync.
+// Bottom/right padding only enters through out_h / out_w (nnlite/kernels/shapes.py computes them), which is how
 // asymmetric ("same" with an even kernel) padding is expressed.
 //
 // col2im is the adjoint: each input pixel GATHERS the column entries that read
