@@ -11,8 +11,9 @@
 // or 0 where that position lies in the padding. The convolution of the whole
 // chunk is then ONE GEMM, weight (out_channels, rows) x cols: few large BLAS
 // calls rather than one per image, which matters when BLAS threads must sync.
-// Bottom/right padding only enters through out_h / out_w (nnlite/kernels/shapes.py computes them), which is how
-// asymmetric ("same" with an even kernel) padding is expressed.
+// Bottom/right padding only enters through out_h / out_w (computed by
+// nnlite/kernels/shapes.py): that is how asymmetric padding ("same" with an
+// even kernel) is expressed.
 //
 // col2im is the adjoint: each input pixel GATHERS the column entries that read
 // it, in a fixed (i, j) order, so there are no atomics and the result is the
