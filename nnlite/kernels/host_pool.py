@@ -48,7 +48,8 @@ def avgpool_forward(x, kernel_size, stride=None, padding=0, ceil_mode=False,
     g = checks.pool_geometry("avgpool_forward", x.shape, kernel_size, stride, padding, ceil_mode)
     y = np.empty(x.shape[:2] + (g.out_h, g.out_w), dtype=x.dtype)
     if y.size:
-        _entry("avgpool_forward", x.dtype)(x, y, checks.pool_params(g), int(bool(count_include_pad)))
+        _entry("avgpool_forward", x.dtype)(x, y, checks.pool_params(g),
+                                           int(bool(count_include_pad)))
     return y
 
 

@@ -55,7 +55,8 @@ def col2im(cols, x_shape, kernel_size, stride, padding, dilation):
 
 
 def conv2d_forward(x, weight, bias, stride, padding, dilation):
-    """y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x_padded[n, c, oh*sh + i*dh, ow*sw + j*dw]."""
+    """y[n, o, oh, ow] = b[o] + sum_{c,i,j} w[o, c, i, j] x_padded[n, c, oh*sh + i*dh,
+    ow*sw + j*dw], one tap (i, j) at a time."""
     top, bottom, left, right = padding
     out_h, out_w = _out_hw(x.shape, weight.shape[2:], stride, padding, dilation)
     padded = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
