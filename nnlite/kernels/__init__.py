@@ -7,6 +7,15 @@ NVRTC). Both expose the same functions with the same signatures::
 
     softmax_forward(x, log=False) -> y        # x: (rows, cols) float32/float64
     softmax_backward(y, gy, log=False) -> gx  # y: the forward output
+    im2col(x, kernel_size, stride, padding, dilation) -> cols
+        # x (N, C, H, W) -> (C*kh*kw, N*out_h*out_w); padding (top, bottom, left, right)
+    col2im(cols, x_shape, kernel_size, stride, padding, dilation) -> x   # the adjoint, gathered
+    maxpool_forward(x, kernel_size, stride, padding, ceil_mode) -> (y, argmax int32)
+    maxpool_backward(gy, argmax, x_shape, kernel_size, stride, padding, ceil_mode) -> gx
+    avgpool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad) -> y
+    avgpool_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad) -> gx
+    # sizes of conv and pool windows: nnlite.kernels.shapes.output_size (one rule)
 
 Argument checks common to both live in ``nnlite.kernels._checks``.
 """
