@@ -52,8 +52,12 @@ def _cases(device, xp, label, shape, kernel, stride, ceil_mode):
     # gy and argmax and writes gx.
     name = f"{label} {'x'.join(map(str, shape))} k{kernel[0]}x{kernel[1]}" \
            f"{' ceil' if ceil_mode else ''}"
+    # The copy of x is the bandwidth yardstick of the GPU target (max pool at
+    # >= 60% of it); its GB/s column counts the bytes read and written.
+    copy = [Impl("copy", lambda: x.copy(), sync)]
     return [Case("max_pool2d fwd", device, name, fwd, nbytes=x_bytes + 2 * y_bytes),
-            Case("max_pool2d fwd+bwd", device, name, both, nbytes=2 * x_bytes + 4 * y_bytes)]
+            Case("max_pool2d fwd+bwd", device, name, both, nbytes=2 * x_bytes + 4 * y_bytes),
+            Case("copy of x", device, name, copy, nbytes=2 * x_bytes)]
 
 
 def _torch_impls(torch, device, x, gy, window):
