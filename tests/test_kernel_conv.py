@@ -243,3 +243,20 @@ def test_raw_binding_refuses_inconsistent_shapes():
     with pytest.raises(ValueError, match=r"im2col: kernel size, stride and dilation must be "
                                          r"positive; got 0"):
         _C.im2col_f32(x, np.zeros((4, 9), np.float32), (2, 2, 0, 1, 0, 0, 1, 1, 3, 3))
+
+
+@pytest.mark.parametrize("user_policy", [None, "active"])
+def test_openmp_wait_policy_leaves_the_environment_as_the_user_set_it(user_policy):
+    """nnlite.kernels.host loads nnlite._C with OMP_WAIT_POLICY=passive unless
+    the user chose a policy, and removes the variable again afterwards."""
+    import os
+    import subprocess
+    import sys
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if user_policy:
+        env["OMP_WAIT_POLICY"] = user_policy
+    code = ("import os, sys, nnlite.kernels.host; "
+            "print('nnlite._C' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", str(user_policy)]

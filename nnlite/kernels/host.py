@@ -42,3 +42,7 @@ def softmax_backward(y, gy, log=False):
 from nnlite.kernels.host_conv import col2im, im2col  # noqa: E402,F401  (conv family)
 from nnlite.kernels.host_pool import (avgpool_backward, avgpool_forward,  # noqa: E402,F401
                                       maxpool_backward, maxpool_forward)
+
+from nnlite.kernels._openmp import load_host_library_with_passive_openmp  # noqa: E402
+
+load_host_library_with_passive_openmp()
