@@ -18,7 +18,7 @@ from nnlite.functional import cat, concatenate, stack, where
 from nnlite.creation import arange, full, ones, ones_like, rand, randn, zeros, zeros_like
 from nnlite.gradcheck import gradcheck
 from nnlite.random import manual_seed
-from nnlite import cuda, nn, optim
+from nnlite import cuda, decode, metrics, nn, optim
 
 float32 = np.float32
 float64 = np.float64
@@ -28,11 +28,9 @@ bool_ = np.bool_
 
 __all__ = [
     "AnomalyError", "DeviceMismatchError", "Function", "GradcheckError", "OutOfMemoryError",
-    "Tensor", "__version__", "arange", "as_tensor", "cat", "concatenate", "cuda",
+    "Tensor", "__version__", "arange", "as_tensor", "cat", "concatenate", "cuda", "decode",
     "enable_grad", "float32", "float64", "full", "functional", "gradcheck", "int32", "int64",
-    "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "nn", "no_grad", "ones",
+    "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "metrics", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "randn", "set_detect_anomaly", "stack", "tensor", "where",
     "zeros", "zeros_like",
 ]
-from nnlite import decode, metrics  # noqa: E402
-__all__ += ["decode", "metrics"]

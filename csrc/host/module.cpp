@@ -21,4 +21,6 @@ PYBIND11_MODULE(_C, m) {
   register_softmax(m);
   register_rnn(m);
   register_ctc(m);
+  register_conv(m);
+  register_pool(m);
 }

@@ -20,6 +20,15 @@ NVRTC). Both expose the same functions with the same signatures::
     gru_cell_forward(gx, gh, b_hn, h_prev, h, lengths, t, hard_sigmoid=False, reset_after=True)
     gru_cell_backward(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, t, ...)
     gru_reset_gate_backward(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, ...)
+    im2col(x, kernel_size, stride, padding, dilation) -> cols
+        # x (N, C, H, W) -> (C*kh*kw, N*out_h*out_w); padding (top, bottom, left, right)
+    col2im(cols, x_shape, kernel_size, stride, padding, dilation) -> x   # the adjoint, gathered
+    maxpool_forward(x, kernel_size, stride, padding, ceil_mode) -> (y, argmax int32)
+    maxpool_backward(gy, argmax, x_shape, kernel_size, stride, padding, ceil_mode) -> gx
+    avgpool_forward(x, kernel_size, stride, padding, ceil_mode, count_include_pad) -> y
+    avgpool_backward(gy, x_shape, kernel_size, stride, padding, ceil_mode,
+                     count_include_pad) -> gx
+    # sizes of conv and pool windows: nnlite.kernels.shapes.output_size (one rule)
 
 Argument checks common to both live in ``nnlite.kernels._checks``.
 """

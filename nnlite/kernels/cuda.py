@@ -29,6 +29,10 @@ ENTRY_POINTS = {
         "gru_cell_backward", "gru_reset_gate_backward") for suffix in ("f32", "f64")),
     "ctc": ("ctc_alpha_f32", "ctc_alpha_f64", "ctc_beta_f32", "ctc_beta_f64",
             "ctc_grad_f32", "ctc_grad_f64"),
+    "conv": ("im2col_f32", "im2col_f64", "col2im_f32", "col2im_f64"),
+    "pool": tuple(f"{op}_{suffix}" for op in (
+        "maxpool_forward", "maxpool_backward", "avgpool_forward", "avgpool_backward")
+        for suffix in ("f32", "f64")),
 }
 ROWS_COLS = ("rows", "cols")
 
@@ -166,3 +170,6 @@ from nnlite.kernels.cuda_rnn import (gru_cell_backward, gru_cell_forward,  # noq
                                      lstm_cell_backward, lstm_cell_forward)
 # The CTC kernels live in their own module (same signatures on host).
 from nnlite.kernels.cuda_ctc import ctc_alpha, ctc_backward  # noqa: E402,F401
+# The convolution and pooling kernels live in their own module (same signatures on host).
+from nnlite.kernels.cuda_conv import (avgpool_backward, avgpool_forward,  # noqa: E402,F401
+                                      col2im, im2col, maxpool_backward, maxpool_forward)

@@ -45,3 +45,11 @@ from nnlite.kernels.host_rnn import (gru_cell_backward, gru_cell_forward,  # noq
                                      lstm_cell_backward, lstm_cell_forward)
 # The CTC kernels live in their own module (same signatures on GPU).
 from nnlite.kernels.host_ctc import ctc_alpha, ctc_backward  # noqa: E402,F401
+# The convolution and pooling kernels live in their own modules (same signatures on GPU).
+from nnlite.kernels.host_conv import col2im, im2col  # noqa: E402,F401
+from nnlite.kernels.host_pool import (avgpool_backward, avgpool_forward,  # noqa: E402,F401
+                                      maxpool_backward, maxpool_forward)
+
+from nnlite.kernels._openmp import load_host_library_with_passive_openmp  # noqa: E402
+
+load_host_library_with_passive_openmp()

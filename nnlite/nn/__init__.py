@@ -6,21 +6,22 @@ between the libraries as plain arrays.
 from nnlite.nn import init
 from nnlite.nn.activation import LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from nnlite.nn.container import ModuleDict, ModuleList, Sequential
+from nnlite.nn.conv import Conv2d
+from nnlite.nn.ctc import CTCLoss
 from nnlite.nn.dropout import Dropout
 from nnlite.nn.linear import Flatten, Identity, Linear
 from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnlite.nn.module import Module
 from nnlite.nn.normalization import BatchNorm1d, BatchNorm2d
 from nnlite.nn.parameter import Parameter
+from nnlite.nn.pooling import AvgPool2d, MaxPool2d, ZeroPad2d
 from nnlite.nn.rnn import GRU, LSTM, GRUCell, LSTMCell
 from nnlite.nn.state import IncompatibleKeys, StateDictError
 
 __all__ = [
-    "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "Dropout",
-    "Flatten", "Identity", "IncompatibleKeys", "Linear", "LogSoftmax", "MSELoss", "Module",
-    "ModuleDict", "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential",
-    "Sigmoid", "Softmax", "StateDictError", "Tanh", "init",
+    "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CTCLoss", "Conv2d",
+    "CrossEntropyLoss", "Dropout", "Flatten", "GRU", "GRUCell", "Identity", "IncompatibleKeys",
+    "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
+    "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Softmax",
+    "StateDictError", "Tanh", "ZeroPad2d", "init",
 ]
-__all__ += ["GRU", "GRUCell", "LSTM", "LSTMCell"]
-from nnlite.nn.ctc import CTCLoss  # noqa: E402
-__all__ += ["CTCLoss"]

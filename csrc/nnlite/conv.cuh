@@ -1,0 +1,153 @@
+// im2col and col2im for 2-D convolution: the math only.
+//
+// A chunk of n images x (n, channels, height, width) maps to one column matrix
+// cols (channels * kernel_h * kernel_w, n * out_h * out_w), Caffe's layout
+// with the images side by side:
+//
+//   cols[(c * kernel_h + i) * kernel_w + j][(image * out_h + oh) * out_w + ow]
+//       = x[image][c][h][w],  h = oh * stride_h - pad_top + i * dilation_h,
+//                             w = ow * stride_w - pad_left + j * dilation_w,
+//
+// or 0 where that position lies in the padding. The convolution of the whole
+// chunk is then ONE GEMM, weight (out_channels, rows) x cols: few large BLAS
+// calls rather than one per image, which matters when BLAS threads must sync.
+// Bottom/right padding only enters through out_h / out_w (computed by
+// nnlite/kernels/shapes.py): that is how asymmetric padding ("same" with an
+// even kernel) is expressed.
+//
+// col2im is the adjoint: each input pixel GATHERS the column entries that read
+// it, in a fixed (i, j) order, so there are no atomics and the result is the
+// same bit for bit on every run and on both builds.
+#ifndef NNLITE_CONV_CUH
+#define NNLITE_CONV_CUH
+
+#include "nnlite/portable.cuh"
+
+struct conv_geometry {
+  int channels, height, width;
+  int kernel_h, kernel_w;
+  int stride_h, stride_w;
+  int pad_top, pad_left;
+  int dilation_h, dilation_w;
+  int out_h, out_w;
+};
+
+NNL_HD NNL_INLINE conv_geometry make_conv_geometry(int channels, int height, int width,
+                                                   int kernel_h, int kernel_w, int stride_h,
+                                                   int stride_w, int pad_top, int pad_left,
+                                                   int dilation_h, int dilation_w, int out_h,
+                                                   int out_w) {
+  conv_geometry g;
+  g.channels = channels;
+  g.height = height;
+  g.width = width;
+  g.kernel_h = kernel_h;
+  g.kernel_w = kernel_w;
+  g.stride_h = stride_h;
+  g.stride_w = stride_w;
+  g.pad_top = pad_top;
+  g.pad_left = pad_left;
+  g.dilation_h = dilation_h;
+  g.dilation_w = dilation_w;
+  g.out_h = out_h;
+  g.out_w = out_w;
+  return g;
+}
+
+// One entry of the column matrix of one image: row (c, i, j), column (oh, ow).
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t im2col_entry(const scalar_t* image, const conv_geometry& g, int c,
+                                        int i, int j, int oh, int ow) {
+  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+  const int w = ow * g.stride_w - g.pad_left + j * g.dilation_w;
+  if (h < 0 || h >= g.height || w < 0 || w >= g.width) return scalar_t(0);
+  return image[((long long)c * g.height + h) * g.width + w];
+}
+
+// One row segment of the column matrix: row (c, i, j), output row oh, all ow.
+// The host build calls this: the in-bounds range of ow is found once, so the
+// copy loop has no test and vectorises (a plain copy when stride_w is 1).
+template <typename scalar_t>
+NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
+                                          const conv_geometry& g, int c, int i, int j,
+                                          int oh) {
+  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+  if (h < 0 || h >= g.height) {
+    for (int ow = 0; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
+    return;
+  }
+  // Input column of output column ow: ow * stride_w + base.
+  const int base = j * g.dilation_w - g.pad_left;
+  const int first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
+  const int end = g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
+  const int lo = nnl_min(first, g.out_w);
+  const int hi = nnl_max(lo, nnl_min(end, g.out_w));
+  for (int ow = 0; ow < lo; ++ow) out[ow] = scalar_t(0);
+  if (lo < hi) {
+    // The input element of output column lo; in bounds because lo is.
+    const scalar_t* src =
+        image + ((long long)c * g.height + h) * g.width + lo * g.stride_w + base;
+    scalar_t* dst = out + lo;
+    const int count = hi - lo;
+    if (g.stride_w == 1) {
+      for (int k = 0; k < count; ++k) dst[k] = src[k];
+    } else {
+      for (int k = 0; k < count; ++k) dst[k] = src[k * g.stride_w];
+    }
+  }
+  for (int ow = hi; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
+}
+
+// The output position whose tap `tap` reads input position `pos` along one
+// axis: (pos + pad - tap * dilation) / stride when that divides exactly and
+// lands inside [0, out); -1 when no output reads it through this tap.
+NNL_HD NNL_INLINE int conv_output_of_tap(int pos, int pad, int tap, int stride, int dilation,
+                                         int out) {
+  const int offset = pos + pad - tap * dilation;
+  if (offset < 0 || offset % stride != 0) return -1;
+  const int o = offset / stride;
+  return o < out ? o : -1;
+}
+
+// col2im value of input pixel (c, h, w) of one image: the sum of every column
+// entry that im2col_entry read from it, taps in row-major (i, j) order.
+// `cols` points at the image's first column; rows are `row_stride` apart.
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, long long row_stride,
+                                        const conv_geometry& g, int c, int h, int w) {
+  scalar_t sum = 0;
+  for (int i = 0; i < g.kernel_h; ++i) {
+    const int oh = conv_output_of_tap(h, g.pad_top, i, g.stride_h, g.dilation_h, g.out_h);
+    if (oh < 0) continue;
+    for (int j = 0; j < g.kernel_w; ++j) {
+      const int ow = conv_output_of_tap(w, g.pad_left, j, g.stride_w, g.dilation_w, g.out_w);
+      if (ow < 0) continue;
+      const long long row = ((long long)c * g.kernel_h + i) * g.kernel_w + j;
+      sum += cols[row * row_stride + (long long)oh * g.out_w + ow];
+    }
+  }
+  return sum;
+}
+
+// The same sum from precomputed (tap, output) lists of the pixel's row and
+// column (conv_output_of_tap for every tap, -1 entries dropped, taps
+// ascending), so the host build does no division per pixel. Same terms, same
+// order: the same bits as col2im_pixel.
+template <typename scalar_t>
+NNL_HD NNL_INLINE scalar_t col2im_pixel_from_taps(const scalar_t* cols, long long row_stride,
+                                                  const conv_geometry& g, int c,
+                                                  const int* h_taps, const int* h_outs,
+                                                  int h_count, const int* w_taps,
+                                                  const int* w_outs, int w_count) {
+  scalar_t sum = 0;
+  for (int a = 0; a < h_count; ++a) {
+    const long long row_base = ((long long)c * g.kernel_h + h_taps[a]) * g.kernel_w;
+    const long long out_base = (long long)h_outs[a] * g.out_w;
+    for (int b = 0; b < w_count; ++b) {
+      sum += cols[(row_base + w_taps[b]) * row_stride + out_base + w_outs[b]];
+    }
+  }
+  return sum;
+}
+
+#endif  // NNLITE_CONV_CUH

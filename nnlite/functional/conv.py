@@ -1,0 +1,162 @@
+"""F.conv2d through im2col + GEMM (BLAS on CPU, cuBLAS on GPU), as Caffe does.
+
+The batch is processed in chunks whose column buffer (C*kh*kw x out_h*out_w
+per image) fits the convolution workspace, 64 MiB unless changed with
+``set_conv_workspace``. A single image whose columns alone exceed the
+workspace still runs, as a chunk of one: the workspace bounds how many images
+share a buffer, never whether a layer can run. The backward recomputes the
+columns chunk by chunk instead of keeping them from the forward, and holds at
+most two chunk buffers at once (columns for the weight gradient, column
+gradients for col2im).
+"""
+import numpy as np
+
+from nnlite import kernels
+from nnlite.device import xp_of
+from nnlite.kernels import _window_checks
+from nnlite.kernels.shapes import same_padding
+from nnlite.tensor import Function
+
+DEFAULT_CONV_WORKSPACE = 64 * 2**20
+_workspace = {"bytes": DEFAULT_CONV_WORKSPACE}
+
+
+def set_conv_workspace(nbytes):
+    """Set the column-buffer budget of conv2d in bytes (default 64 MiB); returns the old one."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
+        raise ValueError(f"set_conv_workspace: expected a positive number of bytes, got {nbytes!r}")
+    old = _workspace["bytes"]
+    _workspace["bytes"] = int(nbytes)
+    return old
+
+
+def get_conv_workspace():
+    """The column-buffer budget of conv2d in bytes."""
+    return _workspace["bytes"]
+
+
+def conv_padding(padding, kernel_size, stride, dilation, op="conv2d"):
+    """conv2d's padding argument as (top, bottom, left, right)."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(f"{op}: padding {padding!r} is not 'same', 'valid', an int or a "
+                             f"tuple of 2 or 4 ints")
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got stride {stride}; "
+                             f"give explicit padding for a strided convolution")
+        return same_padding(kernel_size[0], dilation[0]) + same_padding(kernel_size[1],
+                                                                         dilation[1])
+    if isinstance(padding, (tuple, list)) and len(padding) == 4:
+        values = tuple(padding)
+    else:
+        ph, pw = _window_checks.int_pair(op, "padding", padding)
+        values = (ph, ph, pw, pw)
+    if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
+        raise ValueError(f"{op}: padding must be non-negative ints, got {padding!r}")
+    return tuple(int(v) for v in values)
+
+
+def _check_inputs(x, weight, bias):
+    if x.ndim != 4:
+        raise ValueError(f"conv2d: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
+    if weight.ndim != 4:
+        raise ValueError(f"conv2d: weight must be 4-D (out_channels, in_channels, kh, kw), "
+                         f"got shape {tuple(weight.shape)}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels but weight expects "
+                         f"{weight.shape[1]} (x shape {tuple(x.shape)}, weight shape "
+                         f"{tuple(weight.shape)})")
+    if x.dtype != weight.dtype or x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"conv2d: x is {x.dtype} and weight is {weight.dtype}; expected both "
+                        f"float32 or both float64")
+    if bias is not None and (tuple(bias.shape) != (weight.shape[0],) or bias.dtype != x.dtype):
+        raise ValueError(f"conv2d: bias has shape {tuple(bias.shape)} and dtype {bias.dtype}; "
+                         f"expected ({weight.shape[0]},) {x.dtype}")
+
+
+def _chunks(n, per_image_bytes, workspace):
+    step = max(1, workspace // max(per_image_bytes, 1))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
+
+
+class Conv2d(Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, padding, dilation):
+        _check_inputs(x, weight, bias)
+        xp = xp_of(x)
+        x = xp.ascontiguousarray(x)
+        k = kernels.for_array(x)
+        g = _window_checks.conv_geometry("conv2d", x.shape, weight.shape[2:], stride, padding,
+                                         dilation)
+        geometry = dict(kernel_size=g.kernel, stride=g.stride, padding=g.padding,
+                        dilation=g.dilation)
+        n, out_channels = x.shape[0], weight.shape[0]
+        rows, pixels = weight[0].size, g.out_h * g.out_w
+        w2 = xp.ascontiguousarray(weight).reshape(out_channels, rows)
+        chunks = _chunks(n, rows * pixels * x.itemsize, get_conv_workspace())
+        y = xp.empty((n, out_channels, pixels), dtype=x.dtype)
+        if y.size and rows:
+            for start, stop in chunks:
+                # One GEMM per chunk: (out, rows) x (rows, images * pixels).
+                y_chunk = xp.matmul(w2, k.im2col(x[start:stop], **geometry))
+                y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
+                    1, 0, 2)
+        elif y.size:
+            y.fill(0)
+        if bias is not None:
+            y += bias[:, None]
+        ctx.save_for_backward(x, w2)
+        ctx.meta = (geometry, chunks, weight.shape, bias is not None)
+        return y.reshape(n, out_channels, g.out_h, g.out_w)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w2 = ctx.saved_tensors
+        geometry, chunks, weight_shape, has_bias = ctx.meta
+        need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        need_b = has_bias and ctx.needs_input_grad[2]
+        xp = xp_of(gy)
+        k = kernels.for_array(x)
+        n, out_channels = gy.shape[0], gy.shape[1]
+        gy = gy.reshape(n, out_channels, -1)
+        gb = gy.sum(axis=(0, 2)) if need_b else None
+        gw = xp.zeros_like(w2) if need_w else None
+        gx = xp.empty_like(x) if need_x and len(chunks) > 1 else None
+        for start, stop in chunks if gy.size else ():
+            # (out, images * pixels), the layout of the columns' GEMM.
+            gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
+                out_channels, -1)
+            if need_w:
+                gw += xp.matmul(gy_chunk, k.im2col(x[start:stop], **geometry).T)
+            if need_x:
+                grad_cols = xp.matmul(w2.T, gy_chunk)
+                grad_x = k.col2im(grad_cols, (stop - start,) + x.shape[1:], **geometry)
+                if len(chunks) == 1:
+                    gx = grad_x
+                else:
+                    gx[start:stop] = grad_x
+        if need_x and gx is None:  # an empty batch
+            gx = xp.zeros_like(x)
+        gw = gw.reshape(weight_shape) if need_w else None
+        return (gx, gw, gb) if has_bias else (gx, gw)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+    """2-D convolution (cross-correlation, as PyTorch) of x (N, C, H, W) with
+    weight (out_channels, C, kh, kw).
+
+    padding: an int, (ph, pw), (top, bottom, left, right), "valid" (none) or
+    "same" (stride 1 only; an even kernel pads one more at the bottom/right,
+    as TensorFlow and PyTorch).
+    """
+    stride = _window_checks.int_pair("conv2d", "stride", stride)
+    dilation = _window_checks.int_pair("conv2d", "dilation", dilation)
+    for name, pair in (("stride", stride), ("dilation", dilation)):
+        if min(pair) <= 0:
+            raise ValueError(f"conv2d: {name} must be positive, got {pair}")
+    kernel_size = tuple(weight.shape[2:]) if weight.ndim == 4 else (1, 1)
+    padding = conv_padding(padding, kernel_size, stride, dilation)
+    args = (x, weight) if bias is None else (x, weight, bias)
+    return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)

@@ -1,0 +1,258 @@
+"""The pool kernel family (max with argmax, average) and F.max_pool2d /
+F.avg_pool2d against the NumPy reference (direct loops) and PyTorch: ceil-mode
+edge windows, overlapping windows, ties, gradcheck, the seed's cases,
+determinism and bad input, on every device present."""
+import numpy as np
+import pytest
+
+import nnlite as nl
+import nnlite.functional as F
+from nnlite import kernels
+from nnlite.device import to_numpy
+from nnlite.kernels.shapes import output_size
+from nnlite.reference import pooling as ref
+
+DTYPES = [np.float32, np.float64]
+TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+
+# (x shape, kernel, stride, padding, ceil_mode)
+CASES = {
+    "1x1 image": ((2, 3, 1, 1), 1, None, 0, False),
+    "1x1 image ceil": ((2, 3, 1, 1), 1, 2, 0, True),
+    "2x2 ceil odd": ((2, 3, 7, 35), 2, 2, 0, True),
+    "non-square (2,1)": ((2, 3, 8, 5), (2, 1), (2, 1), 0, False),
+    "stride > kernel": ((1, 2, 11, 10), 2, (4, 3), 0, False),
+    "stride > kernel ceil": ((1, 2, 11, 10), 2, (4, 3), 0, True),
+    "overlapping 3x3 s1": ((2, 2, 6, 7), 3, 1, 1, False),
+    "overlapping 3x3 s2 ceil": ((2, 2, 8, 9), 3, 2, 1, True),
+    "Caffe empty window": ((1, 2, 3, 3), 2, 2, 1, True),
+    "padded ceil edge": ((1, 2, 6, 5), (3, 2), (2, 2), (1, 1), True),
+}
+IDS = list(CASES)
+
+
+def make_case(name, dtype, seed=0):
+    shape, kernel, stride, padding, ceil_mode = CASES[name]
+    rng = np.random.default_rng(seed)
+    # A permutation: distinct values, so no ties (ties have their own test).
+    x = (rng.permutation(np.prod(shape)).reshape(shape) / np.prod(shape) - 0.5).astype(dtype)
+    return x, dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", IDS)
+def test_maxpool_kernels_match_reference(xp, name, dtype):
+    x, window = make_case(name, dtype)
+    k = kernels.for_array(xp.asarray(x))
+    y, argmax = k.maxpool_forward(xp.asarray(x), **window)
+    y_ref, argmax_ref = ref.maxpool_forward(x, **window)
+    assert y.dtype == dtype and argmax.dtype == np.int32
+    np.testing.assert_array_equal(to_numpy(y), y_ref)
+    np.testing.assert_array_equal(to_numpy(argmax), argmax_ref)
+    gy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(dtype)
+    gx = k.maxpool_backward(xp.asarray(gy), argmax, x.shape, **window)
+    np.testing.assert_allclose(to_numpy(gx), ref.maxpool_backward(gy, argmax_ref, x.shape,
+                                                                  **window), **TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("count_include_pad", [True, False], ids=["include_pad", "exclude_pad"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", IDS)
+def test_avgpool_kernels_match_reference(xp, name, dtype, count_include_pad):
+    x, window = make_case(name, dtype)
+    k = kernels.for_array(xp.asarray(x))
+    y = k.avgpool_forward(xp.asarray(x), count_include_pad=count_include_pad, **window)
+    y_ref = ref.avgpool_forward(x.astype(np.float64), count_include_pad=count_include_pad,
+                                **window)
+    np.testing.assert_allclose(to_numpy(y), y_ref, **TOLERANCE[dtype])
+    gy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(dtype)
+    gx = k.avgpool_backward(xp.asarray(gy), x.shape, count_include_pad=count_include_pad,
+                            **window)
+    np.testing.assert_allclose(to_numpy(gx), ref.avgpool_backward(
+        gy.astype(np.float64), x.shape, count_include_pad=count_include_pad, **window),
+        **TOLERANCE[dtype])
+
+
+def test_caffe_empty_window_is_dropped():
+    """Size 3, kernel 2, stride 2, padding 1, ceil: Caffe's formula gives 3 windows,
+    the last starting in the trailing padding; PyTorch's rule (ours) gives 2."""
+    assert output_size(3, 2, 2, 1, 1, ceil_mode=True) == 2
+    y = F.max_pool2d(nl.tensor(np.arange(9.0).reshape(1, 1, 3, 3)), 2, 2, 1, ceil_mode=True)
+    np.testing.assert_array_equal(y.numpy()[0, 0], [[0, 2], [6, 8]])
+
+
+def test_first_maximum_wins_ties(device):
+    """Rule: among equal maxima the first in row-major window order wins, in the
+    argmax and so in the gradient, also when windows overlap."""
+    x = nl.tensor(np.ones((1, 1, 4, 4)), requires_grad=True, device=device)
+    F.max_pool2d(x, 2).sum().backward()
+    expected = np.zeros((4, 4))
+    expected[::2, ::2] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
+
+    x = nl.tensor(np.ones((1, 1, 4, 4)), requires_grad=True, device=device)
+    F.max_pool2d(x, 3, stride=1).sum().backward()  # windows start at (0..1, 0..1)
+    expected = np.zeros((4, 4))
+    expected[:2, :2] = 1
+    np.testing.assert_array_equal(x.grad.numpy()[0, 0], expected)
+
+    plane = np.array([[0.0, 5.0, 1.0], [5.0, 2.0, 5.0], [1.0, 5.0, 0.0]])
+    data = nl.tensor(plane[None, None], device=device).data
+    _, argmax = kernels.for_array(data).maxpool_forward(data, 3)
+    assert int(to_numpy(argmax).ravel()[0]) == 1  # (0, 1), not (1, 0), (1, 2) or (2, 1)
+
+
+def test_nan_propagates_and_gets_the_gradient(device):
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    x[0, 0, 0, 1] = np.nan
+    xt = nl.tensor(x, requires_grad=True, device=device)
+    y = F.max_pool2d(xt, 2)
+    assert np.isnan(y.numpy()[0, 0, 0, 0]) and not np.isnan(y.numpy()[0, 0, 1:, 1:]).any()
+    y.sum().backward()
+    assert xt.grad.numpy()[0, 0, 0, 1] == 1 and xt.grad.numpy()[0, 0, 1, 1] == 0
+
+
+@pytest.mark.parametrize("name", ["overlapping 3x3 s2 ceil", "padded ceil edge",
+                                  "stride > kernel ceil"])
+def test_gradcheck_float64(device, name):
+    x, window = make_case(name, np.float64, seed=2)  # distinct values: no ties
+    window = dict(window)
+    ceil_mode = window.pop("ceil_mode")
+    x = nl.tensor(x, requires_grad=True, device=device)
+    assert nl.gradcheck(lambda t: F.max_pool2d(t, ceil_mode=ceil_mode, **window), [x])
+    for count_include_pad in (True, False):
+        assert nl.gradcheck(lambda t: F.avg_pool2d(t, ceil_mode=ceil_mode,
+                                                   count_include_pad=count_include_pad,
+                                                   **window), [x])
+
+
+TORCH_CONFIGS = [(shape, k, s, p, ceil) for shape in [(2, 3, 7, 9), (1, 2, 8, 25), (1, 1, 5, 4)]
+                 for k, s, p in [(2, 2, 0), (2, 2, 1), (3, 2, 1), (3, 1, 1), ((2, 1), (2, 1), 0),
+                                 ((3, 2), (1, 3), (1, 1)), (2, 3, 0)]
+                 for ceil in (False, True)]
+
+
+@pytest.mark.parametrize("shape, kernel, stride, padding, ceil_mode", TORCH_CONFIGS)
+def test_matches_pytorch(shape, kernel, stride, padding, ceil_mode):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    x = rng.permutation(np.prod(shape)).reshape(shape).astype(np.float64)
+    xt = torch.tensor(x, requires_grad=True)
+    ours = nl.tensor(x, requires_grad=True)
+    y = F.max_pool2d(ours, kernel, stride, padding, ceil_mode=ceil_mode)
+    y_torch = torch.nn.functional.max_pool2d(xt, kernel, stride, padding, ceil_mode=ceil_mode)
+    gy = rng.standard_normal(tuple(y_torch.shape))
+    assert y.shape == tuple(y_torch.shape)
+    np.testing.assert_array_equal(y.numpy(), y_torch.detach().numpy())
+    y.backward(nl.tensor(gy))
+    y_torch.backward(torch.tensor(gy))
+    np.testing.assert_allclose(ours.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+    for count_include_pad in (True, False):
+        xt.grad, ours.grad = None, None
+        y = F.avg_pool2d(ours, kernel, stride, padding, ceil_mode, count_include_pad)
+        y_torch = torch.nn.functional.avg_pool2d(xt, kernel, stride, padding, ceil_mode,
+                                                 count_include_pad)
+        np.testing.assert_allclose(y.numpy(), y_torch.detach().numpy(), rtol=1e-12)
+        y.backward(nl.tensor(gy))
+        y_torch.backward(torch.tensor(gy))
+        np.testing.assert_allclose(ours.grad.numpy(), xt.grad.numpy(), rtol=1e-12, atol=1e-12)
+
+
+# ------------------------------------------------------------- seed cases --
+
+def test_charnet_pool3_ceil_mode_gives_4x13(device):
+    x = nl.tensor(np.random.default_rng(4).random((2, 512, 8, 25), np.float32), device=device)
+    assert F.max_pool2d(x, 2, 2, ceil_mode=True).shape == (2, 512, 4, 13)
+    assert F.max_pool2d(x, 2, 2).shape == (2, 512, 4, 12)
+
+
+def test_digit_strip_pools_7x35_to_4x18(device):
+    """SPECS.md section 5: the 28x140 ancestor model, max 2x2 stride 2 in ceil mode."""
+    x = nl.tensor(np.random.default_rng(5).random((3, 32, 7, 35), np.float32), device=device)
+    assert F.max_pool2d(x, 2, 2, ceil_mode=True).shape == (3, 32, 4, 18)
+    assert F.max_pool2d(x, kernel_size=(2, 2), stride=(2, 2), ceil_mode=True).shape == \
+        (3, 32, 4, 18)
+
+
+def test_zero_pad_then_floor_pool_equals_ceil_pool_on_non_negative_input(device):
+    """The seed's CustomZeroPadding2D trick (CharNet pool3), values and gradients."""
+    rng = np.random.default_rng(6)
+    x = np.maximum(rng.standard_normal((2, 16, 8, 25)), 0).astype(np.float32)  # post-ReLU
+    gy = rng.standard_normal((2, 16, 4, 13)).astype(np.float32)
+    a = nl.tensor(x, requires_grad=True, device=device)
+    b = nl.tensor(x, requires_grad=True, device=device)
+    padded = F.max_pool2d(nl.nn.ZeroPad2d((0, 1, 0, 0))(a), 2, 2)
+    ceil = F.max_pool2d(b, 2, 2, ceil_mode=True)
+    assert padded.shape == ceil.shape == (2, 16, 4, 13)
+    np.testing.assert_array_equal(padded.numpy(), ceil.numpy())
+    padded.backward(nl.tensor(gy, device=device))
+    ceil.backward(nl.tensor(gy, device=device))
+    np.testing.assert_array_equal(a.grad.numpy(), b.grad.numpy())
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_two_backward_passes_are_bitwise_identical(device, op):
+    x = np.random.default_rng(7).standard_normal((4, 8, 9, 10)).astype(np.float32)
+    x[:, :, ::2] = 1.0  # ties, too
+    pool = F.max_pool2d if op == "max" else F.avg_pool2d
+    grads = []
+    for _ in range(2):
+        xt = nl.tensor(x, requires_grad=True, device=device)
+        y = pool(xt, 3, 1, 1, ceil_mode=True)
+        (y * y).sum().backward()
+        grads.append(xt.grad.numpy())
+    assert grads[0].tobytes() == grads[1].tobytes()
+
+
+# -------------------------------------------------------------- bad input --
+
+def pool(op, shape=(1, 2, 5, 5), *args, **kw):
+    fn = F.max_pool2d if op == "max" else F.avg_pool2d
+    return fn(nl.tensor(np.zeros(shape, np.float32)), *args, **kw)
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("args, kw, error, pattern", [
+    ((6,), {}, ValueError, r"{op}_pool2d: kernel of size 6 .* larger than the padded input of "
+                           r"size 5"),
+    ((2,), dict(stride=0), ValueError, r"{op}_pool2d: stride must be positive, got \(0, 0\)"),
+    ((2,), dict(stride=(2, -1)), ValueError, r"{op}_pool2d: stride must be positive"),
+    ((0,), {}, ValueError, r"{op}_pool2d: kernel_size must be positive"),
+    ((3,), dict(padding=2), ValueError,
+     r"{op}_pool2d: padding \(2, 2\) must be non-negative and at most half the kernel size"),
+    ((2,), dict(padding=-1), ValueError, r"{op}_pool2d: padding \(-1, -1\) must be"),
+    ((2, 2, 0), dict(ceil_mode=True), None, None),
+])
+def test_bad_input_names_the_op(op, args, kw, error, pattern):
+    if error is None:
+        assert pool(op, (1, 2, 5, 5), *args, **kw).shape == (1, 2, 3, 3)
+        return
+    with pytest.raises(error, match=pattern.format(op=op)):
+        pool(op, (1, 2, 5, 5), *args, **kw)
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+def test_non_4d_input_is_refused(op):
+    with pytest.raises(ValueError, match=rf"{op}_pool2d: x must be 4-D \(N, C, H, W\), got "
+                                         r"shape \(2, 5, 5\)"):
+        pool(op, (2, 5, 5), 2)
+
+
+def test_unsupported_options_are_refused():
+    with pytest.raises(ValueError, match="max_pool2d: dilation 2 is not supported"):
+        pool("max", (1, 1, 5, 5), 2, dilation=2)
+    with pytest.raises(ValueError, match="avg_pool2d: divisor_override"):
+        pool("avg", (1, 1, 5, 5), 2, divisor_override=3)
+
+
+def test_kernel_facade_checks_gradient_shapes():
+    host = kernels.for_array(np.zeros(1))
+    x = np.zeros((1, 2, 5, 5), np.float32)
+    y, argmax = host.maxpool_forward(x, 2)
+    with pytest.raises(ValueError, match=r"maxpool_backward: gy has shape \(1, 2, 2, 2\); "
+                                         r"expected \(1, 2, 3, 3\) for x_shape \(1, 2, 5, 5\)"):
+        host.maxpool_backward(y, argmax, x.shape, 2, ceil_mode=True)
+    with pytest.raises(TypeError, match=r"maxpool_backward: argmax must be an int32"):
+        host.maxpool_backward(y, argmax.astype(np.int64), x.shape, 2)
+    with pytest.raises(ValueError, match=r"avgpool_backward: gy has shape"):
+        host.avgpool_backward(np.zeros((1, 2, 3, 2), np.float32), x.shape, 2)
