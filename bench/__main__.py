@@ -28,6 +28,7 @@ def parse_args(argv):
 
 def main(argv=None):
     import nnlite.cuda
+    from nnlite import blas_info
     from tqdm import tqdm
     parser, args = parse_args(argv)
     gpu = nnlite.cuda.is_available()
@@ -41,11 +42,16 @@ def main(argv=None):
     total = sum(len(case.impls) for case in cases)
     with tqdm(total=total, desc="bench", unit="impl", leave=False, file=sys.stderr) as bar:
         results = harness.run_cases(cases, args.repeat, args.warmup, progress=bar)
+    if "cpu" in devices:
+        # CPU GEMMs (conv2d, the RNN projections) run on NumPy's BLAS; its kernel
+        # choice moves the torch ratios, so it is printed beside them.
+        print(f"cpu blas: {blas_info.describe()}")
     for device in devices:
         print(harness.format_table(results, device), end="\n\n")
     if args.json:
         meta = {"repeat": args.repeat, "warmup": args.warmup, "devices": devices,
-                "python": platform.python_version(), "machine": platform.machine()}
+                "python": platform.python_version(), "machine": platform.machine(),
+                "cpu_blas": blas_info.describe()}
         harness.write_json(args.json, results, meta)
         print(f"wrote {args.json}")
     return 0

@@ -48,11 +48,12 @@ def run_info(args):
 
 def info_rows():
     import numpy
-    from nnlite import cuda
+    from nnlite import blas_info, cuda
     from nnlite._version import __version__
     rows = [("nnlite", __version__),
             ("python", f"{platform.python_version()} ({sys.executable})"),
             ("numpy", numpy.__version__),
+            ("cpu blas", blas_info.describe()),
             ("cupy", _cupy_version())]
     gpus = _gpus() if cuda.is_available() else []
     rows.append(("gpus", "; ".join(gpus) if gpus else f"none: {cuda.why_unavailable()}"))

@@ -32,3 +32,26 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit) as stop:
         cli.main(["--version"])
     assert stop.value.code == 0 and __version__ in capsys.readouterr().out
+
+
+def test_cpu_blas_row_names_numpy_blas():
+    from nnlite import blas_info
+    rows = dict(cli.info_rows())
+    name, _ = blas_info.numpy_blas()
+    assert rows["cpu blas"].startswith(name or "unknown")
+
+
+def test_cpu_blas_hint_only_for_avx2_kernels_on_avx512(monkeypatch):
+    from nnlite import blas_info
+    monkeypatch.setattr(blas_info, "numpy_blas", lambda: ("scipy-openblas", "0.3"))
+    monkeypatch.delenv("OPENBLAS_CORETYPE", raising=False)
+    monkeypatch.setattr(blas_info, "cpu_has_avx512", lambda: True)
+    monkeypatch.setattr(blas_info, "openblas_core", lambda: "Haswell")
+    assert "OPENBLAS_CORETYPE=SkylakeX" in blas_info.describe()
+    monkeypatch.setattr(blas_info, "openblas_core", lambda: "SkylakeX")
+    assert blas_info.describe() == "scipy-openblas 0.3, kernels: SkylakeX"
+    monkeypatch.setattr(blas_info, "openblas_core", lambda: "Haswell")
+    monkeypatch.setattr(blas_info, "cpu_has_avx512", lambda: False)
+    assert blas_info.describe() == "scipy-openblas 0.3, kernels: Haswell"
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    assert "set by OPENBLAS_CORETYPE=Haswell" in blas_info.describe()
