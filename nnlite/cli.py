@@ -158,18 +158,30 @@ def run_summary(args):
         return 2
     try:
         budget = None if args.memory is None else cuda.parse_bytes(args.memory)
-        if args.input_shape is not None:
-            input_shape = tuple(int(n) for n in args.input_shape.split(","))
     except ValueError as exc:
-        print(f"nnlite summary: {exc}", file=sys.stderr)
+        print(f"nnlite summary: --memory: {exc}", file=sys.stderr)
         return 2
+    if args.input_shape is not None:
+        try:
+            input_shape = tuple(int(n) for n in args.input_shape.split(","))
+        except ValueError:
+            print(f"nnlite summary: --input-shape must be sizes separated by commas, such "
+                  f"as 1,32,128 (no batch); got {args.input_shape!r}", file=sys.stderr)
+            return 2
     if args.batch <= 0:
         print(f"nnlite summary: --batch must be a positive int, got {args.batch}",
               file=sys.stderr)
         return 2
     model = builder()
-    print(summary(model, input_shape, batch=args.batch, train=args.train, memory=budget,
-                  run=args.forward))
+    try:
+        result = summary(model, input_shape, batch=args.batch, train=args.train,
+                         memory=budget, run=args.forward)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        # The model rejected the input (e.g. a CRNN height that does not reduce to 1).
+        print(f"nnlite summary: {args.model} with input {(args.batch,) + input_shape} "
+              f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(result)
     return 0
 
 
