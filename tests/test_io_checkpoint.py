@@ -246,3 +246,15 @@ def test_gpu_model_round_trip_and_resume(tmp_path):
     assert all(p.device == "cuda" for p in gpu_model.parameters())
     for key, value in state_arrays(cpu_model).items():
         np.testing.assert_array_equal(value, gpu_model.state_dict()[key].numpy())
+
+
+def test_data_is_fsynced_before_the_rename(tmp_path, monkeypatch):
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: (events.append("fsync"), real_fsync(fd))[1])
+    monkeypatch.setattr(os, "replace", lambda src, dst: (
+        events.append(("replace", os.path.dirname(src) == os.path.dirname(dst))),
+        real_replace(src, dst))[1])
+    nl.io.save(tmp_path / "ckpt.h5", ConvLSTMNet())
+    # the file's data, then the rename (within one directory), then the directory entry
+    assert events == ["fsync", ("replace", True), "fsync"]
