@@ -269,3 +269,11 @@ def test_gpu_activations_match_cupy_pool():
     activations = result.totals["activation_bytes"]
     # The pool hands out 512-byte blocks: at most 511 bytes more per array (8 arrays).
     assert activations <= used <= activations + 8 * 511, (used, activations)
+
+
+def test_a_single_layer_model_is_its_own_row():
+    result = nl.summary(nn.Linear(3, 2), (3,), batch=4)
+    assert [(r.path, r.type, r.output_shape, r.params) for r in result.rows] == \
+        [("(model)", "Linear", "(4, 2)", 8)]
+    assert result.rows[0].flops == 2 * 4 * 3 * 2
+    assert result.totals["activation_bytes"] == 4 * 2 * 4
