@@ -19,6 +19,8 @@ from nnlite.creation import arange, full, ones, ones_like, rand, randn, zeros, z
 from nnlite.gradcheck import gradcheck
 from nnlite.random import manual_seed
 from nnlite import cuda, decode, metrics, nn, optim
+from nnlite import io
+from nnlite.model_summary import summary
 
 float32 = np.float32
 float64 = np.float64
@@ -33,4 +35,5 @@ __all__ = [
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "metrics", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "randn", "set_detect_anomaly", "stack", "tensor", "where",
     "zeros", "zeros_like",
+    "io", "summary",
 ]

@@ -16,7 +16,32 @@ def add_info_command(subparsers):
     parser.set_defaults(run=run_info)
 
 
-COMMANDS = (add_info_command,)
+def add_summary_command(subparsers):
+    parser = subparsers.add_parser(
+        "summary", help="layers, parameters, FLOPs and memory of a model vs a memory budget",
+        description="Run one forward pass of a registered model (nnlite.models) and print "
+                    "each layer's output shape, parameters, FLOPs and activation memory, the "
+                    "totals, and whether it fits the memory budget (default: the TK1 "
+                    "profile). When the parameters alone exceed the budget the forward is "
+                    "skipped unless --run is given.")
+    parser.add_argument("model", metavar="MODEL", help="a model name; see `nnlite summary "
+                                                       "--list`", nargs="?")
+    parser.add_argument("--list", action="store_true", help="list the model names and exit")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--train", action="store_true",
+                        help="count training memory: gradients and what backward keeps")
+    parser.add_argument("--memory", default=None, metavar="SIZE",
+                        help="memory budget, e.g. 1.5GiB, 512MiB, 2GB (default: the TK1 "
+                             "profile, 1.5 GiB)")
+    parser.add_argument("--input-shape", default=None, metavar="C,H,W",
+                        help="input shape without the batch (default: the model's)")
+    parser.add_argument("--run", dest="forward", action=argparse.BooleanOptionalAction,
+                        default=None,
+                        help="force (--run) or skip (--no-run) the forward pass")
+    parser.set_defaults(run=run_summary)
+
+
+COMMANDS = (add_info_command, add_summary_command)
 
 
 def build_parser():
@@ -113,6 +138,51 @@ def _memory_budget():
     if limit is None:
         return f"unlimited ({source}; {tk1})"
     return f"{cuda.format_bytes(limit)} ({source}; {tk1})"
+
+
+# --------------------------------------------------------------- summary --
+
+def run_summary(args):
+    from nnlite import cuda, models
+    from nnlite.model_summary import summary
+    if args.list or not args.model:
+        names = models.available()
+        print("\n".join(names) if names else "no models registered")
+        return 0 if args.list else 2
+    try:
+        builder, input_shape = models.get(args.model)
+    except KeyError:
+        names = ", ".join(models.available()) or "none registered"
+        print(f"nnlite summary: unknown model {args.model!r}; available models: {names}",
+              file=sys.stderr)
+        return 2
+    try:
+        budget = None if args.memory is None else cuda.parse_bytes(args.memory)
+    except ValueError as exc:
+        print(f"nnlite summary: --memory: {exc}", file=sys.stderr)
+        return 2
+    if args.input_shape is not None:
+        try:
+            input_shape = tuple(int(n) for n in args.input_shape.split(","))
+        except ValueError:
+            print(f"nnlite summary: --input-shape must be sizes separated by commas, such "
+                  f"as 1,32,128 (no batch); got {args.input_shape!r}", file=sys.stderr)
+            return 2
+    if args.batch <= 0:
+        print(f"nnlite summary: --batch must be a positive int, got {args.batch}",
+              file=sys.stderr)
+        return 2
+    model = builder()
+    try:
+        result = summary(model, input_shape, batch=args.batch, train=args.train,
+                         memory=budget, run=args.forward)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        # The model rejected the input (e.g. a CRNN height that does not reduce to 1).
+        print(f"nnlite summary: {args.model} with input {(args.batch,) + input_shape} "
+              f"failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(result)
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,13 +24,34 @@ class Module:
         object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "_non_persistent_buffers", set())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} has no forward(); subclasses of "
                                   f"Module must define forward(self, ...)")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        # .get: a Module restored by copy/pickle from before hooks existed has none.
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                result = hook(self, args, output)
+                if result is not None:
+                    output = result
+        return output
+
+    def register_forward_hook(self, hook):
+        """Call ``hook(module, inputs, output)`` after every forward of this
+        module (PyTorch's semantics: `inputs` is the tuple of positional
+        arguments; a non-None return value replaces the output). Returns a
+        handle whose ``remove()`` unregisters the hook."""
+        if not callable(hook):
+            raise TypeError(f"register_forward_hook: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        if "_forward_hooks" not in self.__dict__:
+            object.__setattr__(self, "_forward_hooks", OrderedDict())
+        return RemovableHandle(self._forward_hooks, hook)
 
     # -- registration -----------------------------------------------------------
     def _check_initialised(self, what):
@@ -302,6 +323,28 @@ class Module:
             return f"{self._get_name()}({extra})"
         body = ([extra] if extra else []) + lines
         return self._get_name() + "(\n  " + "\n  ".join(body) + "\n)"
+
+
+class RemovableHandle:
+    """What ``register_forward_hook`` returns; ``remove()`` unregisters the
+    hook (idempotent). Also a context manager that removes it on exit."""
+
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        self.hooks_dict = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self):
+        self.hooks_dict.pop(self.id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.remove()
 
 
 def _check_name(op, name):

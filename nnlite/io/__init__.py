@@ -1,0 +1,16 @@
+"""nnlite.io: reading and writing weights.
+
+- ``save(path, model, optimizer=None, **meta)`` / ``load(path, model,
+  optimizer=None)``: nnlite's own HDF5 checkpoints (parameters and buffers
+  under their state-dict names, the optimiser's state so training resumes
+  exactly, and JSON metadata such as step, epoch or config). Writes are
+  atomic: an interrupted save leaves the previous file intact.
+- ``CheckpointError``: a file that is not a usable nnlite checkpoint for this
+  model (truncated, foreign, or saved from another architecture).
+
+Importers of other frameworks' weights live in their own modules here and are
+re-exported below.
+"""
+from nnlite.io.checkpoint import FORMAT_NAME, FORMAT_VERSION, CheckpointError, load, save
+
+__all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "load", "save"]

@@ -1,0 +1,362 @@
+"""``nl.summary``: per-layer shapes, parameters, FLOPs and memory of a model,
+and whether it fits a device-memory budget (the TK1 profile by default).
+
+Figures are measured, not estimated: a forward pass runs at the requested
+batch size with forward hooks on every layer, and memory is the ``nbytes`` of
+the arrays that pass actually allocated.
+
+Conventions
+-----------
+- Rows: every module without children (and any module that owns parameters
+  or buffers itself), in registration order. A module called several times in
+  one forward (an unrolled cell) is one row; its FLOPs and memory add up over
+  the calls, its output shape is the last call's.
+- Parameters: the row's own parameters; the column sums to the model's total.
+- FLOPs: 2 x multiply-adds of Conv2d, Linear, LSTM, GRU, LSTMCell and GRUCell
+  (bias additions, activations, normalisation and pooling are not counted and
+  show "-"). For a recurrent layer: 2 * N * T * gates * H * (input + H) per
+  layer and direction.
+- Activation memory: the bytes of the distinct arrays a row's outputs live in
+  that no earlier row produced (a reshape or a returned input costs 0 B), so
+  the column sums to the forward total: all layer outputs kept at once. The
+  input batch is listed separately.
+- train=True runs the forward in training mode with autograd recording and
+  then walks the graph: "kept for backward" is the bytes of every distinct
+  array the graph holds (op inputs and the arrays the ops saved), parameters
+  and buffers excluded, the output included. Training memory = parameters +
+  buffers + gradients (one per trainable parameter) + kept for backward. No
+  optimiser state is included (SGD with momentum adds one parameter-sized
+  copy, Adam two).
+- Budget: `memory` (bytes or a string such as "1.5GiB"; default the TK1
+  profile, nnlite.cuda.TK1_MEMORY_BUDGET). Parameters + buffers alone are
+  compared first (``params_fit``).
+- run: None (default) runs the forward unless the parameters alone exceed
+  the budget, in which case the verdict is already "does not fit" and the
+  summary lists parameters only (a 2 GB DictNet forward is not something a
+  summary should cost); True always runs it; False never does. Without a
+  forward, output shapes, FLOPs and activations are unknown and ``fits`` is
+  False when the parameters do not fit, else None (unknown).
+
+The model is left as it was: its train/eval modes, buffers (BatchNorm
+running statistics) and nnlite's CPU random state are restored afterwards.
+"""
+import numpy as np
+
+from nnlite import cuda as _cuda
+from nnlite import device as _device
+from nnlite import random as _random
+from nnlite.tensor import Tensor, enable_grad, no_grad
+
+_GATES = {"LSTM": 4, "GRU": 3, "LSTMCell": 4, "GRUCell": 3}
+
+
+class Row:
+    """One layer of the summary."""
+
+    def __init__(self, path, module):
+        self.path = path or "(model)"
+        self.type = type(module).__name__
+        own = [p for p in module._parameters.values() if p is not None]
+        self.params = sum(p.numel() for p in own)
+        self.param_bytes = sum(int(p.data.nbytes) for p in own)
+        self.output_shape = None
+        self.flops = None
+        self.activation_bytes = None
+        self.calls = 0
+
+    def as_dict(self):
+        return dict(path=self.path, type=self.type, output_shape=self.output_shape,
+                    params=self.params, param_bytes=self.param_bytes, flops=self.flops,
+                    activation_bytes=self.activation_bytes, calls=self.calls)
+
+
+class ModelSummary:
+    """What ``summary`` returns: ``rows`` (a list of Row), ``totals`` (a dict)
+    and ``fits`` (True, False, or None when unknown); ``str()`` is the table."""
+
+    def __init__(self, name, rows, totals, fits):
+        self.name, self.rows, self.totals, self.fits = name, rows, totals, fits
+
+    def __repr__(self):
+        return (f"<ModelSummary {self.name}: {self.totals['params']:,} parameters, "
+                f"fits={self.fits}>")
+
+    def __str__(self):
+        return _format_table(self)
+
+
+def summary(model, input_shape, batch=1, train=False, memory=None, dtype=np.float32,
+            run=None):
+    """Summarise `model` for inputs of shape (batch, *input_shape); see the
+    module docstring for what each figure means."""
+    input_shape = _check_arguments(input_shape, batch)
+    budget = _cuda.TK1_MEMORY_BUDGET if memory is None else _cuda.parse_bytes(memory)
+    parameters = list(model.parameters())
+    buffers = list(model.buffers())
+    totals = {
+        "params": sum(p.numel() for p in parameters),
+        "trainable_params": sum(p.numel() for p in parameters if p.requires_grad),
+        "param_bytes": sum(int(p.data.nbytes) for p in parameters),
+        "buffer_bytes": sum(int(b.data.nbytes) for b in buffers),
+        "gradient_bytes": sum(int(p.data.nbytes) for p in parameters if p.requires_grad),
+        "budget": budget, "batch": batch, "input_shape": (batch,) + input_shape,
+        "train": bool(train), "ran_forward": False,
+    }
+    resident = totals["param_bytes"] + totals["buffer_bytes"]
+    totals["params_fit"] = resident <= budget
+    rows, owners_of_row = _rows(model)
+    should_run = totals["params_fit"] if run is None else bool(run)
+    if should_run:
+        _run_forward(model, rows, owners_of_row, totals, dtype, train)
+        if train:
+            required = resident + totals["gradient_bytes"] + totals["kept_for_backward_bytes"]
+        else:
+            required = resident + totals["input_bytes"] + totals["activation_bytes"]
+        totals["required_bytes"] = required
+        fits = required <= budget
+    else:
+        totals["required_bytes"] = None
+        fits = False if not totals["params_fit"] else None
+    return ModelSummary(type(model).__name__, rows, totals, fits)
+
+
+def _check_arguments(input_shape, batch):
+    if isinstance(input_shape, int):
+        input_shape = (input_shape,)
+    try:
+        input_shape = tuple(int(n) for n in input_shape)
+    except TypeError:
+        raise TypeError(f"summary: input_shape must be a tuple of ints such as (1, 32, 128) "
+                        f"(the batch size is separate), got {input_shape!r}") from None
+    if not input_shape or min(input_shape) <= 0:
+        raise ValueError(f"summary: input_shape must be non-empty positive sizes, got "
+                         f"{input_shape}")
+    if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch <= 0:
+        raise ValueError(f"summary: batch must be a positive int, got {batch!r}")
+    return input_shape
+
+
+def _rows(model):
+    rows, modules = [], []
+    for path, module in model.named_modules():
+        has_children = any(True for _ in module.children())
+        owns_state = any(v is not None for v in module._parameters.values()) or \
+            any(v is not None for v in module._buffers.values())
+        if not has_children or owns_state:
+            rows.append(Row(path, module))
+            modules.append(module)
+    return rows, modules
+
+
+def _run_forward(model, rows, modules, totals, dtype, train):
+    device = next((p.device for p in model.parameters()), "cpu")
+    xp = _device.xp(device)
+    modes = [(m, m.training) for m in model.modules()]
+    saved_buffers = [(b, b.data.copy()) for b in model.buffers()]
+    rng_state = _random.generator().bit_generator.state
+    seen = {}  # id(owner array) -> owner, kept referenced so ids stay unique
+    handles = []
+    try:
+        for row, module in zip(rows, modules):
+            handles.append(module.register_forward_hook(_recorder(row, seen)))
+        x = Tensor(_random.normal(xp, totals["input_shape"], dtype=np.dtype(dtype)))
+        seen[id(_owner(x.data))] = _owner(x.data)
+        totals["input_bytes"] = int(_owner(x.data).nbytes)
+        model.train(bool(train))
+        with (enable_grad() if train else no_grad()):
+            output = model(x)
+        outputs = _tensors(output)
+        totals["output_shape"] = _shape_text(outputs)
+        totals["output_bytes"] = _distinct_bytes(t.data for t in outputs)
+        totals["activation_bytes"] = sum(r.activation_bytes or 0 for r in rows)
+        totals["flops"] = sum(r.flops or 0 for r in rows)
+        if train:
+            resident = {id(_owner(t.data)) for t in list(model.parameters())
+                        + list(model.buffers())}
+            totals["kept_for_backward_bytes"] = _graph_bytes(outputs, resident)
+        totals["ran_forward"] = True
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, mode in modes:
+            object.__setattr__(module, "training", mode)
+        for buffer, data in saved_buffers:
+            buffer.data[...] = data
+        _random.generator().bit_generator.state = rng_state
+
+
+def _recorder(row, seen):
+    def hook(module, inputs, output):
+        outputs = _tensors(output)
+        row.calls += 1
+        row.output_shape = _shape_text(outputs)
+        new_bytes = 0
+        for t in outputs:
+            owner = _owner(t.data)
+            if id(owner) not in seen:
+                seen[id(owner)] = owner
+                new_bytes += int(owner.nbytes)
+        row.activation_bytes = (row.activation_bytes or 0) + new_bytes
+        flops = _flops(module, inputs, outputs)
+        if flops is not None:
+            row.flops = (row.flops or 0) + flops
+    return hook
+
+
+def _flops(module, inputs, outputs):
+    name = type(module).__name__
+    if name == "Conv2d" and outputs:
+        kh, kw = module.kernel_size
+        return 2 * outputs[0].numel() * module.in_channels * kh * kw // \
+            getattr(module, "groups", 1)
+    if name == "Linear" and outputs:
+        return 2 * outputs[0].numel() * module.in_features
+    if name in ("LSTM", "GRU") and inputs and isinstance(inputs[0], Tensor):
+        x = inputs[0]
+        steps, batch = (x.shape[0], 1) if x.ndim == 2 else \
+            ((x.shape[1], x.shape[0]) if module.batch_first else x.shape[:2])
+        directions = 2 if module.bidirectional else 1
+        hidden, total = module.hidden_size, 0
+        for layer in range(module.num_layers):
+            size = module.input_size if layer == 0 else hidden * directions
+            total += directions * 2 * batch * steps * _GATES[name] * hidden * (size + hidden)
+        return total
+    if name in ("LSTMCell", "GRUCell") and inputs and isinstance(inputs[0], Tensor):
+        batch = inputs[0].shape[0] if inputs[0].ndim == 2 else 1
+        hidden = module.hidden_size
+        return 2 * batch * _GATES[name] * hidden * (module.input_size + hidden)
+    return None
+
+
+def _tensors(value):
+    """The Tensors in a module's output (a Tensor, or nested tuples/lists/dicts)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (tuple, list)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
+def _owner(array):
+    """The array that owns `array`'s memory (views point at it through .base)."""
+    while getattr(array, "base", None) is not None and hasattr(array.base, "nbytes") \
+            and not isinstance(array.base, (bytes, bytearray, memoryview)):
+        array = array.base
+    return array
+
+
+def _distinct_bytes(arrays, exclude=()):
+    owners = {}
+    for array in arrays:
+        owner = _owner(array)
+        if id(owner) not in exclude:
+            owners[id(owner)] = owner
+    return sum(int(o.nbytes) for o in owners.values())
+
+
+def _graph_bytes(outputs, resident):
+    """Bytes of the distinct arrays alive for backward: the outputs, and what
+    the autograd graph behind them holds (every op's tensor inputs, and its
+    context's saved arrays and attributes), parameters and buffers excluded."""
+    arrays, visited = [t.data for t in outputs], set()
+    stack = [t._node[0] for t in outputs if t._node is not None]
+    while stack:
+        node = stack.pop()
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        for t in node.inputs:
+            if t is None:
+                continue
+            arrays.append(t.data)
+            if t._node is not None:
+                stack.append(t._node[0])
+        _collect_arrays(node.ctx.__dict__.values(), arrays)
+    return _distinct_bytes(arrays, exclude=resident)
+
+
+def _collect_arrays(values, found):
+    for value in values:
+        if isinstance(value, Tensor):
+            found.append(value.data)
+        elif isinstance(value, np.ndarray) or _device.is_device_array(value):
+            found.append(value)
+        elif isinstance(value, (tuple, list)):
+            _collect_arrays(value, found)
+        elif isinstance(value, dict):
+            _collect_arrays(value.values(), found)
+
+
+def _shape_text(tensors):
+    shapes = [str(tuple(t.shape)) for t in tensors]
+    return shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
+
+
+# ----------------------------------------------------------------- table --
+
+def _format_table(result):
+    totals = result.totals
+    headers = ("Layer", "Type", "Output shape", "Param #", "FLOPs", "Activations")
+    body = []
+    for row in result.rows:
+        calls = f" x{row.calls}" if row.calls > 1 else ""
+        body.append((row.path, row.type + calls, row.output_shape or "-", f"{row.params:,}",
+                     _count(row.flops), _bytes(row.activation_bytes)))
+    widths = [max(len(h), *(len(r[i]) for r in body)) if body else len(h)
+              for i, h in enumerate(headers)]
+    right = (False, False, False, True, True, True)
+
+    def line(cells):
+        return "  ".join(c.rjust(w) if r else c.ljust(w)
+                         for c, w, r in zip(cells, widths, right)).rstrip()
+
+    rule = "=" * len(line(headers))
+    out = [f"Model: {result.name}, input {totals['input_shape']}, "
+           f"{'training' if totals['train'] else 'inference'}", rule, line(headers),
+           rule.replace("=", "-")]
+    out += [line(r) for r in body]
+    out.append(rule)
+    out += _totals_lines(result)
+    return "\n".join(out)
+
+
+def _totals_lines(result):
+    t = result.totals
+    lines = [f"Total params: {t['params']:,} ({_bytes(t['param_bytes'])})",
+             f"Trainable params: {t['trainable_params']:,}",
+             f"Buffers: {_bytes(t['buffer_bytes'])}"]
+    if t["ran_forward"]:
+        lines += [f"FLOPs (2 x multiply-adds, conv/linear/recurrent): {_count(t['flops'])}",
+                  f"Input: {_bytes(t['input_bytes'])}",
+                  f"Forward activations (all layer outputs): {_bytes(t['activation_bytes'])}"]
+        if t["train"]:
+            lines += [f"Gradients: {_bytes(t['gradient_bytes'])}",
+                      f"Kept for backward (autograd graph): "
+                      f"{_bytes(t['kept_for_backward_bytes'])}"]
+        what = "training (no optimiser state)" if t["train"] else "inference"
+        lines.append(f"Required for {what}: {_bytes(t['required_bytes'])}")
+    else:
+        lines.append("Forward not run: output shapes, FLOPs and activations unknown")
+    budget = _bytes(t["budget"])
+    lines.append(f"Parameters + buffers vs budget {budget}: "
+                 f"{'fit' if t['params_fit'] else 'DO NOT FIT'}")
+    verdict = {True: "fits", False: "DOES NOT FIT", None: "unknown (forward not run)"}
+    lines.append(f"Verdict for budget {budget}: {verdict[result.fits]}")
+    return lines
+
+
+def _bytes(nbytes):
+    if nbytes is None:
+        return "-"
+    return f"{_cuda.format_bytes(nbytes)}" if nbytes >= 1024 else f"{nbytes} B"
+
+
+def _count(n):
+    if n is None:
+        return "-"
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)

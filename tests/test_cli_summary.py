@@ -1,0 +1,99 @@
+"""`nnlite summary MODEL`: resolution through nnlite.models (registry
+monkeypatched with a small model here), options, and bad input."""
+import pytest
+
+from nnlite import cli, models
+from nnlite import nn
+
+from small_models import INPUT_SHAPE, ConvLSTMNet
+
+
+def tiny_mlp():
+    return nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    entries = {"convlstm": (ConvLSTMNet, INPUT_SHAPE), "tiny": (tiny_mlp, (3,))}
+    monkeypatch.setattr(models, "_REGISTRY", entries)
+    return entries
+
+
+def test_registry_functions(registry):
+    assert models.available() == ["convlstm", "tiny"]
+    builder, shape = models.get("tiny")
+    assert builder is tiny_mlp and shape == (3,)
+    with pytest.raises(KeyError, match="unknown model 'nope'; available models: convlstm, "
+                                       "tiny"):
+        models.get("nope")
+
+
+def test_summary_prints_the_table(registry, capsys):
+    assert cli.main(["summary", "convlstm"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Model: ConvLSTMNet, input (1, 1, 8, 12), inference")
+    assert "Total params: 1,797" in out and "Verdict for budget 1.50 GiB: fits" in out
+    for layer in ("features.0", "features.3", "rnn", "head"):
+        assert f"\n{layer} " in out
+
+
+def test_batch_train_and_memory_options(registry, capsys):
+    assert cli.main(["summary", "convlstm", "--batch", "4", "--train", "--memory",
+                     "10KiB"]) == 0
+    out = capsys.readouterr().out
+    assert "input (4, 1, 8, 12), training" in out
+    assert "Gradients: 7.02 KiB" in out
+    assert "Parameters + buffers vs budget 10.00 KiB: fit" in out
+    assert "Verdict for budget 10.00 KiB: DOES NOT FIT" in out
+
+
+def test_parameters_over_budget_skip_the_forward_unless_run(registry, capsys):
+    assert cli.main(["summary", "tiny", "--memory", "64"]) == 0
+    out = capsys.readouterr().out
+    assert "Total params: 26" in out and "Forward not run" in out and "DO NOT FIT" in out
+    assert cli.main(["summary", "tiny", "--memory", "64", "--run"]) == 0
+    out = capsys.readouterr().out
+    assert "Forward not run" not in out and "(1, 2)" in out
+
+
+def test_input_shape_option(registry, capsys):
+    assert cli.main(["summary", "convlstm", "--input-shape", "1,8,20"]) == 0
+    assert "(1, 10, 5)" in capsys.readouterr().out  # width 20 pools to T = 10
+
+
+def test_input_the_model_rejects_is_reported_not_a_traceback(registry, capsys):
+    assert cli.main(["summary", "convlstm", "--input-shape", "3,8,12"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nnlite summary: convlstm with input (1, 3, 8, 12) failed: ")
+    assert "3 channels" in err
+
+
+def test_list_models(registry, capsys):
+    assert cli.main(["summary", "--list"]) == 0
+    assert capsys.readouterr().out.split() == ["convlstm", "tiny"]
+
+
+def test_unknown_model_lists_the_available_ones(registry, capsys):
+    assert cli.main(["summary", "resnet"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'resnet'; available models: convlstm, tiny" in err
+
+
+def test_empty_registry(monkeypatch, capsys):
+    monkeypatch.setattr(models, "_REGISTRY", {})
+    assert cli.main(["summary", "crnn"]) == 2
+    assert "available models: none registered" in capsys.readouterr().err
+
+
+def test_bad_memory_and_batch(registry, capsys):
+    assert cli.main(["summary", "tiny", "--memory", "lots"]) == 2
+    assert "parse_bytes: cannot read 'lots'" in capsys.readouterr().err
+    assert cli.main(["summary", "tiny", "--batch", "0"]) == 2
+    assert "--batch must be a positive int, got 0" in capsys.readouterr().err
+    assert cli.main(["summary", "tiny", "--input-shape", "3,x"]) == 2
+    assert "--input-shape must be sizes separated by commas" in capsys.readouterr().err
+
+
+def test_missing_model_name(registry, capsys):
+    assert cli.main(["summary"]) == 2
+    assert capsys.readouterr().out.split() == ["convlstm", "tiny"]
