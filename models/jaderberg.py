@@ -151,18 +151,18 @@ def widen(model, new_classes):
     """Adds `new_classes` (an int, or a sequence of new words) columns to a DictNet's
     softmax, in place, and returns the model. Conv and fc weights are kept; the
     old classifier rows keep their trained weights and biases; the new rows are
-    Glorot-uniform with zero bias, as a fresh layer (Xiao et al. 2014)."""
-    if not isinstance(model, JaderbergNet) or model.kind != "dictnet":
-        raise TypeError(f"widen: expected a DictNet (jaderberg.dictnet()), got "
-                        f"{type(model).__name__}"
-                        + (f" of kind {model.kind!r}" if isinstance(model, JaderbergNet)
-                           else ""))
+    Glorot-uniform with zero bias, as a fresh layer (Xiao et al. 2014). Any
+    model whose `classifier` attribute is an nn.Linear can be widened."""
+    old = getattr(model, "classifier", None)
+    if not isinstance(old, nn.Linear) or getattr(model, "kind", "dictnet") != "dictnet":
+        raise TypeError(f"widen: expected a DictNet (jaderberg.dictnet()) or a model whose "
+                        f"`classifier` is an nn.Linear, got {type(model).__name__}"
+                        + (f" of kind {model.kind!r}" if hasattr(model, "kind") else ""))
     count = new_classes if isinstance(new_classes, (int, np.integer)) else len(new_classes)
     if isinstance(count, bool) or count < 1:
         raise ValueError(f"widen: new_classes must add at least one class, got {new_classes!r}")
-    old = model.classifier
     old_classes = old.out_features
-    wider = nn.Linear(HIDDEN, old_classes + int(count), init="glorot",
+    wider = nn.Linear(old.in_features, old_classes + int(count), init="glorot",
                       dtype=old.weight.dtype, device=old.weight.device)
     wider.weight.data[:old_classes] = old.weight.data
     wider.bias.data[:old_classes] = old.bias.data
@@ -182,6 +182,58 @@ def incremental_schedule(num_words, start=5000, steps=(5000, 5000, 5000), then=1
         sizes.append(min(sizes[-1] + step, num_words))
         step_index += 1
     return sizes
+
+
+
+def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per_round=100,
+                      batch_size=64, lr=0.1, momentum=0.9, decay=1e-6, model=None, seed=0,
+                      on_step=None):
+    """DictNet's incremental training (Xiao et al. 2014) on any lexicon size.
+
+    `images` (N, 1, 32, 100) and `word_ids` (N,) with ids in [0, num_words).
+    Round r trains a softmax over the first schedule[r] words (default
+    incremental_schedule(num_words)) on the examples of the words it added;
+    between rounds the model is widened (old columns kept, new ones fresh).
+    SGD with Nesterov momentum and Keras's decay, lr / (1 + decay * step).
+    Returns (model, [(classes, mean loss of the round)])."""
+    word_ids = np.asarray(word_ids, dtype=np.int64)
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 4 or tuple(images.shape[1:]) != INPUT_SHAPE or \
+            images.shape[0] != word_ids.shape[0]:
+        raise ValueError(f"train_incremental: images have shape {images.shape} and word_ids "
+                         f"{word_ids.shape}; expected (N,) + {INPUT_SHAPE} and (N,)")
+    num_words = int(word_ids.max()) + 1 if num_words is None else int(num_words)
+    schedule = incremental_schedule(num_words) if schedule is None else list(schedule)
+    if schedule != sorted(schedule) or schedule[-1] < int(word_ids.max()) + 1:
+        raise ValueError(f"train_incremental: schedule {schedule} must increase and cover "
+                         f"the {int(word_ids.max()) + 1} words the labels use")
+    rng = np.random.default_rng(seed)
+    model = dictnet(num_words=schedule[0]) if model is None else model
+    history, step, previous = [], 0, 0
+    for classes in schedule:
+        if model.classifier.out_features < classes:
+            widen(model, classes - model.classifier.out_features)
+        chosen = np.flatnonzero((word_ids >= previous) & (word_ids < classes))
+        previous = classes
+        if chosen.size == 0:
+            continue
+        optimizer = nl.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=True)
+        model.train()
+        losses = []
+        for _ in range(steps_per_round):
+            batch = rng.choice(chosen, size=min(batch_size, chosen.size), replace=False)
+            for group in optimizer.param_groups:
+                group["lr"] = lr / (1.0 + decay * step)
+            optimizer.zero_grad()
+            loss = dictnet_loss(model(nl.tensor(images[batch])), word_ids[batch])
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            step += 1
+            if on_step is not None:
+                on_step(classes, step, losses[-1])
+        history.append((classes, float(np.mean(losses))))
+    return model, history
 
 
 # ---------------------------------------------------------------- preprocessing

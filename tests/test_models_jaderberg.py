@@ -13,6 +13,7 @@ import nnlite as nl
 import nnlite.functional as F
 from nnlite import nn
 from nnlite.models import jaderberg
+from nnlite.models.imaging import resize_bilinear
 
 # Worked out by hand from SPECS's layer table: convs 1,664 + 204,928 + 295,168 +
 # 1,180,160 + 2,359,808; fc1 26,624*4,096 + 4,096; fc2 4,096*4,096 + 4,096;
@@ -161,7 +162,7 @@ def test_losses_match_numpy():
         jaderberg.charnet_loss(nl.tensor(logits), labels[:, :5])
 
 
-def test_widen_keeps_old_predictions_and_adds_fresh_classes(dictnet40):
+def test_widen_keeps_old_predictions_and_adds_fresh_classes(dictnet40, charnet):
     model = dictnet40.eval()
     x = nl.tensor(np.random.default_rng(4).standard_normal((2, 1, 32, 100)), dtype=np.float32)
     with nl.no_grad():
@@ -191,8 +192,45 @@ def test_widen_keeps_old_predictions_and_adds_fresh_classes(dictnet40):
     assert grad.shape == (51, 4096) and np.abs(grad[49:]).sum() > 0
     with pytest.raises(TypeError, match="widen: expected a DictNet"):
         jaderberg.widen(nn.Linear(2, 2), 3)
+    with pytest.raises(TypeError, match="of kind 'charnet'"):
+        jaderberg.widen(charnet, 3)
+    assert charnet.classifier.out_features == 851
     with pytest.raises(ValueError, match="at least one class"):
         jaderberg.widen(model, 0)
+
+
+class TinyWordNet(nn.Module):
+    """A DictNet stand-in (same input, a `classifier` Linear) small enough to train
+    in a test; DictNet itself takes seconds per CPU step."""
+
+    def __init__(self, num_words):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding="same")
+        self.classifier = nn.Linear(4 * 4 * 10, num_words, init="glorot")
+
+    def forward(self, x):
+        return self.classifier(F.flatten(F.avg_pool2d(F.relu(self.conv(x)), (8, 10)), 1))
+
+
+def test_incremental_training_on_a_tiny_lexicon():
+    nl.manual_seed(6)
+    rng = np.random.default_rng(6)
+    word_ids = np.repeat(np.arange(7), 2)
+    images = rng.standard_normal((7, 1, 32, 100)).astype(np.float32)[word_ids]
+    log = []
+    model, history = jaderberg.train_incremental(
+        images, word_ids, schedule=[3, 5, 7], steps_per_round=15, batch_size=4, lr=0.05,
+        model=TinyWordNet(3), on_step=lambda classes, step, loss: log.append((classes, loss)))
+    assert model.classifier.out_features == 7
+    assert [classes for classes, _ in history] == [3, 5, 7]
+    assert len(log) == 45
+    for classes in (3, 5, 7):  # each round's loss falls on the words it added
+        losses = [loss for c, loss in log if c == classes]
+        assert np.mean(losses[-3:]) < np.mean(losses[:3]), classes
+    with pytest.raises(ValueError, match="must increase and cover the 7 words"):
+        jaderberg.train_incremental(images, word_ids, schedule=[3, 5], model=TinyWordNet(3))
+    with pytest.raises(ValueError, match=r"images have shape \(14, 1, 32, 99\)"):
+        jaderberg.train_incremental(images[..., :99], word_ids, model=TinyWordNet(3))
 
 
 def test_incremental_schedule():
@@ -203,14 +241,20 @@ def test_incremental_schedule():
     assert jaderberg.incremental_schedule(3) == [3]
 
 
-def test_resize_bilinear_hand_values_and_torch():
-    from nnlite.models.imaging import resize_bilinear
+def test_resize_bilinear_hand_values():
     image = np.array([[0.0, 1.0], [2.0, 3.0]])
     # half-pixel centres of 4 outputs over 2 inputs: -0.25 (clamped to 0), 0.25, 0.75, 1.25 (1)
     expected_row = np.array([0.0, 0.25, 0.75, 1.0])
     out = resize_bilinear(image, 4, 4)
     np.testing.assert_allclose(out[0], expected_row)
     np.testing.assert_allclose(out[:, 0], 2 * expected_row)
+    colour = np.stack([image, 10 * image], axis=2)  # channels resize independently
+    np.testing.assert_allclose(resize_bilinear(colour, 4, 4)[..., 1], 10 * out)
+    with pytest.raises(ValueError, match=r"got shape \(0, 3\)"):
+        resize_bilinear(np.zeros((0, 3)), 2, 2)
+
+
+def test_resize_bilinear_matches_torch_interpolate():
     torch = pytest.importorskip("torch")
     big = np.random.default_rng(7).random((45, 130))
     reference = torch.nn.functional.interpolate(torch.tensor(big)[None, None], size=(32, 100),
