@@ -7,10 +7,14 @@
   atomic: an interrupted save leaves the previous file intact.
 - ``CheckpointError``: a file that is not a usable nnlite checkpoint for this
   model (truncated, foreign, or saved from another architecture).
+- ``load_matconvnet_npz(model, path)`` / ``save_matconvnet_npz``: MatConvNet
+  arrays (the Jaderberg seed's npz dumps) into CharNet and DictNet.
 
 Importers of other frameworks' weights live in their own modules here and are
 re-exported below.
 """
 from nnlite.io.checkpoint import FORMAT_NAME, FORMAT_VERSION, CheckpointError, load, save
+from nnlite.io.matconvnet import load_matconvnet_npz, save_matconvnet_npz
 
-__all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "load", "save"]
+__all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "load", "load_matconvnet_npz",
+           "save", "save_matconvnet_npz"]

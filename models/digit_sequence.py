@@ -1,0 +1,203 @@
+"""Digit-sequence recognition + localisation (seed 004, SPECS section 5).
+
+Input 1x128x256 (five 28x28 digits pasted on a canvas, values in [0, 1]).
+Five same-padded ReLU convolutions (10x10->8, 8x8->14, 6x6->20, 4x4->24,
+2x2->32), each followed by a 2x2 stride-2 max pool, give 32x4x8 = 1024
+features, which feed two heads:
+
+* digits: a GRU cell 1024 -> 576 run 5 steps on the same input from a zero
+  state, with a separate linear 576 -> 11 per step (class 10 = no digit, which
+  pads variable-length sequences);
+* box: 1024 -> 768 -> 512 -> 256 -> 64 -> 32 -> 4 with ReLU between, the
+  sequence's [x_center, y_center, h, w] in pixels.
+
+The GRU cell is TensorFlow's (the seed's ``tf.contrib.rnn.GRUCell``): the
+reset gate multiplies the state before the recurrent matmul of the candidate,
+``nn.GRUCell(..., reset_after=False)``. ``reset_after=True`` gives PyTorch's
+formulation. nnlite's cell keeps PyTorch's two bias vectors (b_ih, b_hh), so
+the model has 1728 more parameters than TensorFlow's single-bias cell
+(4,159,805 vs 4,158,077; both the 4.16M of SPECS).
+
+Variants (the seed's experiments): ``loss="weighted"`` (default, 1000 * CE +
+MSE), ``"unweighted"`` (CE + MSE; fails to classify), ``"square"`` (1000 * CE
++ squared error summed over the box coordinates); ``box_dropout=0.2`` (the
+seed's keep probability 0.8, after each hidden box layer); ``deeper=True``
+adds conv6 (2x2 -> 128, ReLU, pool), whose 128x2x4 output is again 1024.
+"""
+import numpy as np
+
+import nnlite as nl
+from nnlite import functional as F
+from nnlite import nn
+
+NUM_DIGITS = 5
+NUM_CLASSES = 11
+NO_DIGIT = 10
+INPUT_SHAPE = (1, 128, 256)
+CONVS = ((1, 8, 10), (8, 14, 8), (14, 20, 6), (20, 24, 4), (24, 32, 2))
+DEEPER_CONV = (32, 128, 2)
+FEATURES = 1024
+HIDDEN = 576
+BOX_LAYERS = (1024, 768, 512, 256, 64, 32, 4)
+LOSSES = ("weighted", "unweighted", "square")
+
+
+class DigitSequenceNet(nn.Module):
+    """forward(x (N, 1, 128, 256)) -> (digit logits (N, 5, 11), box (N, 4))."""
+
+    def __init__(self, deeper=False, box_dropout=0.0, reset_after=False,
+                 num_digits=NUM_DIGITS, num_classes=NUM_CLASSES):
+        super().__init__()
+        convs = CONVS + ((DEEPER_CONV,) if deeper else ())
+        self.convs = nn.ModuleList([nn.Conv2d(cin, cout, k, padding="same")
+                                    for cin, cout, k in convs])
+        self.pool = nn.MaxPool2d(2, 2)
+        self.gru = nn.GRUCell(FEATURES, HIDDEN, reset_after=reset_after)
+        self.digit_heads = nn.ModuleList([nn.Linear(HIDDEN, num_classes, init="glorot")
+                                          for _ in range(num_digits)])
+        self.box_layers = nn.ModuleList([nn.Linear(a, b, init="glorot")
+                                         for a, b in zip(BOX_LAYERS[:-1], BOX_LAYERS[1:])])
+        self.box_dropout = nn.Dropout(box_dropout)
+        self.deeper = bool(deeper)
+
+    def trace(self, x):
+        """[(layer name, output)] for every layer in order; the last two are the heads."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != INPUT_SHAPE:
+            raise ValueError(f"digit_sequence: input has shape {tuple(x.shape)}; expected "
+                             f"(N, C, H, W) with (C, H, W) = {INPUT_SHAPE}")
+        outputs = []
+        for index, conv in enumerate(self.convs):
+            x = self.pool(F.relu(conv(x)))
+            outputs.append((f"conv{index + 1}", x))
+        features = F.flatten(x, 1)
+        outputs.append(("flatten", features))
+        state, steps = None, []
+        for head in self.digit_heads:  # the same input every step, zero initial state
+            state = self.gru(features, state)
+            steps.append(head(state))
+        digits = F.stack(steps, dim=1)
+        outputs.append(("digits", digits))
+        box = features
+        for index, layer in enumerate(self.box_layers):
+            box = layer(box)
+            if index < len(self.box_layers) - 1:
+                box = self.box_dropout(F.relu(box))
+        outputs.append(("box", box))
+        return outputs
+
+    def forward(self, x):
+        outputs = self.trace(x)
+        return outputs[-2][1], outputs[-1][1]
+
+
+def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False):
+    """The seed's weighted-loss localisation model (and its variants by option)."""
+    return DigitSequenceNet(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after)
+
+
+MODELS = {"digit_sequence": digit_sequence}
+INPUT_SHAPES = {"digit_sequence": INPUT_SHAPE}
+
+
+def build(**options):
+    return digit_sequence(**options)
+
+
+def parameter_count(deeper=False, gru_biases=2):
+    """Exact total from the layer shapes; gru_biases=1 gives TensorFlow's cell."""
+    convs = CONVS + ((DEEPER_CONV,) if deeper else ())
+    total = sum(cin * cout * k * k + cout for cin, cout, k in convs)
+    total += 3 * HIDDEN * (FEATURES + HIDDEN) + gru_biases * 3 * HIDDEN
+    total += NUM_DIGITS * (HIDDEN * NUM_CLASSES + NUM_CLASSES)
+    total += sum(a * b + b for a, b in zip(BOX_LAYERS[:-1], BOX_LAYERS[1:]))
+    return total
+
+
+# ---------------------------------------------------------------- labels and losses
+
+def encode_digits(sequences, length=NUM_DIGITS):
+    """Digit sequences (strings or int lists, 1-5 digits) -> (N, 5) int64, padded
+    with the no-digit class 10 (the variable-length labels)."""
+    labels = np.full((len(sequences), length), NO_DIGIT, dtype=np.int64)
+    for row, sequence in enumerate(sequences):
+        digits = [int(d) for d in sequence]
+        if not 1 <= len(digits) <= length or any(not 0 <= d <= 9 for d in digits):
+            raise ValueError(f"encode_digits: {sequence!r} must be 1 to {length} digits 0-9")
+        labels[row, :len(digits)] = digits
+    return labels
+
+
+def decode_digits(digit_logits):
+    """(N, 5, 11) logits -> digit strings, no-digit positions dropped."""
+    ids = np.asarray(digit_logits.numpy()).argmax(axis=2)
+    return ["".join(str(i) for i in row if i != NO_DIGIT) for row in ids]
+
+
+def _check_targets(op, digit_logits, box, digit_labels, box_targets):
+    digit_labels = np.asarray(digit_labels, dtype=np.int64)
+    expected = tuple(digit_logits.shape[:2])
+    if digit_labels.shape != expected:
+        raise ValueError(f"{op}: digit labels have shape {digit_labels.shape}; expected "
+                         f"(N, positions) = {expected}")
+    box_targets = nl.tensor(np.asarray(box_targets, dtype=box.dtype))
+    if box_targets.shape != box.shape:
+        raise ValueError(f"{op}: box targets have shape {box_targets.shape}; expected "
+                         f"{box.shape}")
+    return digit_labels, box_targets
+
+
+def sequence_cross_entropy(digit_logits, digit_labels, class_weights=None):
+    """Mean over batch and positions of each position's softmax cross-entropy;
+    class_weights (length 11) scale each example's loss by its target's weight
+    before the mean (the seed's re-weighting, not PyTorch's weighted mean)."""
+    per_position = F.cross_entropy(F.permute(digit_logits, 0, 2, 1), digit_labels,
+                                   reduction="none")
+    if class_weights is not None:
+        scale = np.asarray(class_weights, dtype=digit_logits.dtype)[digit_labels]
+        per_position = per_position * nl.tensor(scale)
+    return F.mean(per_position)
+
+
+def loss(outputs, digit_labels, box_targets, variant="weighted", class_weights=None):
+    """The seed's losses; returns (total, classification, localisation)."""
+    if variant not in LOSSES:
+        raise ValueError(f"digit_sequence.loss: variant={variant!r} is not one of {LOSSES}")
+    digit_logits, box = outputs
+    digit_labels, box_targets = _check_targets("digit_sequence.loss", digit_logits, box,
+                                               digit_labels, box_targets)
+    classification = sequence_cross_entropy(digit_logits, digit_labels, class_weights)
+    if variant == "square":
+        diff = box - box_targets
+        localisation = F.mean(F.sum(diff * diff, dim=1))
+    else:
+        localisation = F.mse_loss(box, box_targets)
+    weight = 1.0 if variant == "unweighted" else 1000.0
+    return weight * classification + localisation, classification, localisation
+
+
+def accuracies(digit_logits, digit_labels):
+    """(sequence accuracy, character accuracy): all positions right / each position right."""
+    predicted = np.asarray(digit_logits.numpy()).argmax(axis=2)
+    correct = predicted == np.asarray(digit_labels)
+    return float(correct.all(axis=1).mean()), float(correct.mean())
+
+
+def box_error(box, box_targets):
+    """Mean squared error of the box coordinates, in pixels squared (the seed's
+    'mean localization error')."""
+    diff = np.asarray(box.numpy()) - np.asarray(box_targets)
+    return float((diff * diff).mean())
+
+
+def default_config(variable_length=False):
+    """Adam 1e-4, batch 50, the weighted loss (SPECS section 5)."""
+    return {
+        "model": "digit_sequence", "optimizer": "adam", "lr": 1e-4, "batch_size": 50,
+        "loss": "weighted", "classification_weight": 1000.0, "num_digits": NUM_DIGITS,
+        "num_classes": NUM_CLASSES, "no_digit_class": NO_DIGIT,
+        "variable_length": bool(variable_length), "min_digits": 1 if variable_length else 5,
+        "input_shape": INPUT_SHAPE, "canvas": (128, 256), "digit_size": 28,
+        "targets": ({"sequence_accuracy": 0.80, "character_accuracy": 0.95, "box_error": 2.93}
+                    if variable_length else
+                    {"sequence_accuracy": 0.74, "character_accuracy": 0.94, "box_error": 2.32}),
+    }
