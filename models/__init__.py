@@ -3,25 +3,41 @@ CRNN, attention reader, NAC/NALU, digit sequences, SVHN), each with its
 build(), preprocessing, loss, metrics and default training config.
 
 Installed from the repository's top-level models/ folder as nnlite.models
-(setup.py's package_dir). The networks arrive with the model issue; until
-then this package holds none.
+(setup.py's package_dir). ``available()`` lists the networks by name and
+``get(name)`` returns (builder, default input shape), as `nnlite summary` uses.
 """
 
-# The registry: CLI name -> (builder, default input shape). The model issue
-# fills it from each model module's MODELS / INPUT_SHAPES; until then it is
-# empty (tests register entries through monkeypatch).
+import importlib
+
+# The model modules, in SPECS order. Each defines MODELS (CLI name -> builder)
+# and INPUT_SHAPES (CLI name -> default input shape without the batch).
+MODEL_MODULES = ("jaderberg", "attention_reader", "crnn", "nalu", "digit_sequence", "svhn")
+
+# CLI name -> (builder, default input shape); filled on first use, so that
+# `import nnlite.models` does not import every network.
 _REGISTRY = {}
+
+
+def _registry():
+    if not _REGISTRY:
+        for module_name in MODEL_MODULES:
+            module = importlib.import_module(f"{__name__}.{module_name}")
+            for name, builder in module.MODELS.items():
+                if name in _REGISTRY:
+                    raise RuntimeError(f"nnlite.models: {name!r} is registered by two modules")
+                _REGISTRY[name] = (builder, tuple(module.INPUT_SHAPES[name]))
+    return _REGISTRY
 
 
 def available():
     """The registered model names, sorted."""
-    return sorted(_REGISTRY)
+    return sorted(_registry())
 
 
 def get(name):
     """(builder, default input shape) of the model registered as `name`;
     a KeyError listing the available names otherwise."""
-    if name not in _REGISTRY:
-        names = ", ".join(available()) or "none registered"
-        raise KeyError(f"unknown model {name!r}; available models: {names}")
-    return _REGISTRY[name]
+    registry = _registry()
+    if name not in registry:
+        raise KeyError(f"unknown model {name!r}; available models: {', '.join(available())}")
+    return registry[name]
