@@ -52,6 +52,22 @@ def _heights_that_work():
     return [h for h in range(1, 256) if feature_shape(h, INPUT_WIDTH)[1] == 1]
 
 
+def keras_lstm_init(lstm):
+    """Keras 2's LSTM initialisation on an nn.LSTM: Glorot-uniform input
+    kernels, orthogonal recurrent kernels, bias 0 except 1 for the forget gate
+    (unit_forget_bias). Keras has one bias, so bias_hh is 0."""
+    hidden = lstm.hidden_size
+    for name, param in lstm.named_parameters():
+        if name.startswith("weight_ih"):
+            nn.init.xavier_uniform_(param)
+        elif name.startswith("weight_hh"):
+            nn.init.orthogonal_(param)
+        else:
+            nn.init.zeros_(param)
+            if name.startswith("bias_ih"):
+                param.data[hidden:2 * hidden] = 1.0  # gate order i, f, g, o
+
+
 class CRNN(nn.Module):
     """The seed's CRNN. forward(x) with x (N, in_channels, H, W) returns (N, T, C)
     log-probabilities (log_softmax over C), T = W // 4 - 1.
@@ -62,10 +78,12 @@ class CRNN(nn.Module):
     index num_classes - 1) or "first" (index 0, PyTorch's default).
     ``gate_activation="hard_sigmoid"`` matches standalone Keras <= 2.3, whose
     LSTM default recurrent activation it was; tf.keras 2.x uses "sigmoid".
+    ``lstm_init="keras"`` (default) initialises the LSTMs as the seed's Keras
+    did (see keras_lstm_init); "torch" keeps PyTorch's uniform initialisation.
     """
 
     def __init__(self, num_classes=63, blank="last", in_channels=1, channels=SEED_CHANNELS,
-                 hidden_size=128, dropout=0.2, gate_activation="sigmoid"):
+                 hidden_size=128, dropout=0.2, gate_activation="sigmoid", lstm_init="keras"):
         super().__init__()
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"crnn: num_classes must be an int >= 2 (labels plus the blank), "
@@ -104,6 +122,11 @@ class CRNN(nn.Module):
         self.blstm2 = nn.LSTM(2 * hidden_size, hidden_size, bidirectional=True,
                               gate_activation=gate_activation)
         self.fc = nn.Linear(2 * hidden_size, num_classes, init="glorot")
+        if lstm_init == "keras":
+            for lstm in (self.blstm1, self.blstm2):
+                keras_lstm_init(lstm)
+        elif lstm_init != "torch":
+            raise ValueError(f"crnn: lstm_init must be 'keras' or 'torch', got {lstm_init!r}")
 
     def check_input(self, x):
         """Raises a ValueError that explains the shapes when x cannot give a

@@ -239,3 +239,20 @@ def test_float64_gradcheck_through_ctc_loss():
         return C.ctc_loss(m(image), targets, lengths, blank=m.blank)
 
     assert nl.gradcheck(loss, [x] + params, atol=1e-6, rtol=1e-4)
+
+
+def test_lstms_start_with_keras_initialisation():
+    nl.manual_seed(9)
+    m = C.crnn(**TINY)
+    hidden = 2
+    for lstm in (m.blstm1, m.blstm2):
+        for suffix in ("l0", "l0_reverse"):
+            bias_ih = getattr(lstm, f"bias_ih_{suffix}").numpy()
+            assert np.array_equal(bias_ih, np.repeat([0.0, 1.0, 0.0, 0.0], hidden))
+            assert not getattr(lstm, f"bias_hh_{suffix}").numpy().any()
+            recurrent = getattr(lstm, f"weight_hh_{suffix}").numpy()  # (4H, H)
+            np.testing.assert_allclose(recurrent.T @ recurrent, np.eye(hidden), atol=1e-5)
+    torch_init = C.crnn(lstm_init="torch", **TINY)
+    assert torch_init.blstm1.bias_hh_l0.numpy().any()
+    with pytest.raises(ValueError, match="lstm_init"):
+        C.crnn(lstm_init="random", **TINY)
