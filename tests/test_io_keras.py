@@ -34,12 +34,13 @@ def test_fixture_is_small_and_from_keras_2(reference):
 
 
 @pytest.mark.parametrize("path", [WEIGHTS, MODEL], ids=["save_weights", "model_checkpoint"])
-def test_reproduces_keras_outputs(reference, path):
+def test_reproduces_keras_outputs(reference, path, device):
     nl.manual_seed(0)
-    model = reduced_crnn(reference)
+    model = reduced_crnn(reference).to(device)  # loading keeps each array's device
     assert load_keras_h5(model, path) is model
     model.eval()
-    x = nl.tensor(np.ascontiguousarray(reference["x_nhwc"].transpose(0, 3, 1, 2)))
+    x = nl.tensor(np.ascontiguousarray(reference["x_nhwc"].transpose(0, 3, 1, 2)),
+                  device=device)
     with nl.no_grad():
         features = model.features(x).numpy()[:, :, 0, :].transpose(0, 2, 1)
         log_probs = model(x).numpy()
@@ -109,12 +110,12 @@ def test_not_hdf5_and_not_keras(tmp_path):
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not an hdf5 file at all")
     with pytest.raises(KerasImportError, match=f"cannot read {junk} as HDF5"):
-        load_keras_h5(C.crnn(), str(junk))
+        load_keras_h5(C.crnn(channels=(2,) * 7, hidden_size=2), str(junk))
     empty = tmp_path / "empty.h5"
     with h5py.File(empty, "w") as f:
         f["something"] = np.zeros(3)
     with pytest.raises(KerasImportError, match="no Keras weights.*'something'"):
-        load_keras_h5(C.crnn(), str(empty))
+        load_keras_h5(C.crnn(channels=(2,) * 7, hidden_size=2), str(empty))
 
 
 def test_model_file_gate_activation_is_checked(reference):
