@@ -13,6 +13,8 @@ momentum=0.01, because PyTorch's momentum weighs the NEW batch statistic).
 The convolutions bring the height down by 16 and then by 1 (the 2x2 valid
 conv7), so only input heights 32..47 leave a feature map of height 1 to become
 the time axis; the width W gives T = W // 4 - 1 time steps (31 for 128).
+Dropout 0.2 on each BiLSTM's input follows Keras's LSTM(dropout=0.2): one
+mask per sequence, constant over time.
 """
 import string
 
@@ -115,8 +117,9 @@ class CRNN(nn.Module):
         self.bn6 = nn.BatchNorm2d(c6, eps=KERAS_BN_EPS, momentum=KERAS_BN_MOMENTUM)
         self.pool6 = nn.MaxPool2d((2, 1), (2, 1))
         self.conv7 = nn.Conv2d(c6, c7, 2, padding="valid")
-        # Keras LSTM(dropout=0.2) drops the inputs of each BiLSTM.
-        self.dropout = nn.Dropout(dropout)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"crnn: dropout must be in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
         self.blstm1 = nn.LSTM(c7, hidden_size, bidirectional=True,
                               gate_activation=gate_activation)
         self.blstm2 = nn.LSTM(2 * hidden_size, hidden_size, bidirectional=True,
@@ -158,15 +161,25 @@ class CRNN(nn.Module):
         x = self.pool6(self.bn6(F.relu(self.conv6(x))))
         return F.relu(self.conv7(x))
 
+    def input_dropout(self, seq):
+        """Keras's LSTM(dropout=p) on a (T, N, F) sequence in training: one mask
+        per sample and feature, the same at every time step, kept values scaled
+        by 1 / (1 - p). (Keras draws separate masks for the two directions of a
+        Bidirectional layer; here both directions share one.)"""
+        if not self.training or self.dropout == 0:
+            return seq
+        keep = nnlite.ones((1,) + tuple(seq.shape[1:]), dtype=seq.dtype, device=seq.device)
+        return seq * F.dropout(keep, self.dropout, True)
+
     def forward(self, x):
         seq = F.permute(F.squeeze(self.features(x), 2), (2, 0, 1))  # (T, N, C) time-major
-        seq, _ = self.blstm1(self.dropout(seq))
-        seq, _ = self.blstm2(self.dropout(seq))
+        seq, _ = self.blstm1(self.input_dropout(seq))
+        seq, _ = self.blstm2(self.input_dropout(seq))
         log_probs = F.log_softmax(self.fc(seq), dim=2)
         return F.transpose(log_probs, 0, 1)  # (N, T, classes), the seed's layout
 
     def extra_repr(self):
-        return f"num_classes={self.num_classes}, blank={self.blank}"
+        return f"num_classes={self.num_classes}, blank={self.blank}, dropout={self.dropout}"
 
 
 def crnn(num_classes=63, blank="last", **options):

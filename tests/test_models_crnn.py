@@ -159,6 +159,19 @@ def test_dropout_is_active_in_training_only():
     np.testing.assert_array_equal(quiet(x).numpy(), quiet(x).numpy())
 
 
+def test_input_dropout_mask_is_constant_over_time_as_keras():
+    nl.manual_seed(10)
+    m = C.crnn(**TINY).train()
+    dropped = m.input_dropout(nl.ones(7, 50, 40)).numpy()
+    assert set(np.unique(dropped)) <= {0.0, 1.0 / 0.8}
+    assert np.all(dropped == dropped[:1])  # same mask at every time step
+    assert 0.1 < (dropped[0] == 0).mean() < 0.3
+    m.eval()
+    assert np.all(m.input_dropout(nl.ones(7, 50, 40)).numpy() == 1.0)
+    with pytest.raises(ValueError, match="dropout"):
+        C.crnn(dropout=1.0, **TINY)
+
+
 def test_forward_backward_batch_2_with_ctc_loss(seed_model):
     m = seed_model.train()
     m.zero_grad()
