@@ -79,10 +79,15 @@ def test_unknown_model_lists_the_available_ones(registry, capsys):
     assert "unknown model 'resnet'; available models: convlstm, tiny" in err
 
 
-def test_empty_registry(monkeypatch, capsys):
-    monkeypatch.setattr(models, "_REGISTRY", {})
-    assert cli.main(["summary", "crnn"]) == 2
-    assert "available models: none registered" in capsys.readouterr().err
+def test_real_registry_lists_every_seed_network():
+    names = models.available()
+    assert names == sorted(names)
+    for expected in ("charnet", "dictnet", "crnn", "attention_reader", "digit_sequence",
+                     "svhn"):
+        assert expected in names
+    for name in names:
+        builder, shape = models.get(name)
+        assert callable(builder) and all(isinstance(s, int) and s > 0 for s in shape)
 
 
 def test_bad_memory_and_batch(registry, capsys):

@@ -9,12 +9,15 @@
   model (truncated, foreign, or saved from another architecture).
 - ``load_matconvnet_npz(model, path)`` / ``save_matconvnet_npz``: MatConvNet
   arrays (the Jaderberg seed's npz dumps) into CharNet and DictNet.
+- ``load_keras_h5(model, path)``: a Keras 2 .h5 weights or model file (the
+  CRNN seed's ModelCheckpoint output) into nnlite's CRNN.
 
 Importers of other frameworks' weights live in their own modules here and are
 re-exported below.
 """
 from nnlite.io.checkpoint import FORMAT_NAME, FORMAT_VERSION, CheckpointError, load, save
+from nnlite.io.keras import KerasImportError, load_keras_h5
 from nnlite.io.matconvnet import load_matconvnet_npz, save_matconvnet_npz
 
-__all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "load", "load_matconvnet_npz",
-           "save", "save_matconvnet_npz"]
+__all__ = ["CheckpointError", "FORMAT_NAME", "FORMAT_VERSION", "KerasImportError", "load",
+           "load_keras_h5", "load_matconvnet_npz", "save", "save_matconvnet_npz"]

@@ -12,6 +12,7 @@ from nnlite.nn.dropout import Dropout
 from nnlite.nn.linear import Flatten, Identity, Linear
 from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnlite.nn.module import Module
+from nnlite.nn.nalu import NAC, NALU
 from nnlite.nn.normalization import BatchNorm1d, BatchNorm2d
 from nnlite.nn.parameter import Parameter
 from nnlite.nn.pooling import AvgPool2d, MaxPool2d, ZeroPad2d
@@ -24,4 +25,5 @@ __all__ = [
     "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Softmax",
     "StateDictError", "Tanh", "ZeroPad2d", "init",
+    "NAC", "NALU",
 ]

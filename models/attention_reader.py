@@ -1,0 +1,163 @@
+"""The attention reader: deep_reader's recurrent network with a learnt input
+mask (SPECS section 2, seed 001, PyTorch 0.4 originally).
+
+    model = attention_reader()                   # 19,627,035 parameters
+    logits, masks = model(images)                # (N, 5, 27), (N, 5, 40, 40)
+    loss = masked_cross_entropy(logits, targets) # targets (N, 5), padded with 26
+
+Each of the 5 steps multiplies the 40x40 image by the current mask (all ones
+at the first step), runs three valid 3x3 convs (16 channels, ReLU), feeds the
+flattened 16x34x34 = 18,496 features to one LSTMCell step (h, c carried), and
+reads two heads off h: 27 class logits and a sigmoid 40x40 mask for the next
+step. ``masks[:, t]`` is the mask step t looked through when it produced
+``logits[:, t]`` (the seed's visualisation shows these).
+"""
+import string
+
+import numpy as np
+
+import nnlite
+from nnlite import functional as F
+from nnlite import nn
+
+LETTERS = string.ascii_uppercase
+TERMINAL = len(LETTERS)  # class 26 ends (and pads) a word
+NUM_CLASSES = len(LETTERS) + 1
+STEPS = 5
+IMAGE_SIZE = 40
+
+
+class AttentionReader(nn.Module):
+    """forward(x) -> (logits (N, steps, num_classes), masks (N, steps, H, W))
+    for x of shape (N, 1, image_size, image_size)."""
+
+    def __init__(self, num_classes=NUM_CLASSES, steps=STEPS, image_size=IMAGE_SIZE,
+                 channels=16, hidden_size=256):
+        super().__init__()
+        if image_size < 7:
+            raise ValueError(f"attention_reader: image_size must be >= 7 (three valid 3x3 "
+                             f"convs), got {image_size}")
+        self.num_classes, self.steps, self.image_size = num_classes, steps, image_size
+        self.c1 = nn.Conv2d(1, channels, 3, init="torch")
+        self.c2 = nn.Conv2d(channels, channels, 3, init="torch")
+        self.c3 = nn.Conv2d(channels, channels, 3, init="torch")
+        side = image_size - 6
+        self.feature_size = channels * side * side  # 18496 for the seed's 40x40
+        self.lstm = nn.LSTMCell(self.feature_size, hidden_size)
+        self.mask_head = nn.Linear(hidden_size, image_size * image_size)
+        self.class_head = nn.Linear(hidden_size, num_classes)
+
+    def forward(self, x):
+        size = self.image_size
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, size, size):
+            raise ValueError(f"attention_reader: expected input (N, 1, {size}, {size}), got "
+                             f"shape {tuple(x.shape)}")
+        batch = x.shape[0]
+        mask = nnlite.ones((batch, 1, size, size), dtype=x.dtype, device=x.device)
+        state = None
+        logits, masks = [], []
+        for _ in range(self.steps):
+            masks.append(F.reshape(mask, batch, size, size))
+            h = F.relu(self.c1(x * mask))
+            h = F.relu(self.c2(h))
+            h = F.relu(self.c3(h))
+            state = self.lstm(F.flatten(h, 1), state)
+            logits.append(self.class_head(state[0]))
+            mask = F.reshape(F.sigmoid(self.mask_head(state[0])), batch, 1, size, size)
+        return F.stack(logits, dim=1), F.stack(masks, dim=1)
+
+    def extra_repr(self):
+        return f"num_classes={self.num_classes}, steps={self.steps}, image_size={self.image_size}"
+
+
+def attention_reader(**options):
+    """The deep_reader network (SPECS section 2); options as AttentionReader's."""
+    return AttentionReader(**options)
+
+
+build = attention_reader
+MODELS = {"attention_reader": attention_reader}
+INPUT_SHAPES = {"attention_reader": (1, IMAGE_SIZE, IMAGE_SIZE)}
+
+
+def encode_words(words, steps=STEPS):
+    """(N, steps) int64 targets: A-Z as 0-25, padded with the terminal class 26.
+    A word needs room for its terminal, so at most steps - 1 letters."""
+    targets = np.full((len(words), steps), TERMINAL, dtype=np.int64)
+    for row, word in zip(targets, words):
+        if len(word) > steps - 1 or any(c not in LETTERS for c in word):
+            raise ValueError(f"attention_reader.encode_words: {word!r} must be 0..{steps - 1} "
+                             f"letters A-Z")
+        row[:len(word)] = [LETTERS.index(c) for c in word]
+    return targets
+
+
+def decode_words(logits):
+    """Words from (N, steps, C) logits: argmax letters up to the first terminal."""
+    best = np.asarray(logits.numpy() if isinstance(logits, nnlite.Tensor) else logits).argmax(axis=2)
+    words = []
+    for row in best:
+        ends = np.nonzero(row == TERMINAL)[0]
+        words.append("".join(LETTERS[i] for i in row[:ends[0] if ends.size else len(row)]
+                             if i < TERMINAL))
+    return words
+
+
+def step_mask(targets):
+    """(N, steps) float mask: 1 at positions 0..first terminal (inclusive), 0 after."""
+    targets = np.asarray(targets)
+    position = np.arange(targets.shape[1])[None, :]
+    is_terminal = targets == TERMINAL
+    first = np.where(is_terminal.any(axis=1), is_terminal.argmax(axis=1), targets.shape[1])
+    return (position <= first[:, None]).astype(np.float32)
+
+
+def masked_cross_entropy(logits, targets):
+    """The seed's loss: per-step cross-entropy, ignored after the first terminal,
+    summed and divided by ALL batch x steps entries (the seed averages the
+    masked matrix, so ignored entries count in the denominator)."""
+    n, steps, classes = logits.shape
+    targets = np.asarray(targets.numpy() if isinstance(targets, nnlite.Tensor) else targets)
+    if targets.shape != (n, steps):
+        raise ValueError(f"attention_reader loss: targets of shape {targets.shape}; expected "
+                         f"(N, steps) = {(n, steps)}")
+    per_entry = F.cross_entropy(F.reshape(logits, n * steps, classes), targets.reshape(-1),
+                                reduction="none")
+    weights = nnlite.tensor(step_mask(targets).reshape(-1).astype(per_entry.dtype),
+                            device=per_entry.device)
+    return F.sum(per_entry * weights) / (n * steps)
+
+
+loss = masked_cross_entropy
+
+
+def metrics(logits, targets):
+    """Whole-word exact match (the seed's accuracy): every position up to and
+    including the first terminal predicted right."""
+    targets = np.asarray(targets)
+    best = np.asarray(logits.numpy() if isinstance(logits, nnlite.Tensor) else logits)
+    best = best.argmax(axis=2)
+    mask = step_mask(targets).astype(bool)
+    correct = ((best == targets) | ~mask).all(axis=1)
+    return {"word_accuracy": float(correct.mean())}
+
+
+def default_config():
+    """The seed's training setting (SPECS section 2)."""
+    return {
+        "model": "attention_reader",
+        "input_shape": INPUT_SHAPES["attention_reader"],
+        "classes": LETTERS + "<end>",
+        "num_classes": NUM_CLASSES,
+        "steps": STEPS,
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "batch_size": 32,
+        "iterations": 10_000,
+        "eval_every": 100,
+        "test_set_size": 1024,
+        "lr_schedule": {"kind": "reduce_on_plateau", "factor": 0.1, "patience": 3,
+                        "monitor": "test loss"},
+        "metric": "word_accuracy",
+        "target_word_accuracy": 0.87,
+    }

@@ -1,0 +1,169 @@
+"""NAC/NALU experiments (SPECS section 4, seed 002; Trask et al. 2018).
+
+* The static arithmetic task: x in R^100, a and b sums of two fixed slices,
+  targets a+b, a-b, a*b, a/b, a^2, sqrt(a); models MLP (ReLU6 or linear), NAC
+  and NALU, 100 -> 2 -> 1 (two layers, hidden size 2, as the paper's
+  reference implementations); score = RMSE scaled so that a randomly
+  initialised model is 100 and a perfect one 0.
+* The identity-failure MLP 1-8-8-8-1 with a choice of nonlinearity.
+* The seed tutorial's single NALU 2 -> 1 (Adam 0.01, integer pairs).
+
+The layers themselves are nnlite.nn.NAC and nnlite.nn.NALU.
+"""
+import numpy as np
+
+from nnlite import functional as F
+from nnlite import nn
+
+OPERATIONS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "square": lambda a, b: a * a,
+    "sqrt": lambda a, b: np.sqrt(a),
+}
+STATIC_MODELS = ("mlp_relu6", "mlp_linear", "nac", "nalu")
+IDENTITY_ACTIVATIONS = {"relu": nn.ReLU, "relu6": nn.ReLU6, "sigmoid": nn.Sigmoid,
+                        "tanh": nn.Tanh, "linear": nn.Identity}
+
+# Where the SPECS leave the static task's numbers open, these follow the
+# paper's reference setting: inputs uniform in [0, 1) for interpolation and
+# [0, 5) for extrapolation, and two overlapping 10-wide slices.
+INTERPOLATION_RANGE = (0.0, 1.0)
+EXTRAPOLATION_RANGE = (0.0, 5.0)
+SLICE_A = slice(0, 10)
+SLICE_B = slice(5, 15)
+
+
+def nac(in_features=100, hidden=2, out_features=1):
+    """Two stacked NACs (the paper's static-task NAC model)."""
+    return nn.Sequential(nn.NAC(in_features, hidden), nn.NAC(hidden, out_features))
+
+
+def nalu(in_features=100, hidden=2, out_features=1, shared_weights=True, eps=1e-7):
+    """Two stacked NALUs (the paper's static-task NALU model)."""
+    return nn.Sequential(
+        nn.NALU(in_features, hidden, eps=eps, shared_weights=shared_weights),
+        nn.NALU(hidden, out_features, eps=eps, shared_weights=shared_weights))
+
+
+def mlp(in_features=100, hidden=2, out_features=1, activation="relu6"):
+    """The comparison MLP: Linear -> activation -> Linear; activation "relu6"
+    or "linear" (no nonlinearity) for the static task."""
+    if activation not in IDENTITY_ACTIVATIONS:
+        raise ValueError(f"nalu.mlp: activation must be one of {sorted(IDENTITY_ACTIVATIONS)}, "
+                         f"got {activation!r}")
+    return nn.Sequential(nn.Linear(in_features, hidden), IDENTITY_ACTIVATIONS[activation](),
+                         nn.Linear(hidden, out_features))
+
+
+def static_task_model(kind, in_features=100, hidden=2):
+    """One of the static task's four models by name (STATIC_MODELS)."""
+    builders = {"mlp_relu6": lambda: mlp(in_features, hidden, activation="relu6"),
+                "mlp_linear": lambda: mlp(in_features, hidden, activation="linear"),
+                "nac": lambda: nac(in_features, hidden), "nalu": lambda: nalu(in_features, hidden)}
+    if kind not in builders:
+        raise ValueError(f"nalu.static_task_model: kind must be one of {STATIC_MODELS}, "
+                         f"got {kind!r}")
+    return builders[kind]()
+
+
+def identity_mlp(activation="relu6", width=8, depth=3):
+    """The identity-failure MLP 1-8-8-8-1: `depth` hidden layers of `width`, each
+    followed by `activation`, then a linear output."""
+    if activation not in IDENTITY_ACTIVATIONS:
+        raise ValueError(f"nalu.identity_mlp: activation must be one of "
+                         f"{sorted(IDENTITY_ACTIVATIONS)}, got {activation!r}")
+    layers, size = [], 1
+    for _ in range(depth):
+        layers += [nn.Linear(size, width), IDENTITY_ACTIVATIONS[activation]()]
+        size = width
+    layers.append(nn.Linear(size, 1))
+    return nn.Sequential(*layers)
+
+
+def tutorial_nalu():
+    """The seed tutorial's model: one NALU 2 -> 1."""
+    return nn.NALU(2, 1)
+
+
+build = nalu
+MODELS = {"nalu": nalu, "nac": nac, "nalu_mlp": mlp, "identity_mlp": identity_mlp,
+          "nalu_tutorial": tutorial_nalu}
+INPUT_SHAPES = {"nalu": (100,), "nac": (100,), "nalu_mlp": (100,), "identity_mlp": (1,),
+                "nalu_tutorial": (2,)}
+
+
+def static_task_data(operation, count, rng, value_range=INTERPOLATION_RANGE, in_features=100):
+    """(x (count, in_features), y (count, 1)) float32 for one operation."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"nalu.static_task_data: operation must be one of "
+                         f"{sorted(OPERATIONS)}, got {operation!r}")
+    x = rng.uniform(value_range[0], value_range[1], size=(count, in_features))
+    a = x[:, SLICE_A].sum(axis=1)
+    b = x[:, SLICE_B].sum(axis=1)
+    y = OPERATIONS[operation](a, b)[:, None]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def identity_data(count, rng, value_range=(-5.0, 5.0)):
+    """(x, y = x), each (count, 1) float32, for the identity-failure experiment."""
+    x = rng.uniform(value_range[0], value_range[1], size=(count, 1)).astype(np.float32)
+    return x, x.copy()
+
+
+def tutorial_data(count, rng, high=100):
+    """Integer pairs in [1, high) and their sums, the seed tutorial's data
+    (train high=100, extrapolation high=1000)."""
+    x = rng.integers(1, high, size=(count, 2)).astype(np.float32)
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def rmse(prediction, target):
+    prediction = np.asarray(prediction, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    return float(np.sqrt(np.mean((prediction - target) ** 2)))
+
+
+def scaled_error(prediction, target, random_model_prediction):
+    """The paper's score: 100 * RMSE(model) / RMSE(randomly initialised model);
+    0 is perfect, 100 no better than untrained."""
+    baseline = rmse(random_model_prediction, target)
+    if baseline == 0:
+        raise ValueError("nalu.scaled_error: the random model's RMSE is 0, so the scale is "
+                         "undefined")
+    return 100.0 * rmse(prediction, target) / baseline
+
+
+def loss(prediction, target):
+    """MSE, the loss of every NALU experiment."""
+    return F.mse_loss(prediction, target)
+
+
+def metrics(prediction, target, random_model_prediction=None):
+    result = {"rmse": rmse(prediction, target),
+              "mean_absolute_error": float(np.mean(np.abs(np.asarray(prediction, np.float64)
+                                                          - np.asarray(target, np.float64))))}
+    if random_model_prediction is not None:
+        result["scaled_error"] = scaled_error(prediction, target, random_model_prediction)
+    return result
+
+
+def default_config():
+    """The seed tutorial's setting plus the paper's experiments (SPECS section 4)."""
+    return {
+        "model": "nalu_tutorial",
+        "input_shape": INPUT_SHAPES["nalu_tutorial"],
+        "optimizer": "adam",
+        "lr": 0.01,
+        "loss": "mse",
+        "train_range": (1, 100),
+        "test_range": (1, 1000),
+        "eps": 1e-7,
+        "static_task": {"operations": sorted(OPERATIONS), "models": STATIC_MODELS,
+                        "interpolation_range": INTERPOLATION_RANGE,
+                        "extrapolation_range": EXTRAPOLATION_RANGE},
+        "identity_task": {"activations": sorted(IDENTITY_ACTIVATIONS),
+                          "train_range": (-5, 5), "test_range": (-20, 20)},
+    }
