@@ -233,7 +233,8 @@ class Launch:
         self.bound = bound
 
 
-def _bind(name, params, args):
+def bind(name, params, args):
+    """({name: value}, ctypes values) of `args` checked against `params`."""
     assert len(args) == len(params), f"{name}: {len(args)} arguments for {params}"
     bound, c_args = {}, []
     for (ctype, pname), value in zip(params, args):
@@ -265,21 +266,33 @@ class EmulatedModule:
     def get_function(self, name):
         from nnlite.kernels import cuda as cuda_kernels
         family = next(f for f, names in cuda_kernels.ENTRY_POINTS.items() if name in names)
-        library = compile_emulator(self.code, cuda_kernels.ENTRY_POINTS[family])
-        params = entry_parameters(self.code, name)
-        entry = getattr(library, f"launch_{name}")
-        entry.restype = ctypes.c_int
+        run = emulated_kernel(self.code, name, cuda_kernels.ENTRY_POINTS[family])
 
         def launch(grid, block, args, shared_mem=0):
-            bound, c_args = _bind(name, params, args)
+            bound = bind(name, entry_parameters(self.code, name), args)[0]
             assert len(grid) == 1 and len(block) == 1, f"{name}: grid {grid}, block {block}"
             assert 1 <= block[0] <= cuda_kernels.MAX_THREADS_PER_BLOCK, f"{name}: block {block}"
             assert 1 <= grid[0] <= 2**31 - 1 and 0 <= shared_mem <= MAX_SHARED_BYTES
             record = Launch(name, tuple(grid), tuple(block), shared_mem, bound)
             EmulatedModule.launches.append(record)
-            blocks, threads = EmulatedModule.policy(record)
-            run_both_orders(name, entry, params, args, c_args, blocks, threads)
+            run(*EmulatedModule.policy(record), args)
         return launch
+
+
+def emulated_kernel(code, name, names=None):
+    """run(blocks, threads, args): entry point `name` of CUDA source `code`
+    (built with launch wrappers for `names`, default just `name`), emulated on
+    that grid in both orders."""
+    library = compile_emulator(code, names or (name,))
+    params = entry_parameters(code, name)
+    entry = getattr(library, f"launch_{name}")
+    entry.restype = ctypes.c_int
+
+    def run(blocks, threads, args):
+        assert 1 <= threads <= 1024, f"{name}: {threads} threads"
+        c_args = bind(name, params, args)[1]
+        run_both_orders(name, entry, params, args, c_args, blocks, threads)
+    return run
 
 
 def run_both_orders(name, entry, params, args, c_args, blocks, threads):
