@@ -33,6 +33,7 @@ compute expf/logf here, as in the host build, where CUDA's may differ in the
 last ulp), register and shared-memory limits, or NVRTC accepting the source
 (tests/test_tk1_profile.py compiles it with nvcc).
 """
+import atexit
 import ctypes
 import hashlib
 import re
@@ -76,7 +77,7 @@ static unsigned threads;
 static int descending;
 static sem_t baton[1024];
 static unsigned char exited[1024], exited_this_phase[1024];
-static int divergent;
+static int divergent, abandoned;
 static __thread unsigned position;
 
 static void pass_baton(unsigned from) {
@@ -100,6 +101,7 @@ static void* thread_main(void* arg) {
   threadIdx.x = descending ? threads - 1 - position : position;
   threadIdx.y = threadIdx.z = 0;
   sem_wait(&baton[position]);
+  if (abandoned) return 0;  // not every thread of the block could start
   body(args);
   exited[position] = exited_this_phase[position] = 1;
   pass_baton(position);
@@ -124,7 +126,7 @@ static int emulate_launch(emulator::body_fn body, void** args, unsigned blocks, 
                           int descending) {
   using namespace emulator;
   emulator::body = body; emulator::args = args; emulator::threads = threads;
-  emulator::descending = descending; divergent = 0;
+  emulator::descending = descending; divergent = abandoned = 0;
   gridDim.x = blocks; gridDim.y = gridDim.z = 1;
   blockDim.x = threads; blockDim.y = blockDim.z = 1;
   pthread_attr_t attr;
@@ -144,7 +146,12 @@ static int emulate_launch(emulator::body_fn body, void** args, unsigned blocks, 
       if (pthread_create(&handles[started], &attr, thread_main_for_block, (void*)(unsigned long)
                          (started | ((unsigned long)block << 16))) != 0) { status = 2; break; }
     }
-    if (!status) sem_post(&baton[0]);
+    if (status) {
+      abandoned = 1;
+      for (unsigned p = 0; p < started; ++p) sem_post(&baton[p]);
+    } else {
+      sem_post(&baton[0]);
+    }
     for (unsigned p = 0; p < started; ++p) pthread_join(handles[p], 0);
     for (unsigned p = 0; p < threads; ++p) sem_destroy(&baton[p]);
   }
@@ -215,6 +222,8 @@ def compile_emulator(code, names):
     if key not in _libraries:
         if _build_dir is None:
             _build_dir = Path(tempfile.mkdtemp(prefix="nnlite_cuda_emulation_"))
+            # Linux keeps a loaded library mapped after its file is removed.
+            atexit.register(shutil.rmtree, _build_dir, ignore_errors=True)
         source, library = _build_dir / f"{key}.cpp", _build_dir / f"{key}.so"
         source.write_text(unit)
         done = subprocess.run(["g++", "-std=c++03", "-O1", "-shared", "-fPIC", "-pthread",
@@ -304,16 +313,22 @@ def run_both_orders(name, entry, params, args, c_args, blocks, threads):
     inputs = [a.copy() for a in read_only]
     holders = (ctypes.c_void_p * len(c_args))(
         *[ctypes.cast(ctypes.pointer(c), ctypes.c_void_p) for c in c_args])
-    assert entry(holders, blocks, threads, 0) == 0, f"{name}: a __syncthreads diverged"
+    _check_status(name, entry(holders, blocks, threads, 0))
     ascending = [a.copy() for a in writable]
     for a, saved in zip(writable, before):
         a[...] = saved
-    assert entry(holders, blocks, threads, 1) == 0, f"{name}: a __syncthreads diverged"
+    _check_status(name, entry(holders, blocks, threads, 1))
     for a, first in zip(writable, ascending):
         assert a.tobytes() == first.tobytes(), \
             f"{name}: the result depends on the order of blocks and threads"
     for a, saved in zip(read_only, inputs):
         assert a.tobytes() == saved.tobytes(), f"{name}: wrote into a const argument"
+
+
+def _check_status(name, status):
+    assert status != 1, f"{name}: a __syncthreads diverged (some threads of a block ended " \
+        f"while others waited at it)"
+    assert status == 0, f"{name}: the emulator could not start the threads of a block"
 
 
 def _poisoned_empty(shape, dtype=float, order="C"):
