@@ -1,25 +1,17 @@
 """The conv and pool GPU backend (nnlite/kernels/cuda_conv.py and the device
 code of csrc/cuda/conv.cu, pool.cu) without a GPU.
 
-A stand-in CuPy built on NumPy launches each kernel in an emulator: the .cu
-file itself is compiled by g++ with __global__ and friends defined away and
-blockIdx / threadIdx as globals, and every (block, thread) of a small grid is
-run in turn. The grid-stride loops cover the whole problem from any grid, so
-this checks the device index math, and the fake launch also binds the
-arguments to the parameter names of the .cu entry point (wrong order, wrong
-type or inconsistent geometry fail). The real GPU run is in the
-device-parametrised tests."""
-import ctypes
-import re
-import shutil
-import subprocess
-import types
-from pathlib import Path
-
+tests/cuda_emulation.py compiles the source NVRTC would get with g++ and runs
+every (block, thread) of each launch on the CPU, binding the Python launch
+arguments to the parameters of the .cu entry point (wrong order, wrong type or
+dtype, or inconsistent geometry fail); see its docstring for what that does
+and does not prove. The grid-stride loops cover the whole problem from any
+grid, so each launch is emulated on a small grid on which every loop wraps.
+The real GPU run is in the device-parametrised tests."""
 import numpy as np
 import pytest
 
-import nnlite.cuda
+from cuda_emulation import entry_parameters, family_source, install_fake_cupy
 from nnlite.kernels import cuda as cuda_kernels
 from nnlite import kernels
 from nnlite.kernels import cuda_conv
@@ -27,86 +19,15 @@ import nnlite.kernels.host  # noqa: F401
 from nnlite.reference import conv as conv_ref
 from nnlite.reference import pooling as pool_ref
 
-CSRC = Path(__file__).resolve().parents[1] / "csrc"
-
-
-def entry_parameters(family, name):
-    """[(type, name), ...] of `name` in csrc/cuda/<family>.cu, macros expanded."""
-    source = (CSRC / "cuda" / f"{family}.cu").read_text()
-    macros = dict(re.findall(r"#define (NNL_\w+)\s+((?:.*\\\n)*.*)", source))
-    signature = re.search(rf"\b{name}\(([^)]*)\)", source).group(1)
-    for macro, body in macros.items():
-        signature = signature.replace(macro, body.replace("\\\n", " "))
-    params = []
-    for declaration in signature.split(","):
-        words = declaration.replace("*", " * ").split()
-        params.append(("pointer" if "*" in words else words[-2], words[-1]))
-    return params
-
-
-EMULATOR = """
-#define __global__
-#define __device__
-#define __launch_bounds__(threads)
-#define __forceinline__ inline
-struct emulated_dim3 { unsigned int x, y, z; };
-static emulated_dim3 blockIdx, blockDim, threadIdx, gridDim;
-extern "C" void emulate_thread(unsigned int block, unsigned int thread, unsigned int blocks,
-                               unsigned int threads) {
-  blockIdx.x = block; threadIdx.x = thread; gridDim.x = blocks; blockDim.x = threads;
-}
-#include "cuda/FAMILY.cu"
-"""
 EMULATED_GRID = (3, 5)  # blocks, threads: small, so every grid-stride loop wraps
 
 
-@pytest.fixture(scope="module")
-def emulated_kernels(tmp_path_factory):
-    if shutil.which("g++") is None:
-        pytest.skip("g++ not found on PATH")
-    libraries = {}
-    for family in ("conv", "pool"):
-        directory = tmp_path_factory.mktemp(f"emulated_{family}")
-        unit = directory / f"{family}_emulated.cpp"
-        unit.write_text(EMULATOR.replace("FAMILY", family))
-        library = directory / f"{family}.so"
-        done = subprocess.run(["g++", "-std=c++03", "-O1", "-shared", "-fPIC", f"-I{CSRC}",
-                               str(unit), "-o", str(library)], capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
-        libraries[family] = ctypes.CDLL(str(library))
-    return libraries
-
-
-class FakeRawModule:
-    libraries = {}
-
-    def __init__(self, code, options):
-        self.family = "conv" if "im2col_grid" in code else "pool"
-
-    def get_function(self, name):
-        params = entry_parameters(self.family, name)
-        library = FakeRawModule.libraries[self.family]
-
-        def launch(grid, block, args, shared_mem=0):
-            assert len(args) == len(params), f"{name}: {len(args)} arguments for {params}"
-            assert block == (cuda_conv.THREADS,) and 1 <= grid[0] <= cuda_conv.MAX_BLOCKS
-            bound, c_args = {}, []
-            for (kind, pname), value in zip(params, args):
-                if kind == "pointer":
-                    assert isinstance(value, np.ndarray) and value.flags.c_contiguous, \
-                        f"{name}: {pname} is not a C-contiguous array"
-                    c_args.append(ctypes.c_void_p(value.ctypes.data))
-                else:
-                    assert isinstance(value, np.int32), f"{name}: {pname} is {type(value)}"
-                    c_args.append(ctypes.c_int(int(value)))
-                bound[pname] = value
-            check_geometry(name, bound)
-            blocks, threads = EMULATED_GRID
-            for b in range(blocks):
-                for t in range(threads):
-                    library.emulate_thread(b, t, blocks, threads)
-                    getattr(library, name)(*c_args)
-        return launch
+def conv_pool_launch(launch):
+    """The launch rules of cuda_conv.py; returns the grid to emulate."""
+    assert launch.block == (cuda_conv.THREADS,)
+    assert 1 <= launch.grid[0] <= cuda_conv.MAX_BLOCKS and launch.shared_mem == 0
+    check_geometry(launch.name, launch.bound)
+    return EMULATED_GRID
 
 
 def check_geometry(name, a):
@@ -127,20 +48,15 @@ def check_geometry(name, a):
 
 
 @pytest.fixture
-def fake_cupy(monkeypatch, emulated_kernels):
-    FakeRawModule.libraries = emulated_kernels
-    fake = types.SimpleNamespace(
-        __name__="cupy", ndarray=np.ndarray, ascontiguousarray=np.ascontiguousarray,
-        empty=np.empty, zeros=np.zeros, empty_like=np.empty_like, RawModule=FakeRawModule,
-        cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)))
-    monkeypatch.setattr(nnlite.cuda, "ensure_initialized", lambda: fake)
-    monkeypatch.setattr(cuda_kernels, "_functions", {})
-    return fake
+def fake_cupy(monkeypatch):
+    return install_fake_cupy(monkeypatch, conv_pool_launch)
 
 
 def test_entry_parameters_are_parsed():
-    assert entry_parameters("pool", "avgpool_forward_f32")[-1] == ("int", "count_include_pad")
-    assert [n for _, n in entry_parameters("conv", "col2im_f64")][:3] == ["cols", "x", "n"]
+    pool, conv = family_source("pool"), family_source("conv")
+    assert entry_parameters(pool, "avgpool_forward_f32")[-1] == ("int", "count_include_pad")
+    assert entry_parameters(conv, "col2im_f64")[:3] == [
+        ("const double*", "cols"), ("double*", "x"), ("int", "n")]
 
 
 CONV_GEOMETRIES = [  # (x shape, kernel, stride, (top, bottom, left, right), dilation)

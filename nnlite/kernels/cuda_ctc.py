@@ -63,6 +63,15 @@ def ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha, nll, 
     alpha, = _checks.float_arrays("ctc_backward", cupy, ("N", "T", "S"), alpha=alpha)
     nll, grad_scale = _checks.float_arrays("ctc_backward", cupy, ("N",), nll=nll,
                                            grad_scale=grad_scale)
+    # The kernels index alpha, nll and grad_scale with the dims of log_probs and
+    # targets: refuse a mismatch as the host build does (same messages).
+    max_time, batch, _ = log_probs.shape
+    if tuple(alpha.shape) != (batch, max_time, 2 * targets.shape[1] + 1):
+        raise ValueError(f"ctc_backward: alpha has shape {tuple(alpha.shape)}; expected "
+                         f"(N, T, 2 L_max + 1)")
+    if tuple(nll.shape) != (batch,):
+        raise ValueError(f"ctc_backward: nll has shape {tuple(nll.shape)}; expected the shape "
+                         f"of input_lengths, {tuple(input_lengths.shape)}")
     dtype = log_probs.dtype
     alpha = alpha.astype(dtype, copy=False)
     nll = nll.astype(dtype, copy=False)
