@@ -8,7 +8,9 @@ the arrays that pass actually allocated.
 Conventions
 -----------
 - Rows: every module without children (and any module that owns parameters
-  or buffers itself), in registration order. A module called several times in
+  or buffers itself), in the order the forward first calls them (registration
+  order when the forward does not run; rows it never calls come last). A
+  module called several times in
   one forward (an unrolled cell) is one row; its FLOPs and memory add up over
   the calls, its output shape is the last call's.
 - Parameters: the row's own parameters; the column sums to the model's total.
@@ -63,6 +65,7 @@ class Row:
         self.flops = None
         self.activation_bytes = None
         self.calls = 0
+        self.first_call = None  # position among the forward's module calls
 
     def as_dict(self):
         return dict(path=self.path, type=self.type, output_shape=self.output_shape,
@@ -108,6 +111,10 @@ def summary(model, input_shape, batch=1, train=False, memory=None, dtype=np.floa
     should_run = totals["params_fit"] if run is None else bool(run)
     if should_run:
         _run_forward(model, rows, owners_of_row, totals, dtype, train)
+        # Execution order reads like the network; sorted() keeps registration
+        # order among rows the forward never called.
+        never = len(rows)
+        rows = sorted(rows, key=lambda r: never if r.first_call is None else r.first_call)
         if train:
             required = resident + totals["gradient_bytes"] + totals["kept_for_backward_bytes"]
         else:
@@ -156,9 +163,10 @@ def _run_forward(model, rows, modules, totals, dtype, train):
     rng_state = _random.generator().bit_generator.state
     seen = {}  # id(owner array) -> owner, kept referenced so ids stay unique
     handles = []
+    call_counter = [0]
     try:
         for row, module in zip(rows, modules):
-            handles.append(module.register_forward_hook(_recorder(row, seen)))
+            handles.append(module.register_forward_hook(_recorder(row, seen, call_counter)))
         x = Tensor(_random.normal(xp, totals["input_shape"], dtype=np.dtype(dtype)))
         seen[id(_owner(x.data))] = _owner(x.data)
         totals["input_bytes"] = int(_owner(x.data).nbytes)
@@ -185,9 +193,12 @@ def _run_forward(model, rows, modules, totals, dtype, train):
         _random.generator().bit_generator.state = rng_state
 
 
-def _recorder(row, seen):
+def _recorder(row, seen, call_counter):
     def hook(module, inputs, output):
         outputs = _tensors(output)
+        if row.first_call is None:
+            row.first_call = call_counter[0]
+        call_counter[0] += 1
         row.calls += 1
         row.output_shape = _shape_text(outputs)
         new_bytes = 0

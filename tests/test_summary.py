@@ -277,3 +277,19 @@ def test_a_single_layer_model_is_its_own_row():
         [("(model)", "Linear", "(4, 2)", 8)]
     assert result.rows[0].flops == 2 * 4 * 3 * 2
     assert result.totals["activation_bytes"] == 4 * 2 * 4
+
+
+def test_rows_follow_execution_order_not_registration_order():
+    class Backwards(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.second = nn.Linear(4, 2)
+            self.first = nn.Linear(3, 4)
+            self.unused = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return self.second(self.first(x))
+
+    result = nl.summary(Backwards(), (3,))
+    assert [row.path for row in result.rows] == ["first", "second", "unused"]
+    assert result.rows[2].calls == 0
