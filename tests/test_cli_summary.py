@@ -102,3 +102,20 @@ def test_bad_memory_and_batch(registry, capsys):
 def test_missing_model_name(registry, capsys):
     assert cli.main(["summary"]) == 2
     assert capsys.readouterr().out.split() == ["convlstm", "tiny"]
+
+
+def test_summary_prints_for_every_registered_model(monkeypatch, capsys):
+    import functools
+    for name in models.available():
+        if name == "dictnet":
+            # The full 88,172-word DictNet is 1.96 GB of weights: the table is
+            # the same code path with a small lexicon.
+            builder, shape = models.get(name)
+            monkeypatch.setitem(models._REGISTRY, name,
+                                (functools.partial(builder, num_words=50), shape))
+        assert cli.main(["summary", name]) == 0, name
+        out = capsys.readouterr().out
+        builder, _ = models.get(name)
+        total = sum(p.numel() for p in builder().parameters())
+        assert f"Total params: {total:,}" in out, name
+        assert "Verdict for budget 1.50 GiB" in out, name
