@@ -29,6 +29,44 @@ void run_rows(long long rows, int hidden, const RowFn& row) {
   }
 }
 
+// The kernels' two flags, as bits of one int.
+const int kHardSigmoid = 1;
+const int kResetAfter = 2;
+
+inline int gru_flags(int hard_sigmoid, int reset_after) {
+  return (hard_sigmoid ? kHardSigmoid : 0) | (reset_after ? kResetAfter : 0);
+}
+
+// unit(j, live, flags) for every hidden unit j of one row. `live` and `flags`
+// reach `unit` as literals, one loop per combination, so once unit is inlined
+// the compiler drops the branches they guard and the live loop is branch-free
+// and vectorises. A padded row (live = 0) only copies state: no simd needed.
+template <typename Unit>
+inline void for_each_unit(int hidden, bool live, int flags, const Unit& unit) {
+  if (!live) {
+    for (int j = 0; j < hidden; ++j) unit(j, 0, flags);
+    return;
+  }
+  switch (flags) {
+    case 0:
+#pragma omp simd
+      for (int j = 0; j < hidden; ++j) unit(j, 1, 0);
+      break;
+    case kHardSigmoid:
+#pragma omp simd
+      for (int j = 0; j < hidden; ++j) unit(j, 1, kHardSigmoid);
+      break;
+    case kResetAfter:
+#pragma omp simd
+      for (int j = 0; j < hidden; ++j) unit(j, 1, kResetAfter);
+      break;
+    default:
+#pragma omp simd
+      for (int j = 0; j < hidden; ++j) unit(j, 1, kHardSigmoid | kResetAfter);
+      break;
+  }
+}
+
 // The facade (nnlite/kernels/rnn_checks.py) checks shapes with friendlier
 // messages; this stays because a wrong extent here is an out-of-bounds write.
 void require_shape(const char* op, const char* name, const py::array& a, long long rows,
@@ -75,28 +113,10 @@ void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
   run_rows(rows, hidden, [=](long long n) {
-    // One branch per row, so the live loop is branch-free and vectorises.
-    if (t < length_data[n]) {
-      // Literal flags let the compiler drop the unused branches.
-      if (hard_sigmoid) {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
-                                    1, hidden, 1, n, j);
-        }
-      } else {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
-                                    1, hidden, 0, n, j);
-        }
-      }
-    } else {
-      for (int j = 0; j < hidden; ++j) {
-        lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
-                                  0, hidden, hard_sigmoid, n, j);
-      }
-    }
+    for_each_unit(hidden, t < length_data[n], hard_sigmoid ? 1 : 0, [=](int j, int live, int flags) {
+      lstm_cell_forward_element(gx_data, gh_data, c_prev_data, h_prev_data, c_data, h_data,
+                                live, hidden, flags & kHardSigmoid, n, j);
+    });
   });
 }
 
@@ -129,31 +149,11 @@ void lstm_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> c_prev,
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
   run_rows(rows, hidden, [=](long long n) {
-    // One branch per row, so the live loop is branch-free and vectorises.
-    if (t < length_data[n]) {
-      // Literal flags let the compiler drop the unused branches.
-      if (hard_sigmoid) {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
-                                     d_gates_data, dc_prev_data, dh_prev_data, 1,
-                                     hidden, 1, n, j);
-        }
-      } else {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
-                                     d_gates_data, dc_prev_data, dh_prev_data, 1,
-                                     hidden, 0, n, j);
-        }
-      }
-    } else {
-      for (int j = 0; j < hidden; ++j) {
-        lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data,
-                                   d_gates_data, dc_prev_data, dh_prev_data, 0,
-                                   hidden, hard_sigmoid, n, j);
-      }
-    }
+    for_each_unit(hidden, t < length_data[n], hard_sigmoid ? 1 : 0, [=](int j, int live, int flags) {
+      lstm_cell_backward_element(gates_data, c_prev_data, c_data, dh_data, dc_data, d_gates_data,
+                                 dc_prev_data, dh_prev_data, live, hidden,
+                                 flags & kHardSigmoid, n, j);
+    });
   });
 }
 
@@ -174,20 +174,10 @@ void gru_reset_gate_forward(host_array<scalar_t> gx, host_array<scalar_t> gh_rz,
   scalar_t* rh_data = rh.mutable_data();
   py::gil_scoped_release no_gil;
   run_rows(rows, hidden, [=](long long n) {
-    // A literal gate flag lets the compiler drop the other activation.
-    if (hard_sigmoid) {
-#pragma omp simd
-      for (int j = 0; j < hidden; ++j) {
-        gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
-                                       1, n, j);
-      }
-    } else {
-#pragma omp simd
-      for (int j = 0; j < hidden; ++j) {
-        gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
-                                       0, n, j);
-      }
-    }
+    for_each_unit(hidden, true, hard_sigmoid ? 1 : 0, [=](int j, int, int flags) {
+      gru_reset_gate_forward_element(gx_data, gh_data, h_prev_data, rh_data, hidden,
+                                     flags & kHardSigmoid, n, j);
+    });
   });
 }
 
@@ -211,45 +201,12 @@ void gru_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh, host_arr
   scalar_t* h_data = h.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
+  const int flags = gru_flags(hard_sigmoid, reset_after);
   run_rows(rows, hidden, [=](long long n) {
-    // One branch per row, so the live loop is branch-free and vectorises.
-    if (t < length_data[n]) {
-      // Literal flags let the compiler drop the unused branches.
-      if (hard_sigmoid) {
-        if (reset_after) {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
-                                     hidden, 1, 1, n, j);
-          }
-        } else {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
-                                     hidden, 1, 0, n, j);
-          }
-        }
-      } else {
-        if (reset_after) {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
-                                     hidden, 0, 1, n, j);
-          }
-        } else {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 1,
-                                     hidden, 0, 0, n, j);
-          }
-        }
-      }
-    } else {
-      for (int j = 0; j < hidden; ++j) {
-        gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, 0,
-                                 hidden, hard_sigmoid, reset_after, n, j);
-      }
-    }
+    for_each_unit(hidden, t < length_data[n], flags, [=](int j, int live, int f) {
+      gru_cell_forward_element(gx_data, gh_data, b_data, h_prev_data, h_data, live, hidden,
+                               f & kHardSigmoid, (f & kResetAfter) != 0, n, j);
+    });
   });
 }
 
@@ -283,50 +240,13 @@ void gru_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> gh,
   scalar_t* dh_prev_data = dh_prev.mutable_data();
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
+  const int flags = gru_flags(hard_sigmoid, reset_after);
   run_rows(rows, hidden, [=](long long n) {
-    // One branch per row, so the live loop is branch-free and vectorises.
-    if (t < length_data[n]) {
-      // Literal flags let the compiler drop the unused branches.
-      if (hard_sigmoid) {
-        if (reset_after) {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                      d_gh_data, dh_prev_data, 1, hidden, 1,
-                                      1, n, j);
-          }
-        } else {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                      d_gh_data, dh_prev_data, 1, hidden, 1,
-                                      0, n, j);
-          }
-        }
-      } else {
-        if (reset_after) {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                      d_gh_data, dh_prev_data, 1, hidden, 0,
-                                      1, n, j);
-          }
-        } else {
-#pragma omp simd
-          for (int j = 0; j < hidden; ++j) {
-            gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                      d_gh_data, dh_prev_data, 1, hidden, 0,
-                                      0, n, j);
-          }
-        }
-      }
-    } else {
-      for (int j = 0; j < hidden; ++j) {
-        gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
-                                  d_gh_data, dh_prev_data, 0, hidden, hard_sigmoid,
-                                  reset_after, n, j);
-      }
-    }
+    for_each_unit(hidden, t < length_data[n], flags, [=](int j, int live, int f) {
+      gru_cell_backward_element(gates_data, gh_data, b_data, h_prev_data, dh_data, d_gx_data,
+                                d_gh_data, dh_prev_data, live, hidden, f & kHardSigmoid,
+                                (f & kResetAfter) != 0, n, j);
+    });
   });
 }
 
@@ -352,28 +272,10 @@ void gru_reset_gate_backward(host_array<scalar_t> gates, host_array<scalar_t> h_
   const int* length_data = lengths.data();
   py::gil_scoped_release no_gil;
   run_rows(rows, hidden, [=](long long n) {
-    // One branch per row, so the live loop is branch-free and vectorises.
-    if (t < length_data[n]) {
-      // Literal flags let the compiler drop the unused branches.
-      if (hard_sigmoid) {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
-                                          dh_prev_data, 1, hidden, 1, n, j);
-        }
-      } else {
-#pragma omp simd
-        for (int j = 0; j < hidden; ++j) {
-          gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
-                                          dh_prev_data, 1, hidden, 0, n, j);
-        }
-      }
-    } else {
-      for (int j = 0; j < hidden; ++j) {
-        gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
-                                        dh_prev_data, 0, hidden, hard_sigmoid, n, j);
-      }
-    }
+    for_each_unit(hidden, t < length_data[n], hard_sigmoid ? 1 : 0, [=](int j, int live, int flags) {
+      gru_reset_gate_backward_element(gates_data, h_prev_data, d_rh_data, d_gx_data,
+                                      dh_prev_data, live, hidden, flags & kHardSigmoid, n, j);
+    });
   });
 }
 
