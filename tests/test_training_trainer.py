@@ -35,6 +35,7 @@ def test_checkpoints_metrics_json_and_curves(tmp_path):
     with open(tmp_path / "metrics.json") as f:
         report = json.load(f)
     assert [row["step"] for row in report["train"]] == [3, 6, 9, 10]
+    assert report["train"][-1]["partial"] is True and "partial" not in report["train"][0]
     assert [row["step"] for row in report["eval"]] == [4, 8, 10]
     assert all({"loss", "lr", "accuracy"} <= set(row) for row in report["train"])
     # StepLR(step_size=4, gamma=0.7): steps 1-4 at 0.02, 5-8 at 0.014, 9-10 at 0.0098
@@ -117,6 +118,19 @@ class InterruptingTask(ClassificationTask):
         if self.calls == self.at:
             raise KeyboardInterrupt
         return result
+
+
+def test_resume_logs_what_an_unbroken_run_logs(tmp_path):
+    whole = toy_trainer(tmp_path / "whole", steps=10, log_every=4)
+    whole.fit()
+    first = toy_trainer(tmp_path / "split", steps=6, log_every=4)
+    first.fit()
+    assert [(row["step"], row.get("partial")) for row in first.history["train"]] == \
+        [(4, None), (6, True)]  # steps 5-6 shown as a partial window
+    resumed = toy_trainer(tmp_path / "split", steps=10, log_every=4)
+    resumed.fit(resume=True)
+    assert resumed.history["train"] == whole.history["train"]
+    assert [row["step"] for row in whole.history["train"]] == [4, 8, 10]
 
 
 def test_ctrl_c_saves_and_resume_continues_bit_identically(tmp_path):

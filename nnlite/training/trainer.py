@@ -182,6 +182,7 @@ class Trainer:
         self.step = meta["step"]
         self.best = meta["best"]
         self.history = meta["history"]
+        self.history["train"] = [row for row in self.history["train"] if not row.get("partial")]
         self._window = meta["window"]
         self.train_loader.load_state_dict(meta["loader"])
         _state.restore_rng(meta["rng"])
@@ -211,12 +212,18 @@ class Trainer:
         window["lr"] = lr
         for key, value in (stats or {}).items():
             window["stats"][key] = window["stats"].get(key, 0.0) + float(value)
-        if self.step % self.log_every == 0 or self.step == self.steps:
+        complete = self.step % self.log_every == 0
+        if complete or self.step == self.steps:
             count = window["count"]
             row = {"step": self.step, "loss": window["loss"] / count, "lr": window["lr"]}
             row.update({key: total / count for key, total in window["stats"].items()})
+            if complete:
+                self._window = _empty_window()
+            else:
+                # the run ends inside a logging window: show it, but keep the
+                # window, so that a resumed run logs what an unbroken one would
+                row["partial"] = True
             self.history["train"].append(row)
-            self._window = _empty_window()
 
     def _snapshot(self):
         """What the next step depends on besides the model and optimiser."""
