@@ -17,5 +17,5 @@ from nnlite.training.recipe import Recipe
 from nnlite.training.task import ClassificationTask, RegressionTask, Task, move_batch
 from nnlite.training.trainer import BEST, CURVES, LAST, METRICS, Trainer
 
-__all__ = ["BEST", "CURVES", "ClassificationTask", "LAST", "METRICS", "Recipe", "RegressionTask", "Task",
-           "Trainer", "move_batch"]
+__all__ = ["BEST", "CURVES", "ClassificationTask", "LAST", "METRICS", "Recipe",
+           "RegressionTask", "Task", "Trainer", "move_batch"]
