@@ -16,6 +16,8 @@ MODEL_MODULES = ("jaderberg", "attention_reader", "crnn", "nalu", "digit_sequenc
 # CLI name -> (builder, default input shape); filled on first use, so that
 # `import nnlite.models` does not import every network.
 _REGISTRY = {}
+# CLI name -> the module that registered it (for recipe_module)
+_MODULE_OF = {}
 
 
 def _registry():
@@ -26,6 +28,7 @@ def _registry():
                 if name in _REGISTRY:
                     raise RuntimeError(f"nnlite.models: {name!r} is registered by two modules")
                 _REGISTRY[name] = (builder, tuple(module.INPUT_SHAPES[name]))
+                _MODULE_OF[name] = module.__name__
     return _REGISTRY
 
 
@@ -41,3 +44,12 @@ def get(name):
     if name not in registry:
         raise KeyError(f"unknown model {name!r}; available models: {', '.join(available())}")
     return registry[name]
+
+
+def recipe_module(name):
+    """The module that defines model `name`, where `nnlite train/eval/predict/
+    visualize` look for training_recipe, load_image, predict_texts and
+    attention_masks; a KeyError listing the available names for an unknown one."""
+    builder, _ = get(name)
+    module_name = _MODULE_OF.get(name) or getattr(builder, "__module__", None)
+    return importlib.import_module(module_name)

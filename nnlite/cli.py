@@ -43,6 +43,12 @@ def add_summary_command(subparsers):
 
 COMMANDS = (add_info_command, add_summary_command)
 
+# train, eval, predict, visualize live in cli_train.py (they need nnlite.training)
+from nnlite.cli_train import (add_eval_command, add_predict_command,  # noqa: E402
+                              add_train_command, add_visualize_command)
+
+COMMANDS += (add_train_command, add_eval_command, add_predict_command, add_visualize_command)
+
 
 def build_parser():
     from nnlite._version import __version__

@@ -45,3 +45,31 @@ def _seed_gpu_once(cupy):
     if "seed" in _generator and not _generator.get("gpu_seeded"):
         cupy.random.seed(_generator["seed"])
     _generator["gpu_seeded"] = True
+
+
+def get_rng_state():
+    """The state of the CPU generator nnlite draws from (dropout masks,
+    initialisers, ``nl.randn``) as a JSON-able dict; ``set_rng_state`` puts it
+    back, so a resumed run draws the same numbers. The GPU generator (CuPy's)
+    is not included."""
+    bit_generator = generator().bit_generator
+    return {"bit_generator": bit_generator.state, "seed": _generator.get("seed")}
+
+
+def set_rng_state(state):
+    """Restore a state returned by ``get_rng_state``."""
+    try:
+        bit_state = state["bit_generator"]
+        kind = getattr(np.random, bit_state["bit_generator"])
+    except (TypeError, KeyError, AttributeError):
+        raise ValueError(f"set_rng_state: expected a dict from get_rng_state(), got "
+                         f"{state!r:.200}") from None
+    current = generator().bit_generator
+    if isinstance(current, kind):  # in place: holders of generator() see the state too
+        current.state = bit_state
+    else:
+        bit_generator = kind()
+        bit_generator.state = bit_state
+        _generator["numpy"] = np.random.Generator(bit_generator)
+    if state.get("seed") is not None:
+        _generator["seed"] = state["seed"]

@@ -1,0 +1,303 @@
+"""`nnlite train | eval | predict | visualize MODEL ...`: the training-side
+subcommands, registered in nnlite.cli.COMMANDS.
+
+MODEL resolves through the model registry (nnlite.models.get) to the module
+that defines it; that module supplies
+    training_recipe(data="synth", batch=None, seed=0, device="cpu") -> nnlite.training.Recipe
+    load_image(path) -> array                                 (predict, visualize)
+    predict_texts(model, images, beam=None, lexicon=None) -> [str]   (predict)
+    attention_masks(model, images) -> array (N, steps, h, w)  (visualize)
+"""
+import os
+import sys
+
+DATA_HELP = "'synth' (built-in synthetic data, the default) or a dataset path"
+
+
+def _model_argument(parser):
+    parser.add_argument("model", metavar="MODEL",
+                        help="a registered model name; see `nnlite summary --list`")
+
+
+def _data_options(parser):
+    parser.add_argument("--data", default="synth", metavar="synth|PATH", help=DATA_HELP)
+    parser.add_argument("--batch", type=int, default=None, metavar="N",
+                        help="batch size (default: the model's recipe)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                        help="where to run (default cpu)")
+    parser.add_argument("--seed", type=int, default=0, metavar="S",
+                        help="random seed for weights, data and dropout (default 0)")
+
+
+def add_train_command(subparsers):
+    parser = subparsers.add_parser(
+        "train", help="train a model (default: on built-in synthetic data)",
+        description="Train a registered model with its default recipe: a progress bar with "
+                    "loss and the validation metric, periodic evaluation, best.h5 and last.h5 "
+                    "checkpoints, metrics.json and curves.png in --out. Ctrl-C saves last.h5; "
+                    "--resume continues exactly where the run stopped.")
+    _model_argument(parser)
+    _data_options(parser)
+    parser.add_argument("--steps", type=int, default=None, metavar="N",
+                        help="optimiser steps in total (default: the recipe's)")
+    parser.add_argument("--eval-every", type=int, default=None, metavar="N",
+                        help="evaluate and checkpoint every N steps (default: the recipe's)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="run directory (default runs/MODEL)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run saved in DIR/last.h5")
+    parser.set_defaults(run=run_train)
+
+
+def add_eval_command(subparsers):
+    parser = subparsers.add_parser(
+        "eval", help="evaluate a checkpoint on the validation data",
+        description="Load CHECKPOINT into MODEL and print the recipe's validation metrics.")
+    _model_argument(parser)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="an nnlite .h5 checkpoint")
+    _data_options(parser)
+    parser.set_defaults(run=run_eval)
+
+
+def add_predict_command(subparsers):
+    parser = subparsers.add_parser(
+        "predict", help="print the text a trained model reads in images",
+        description="Load CHECKPOINT into MODEL and print the text read from each IMAGE "
+                    "(greedy decoding, or beam search with --beam).")
+    _model_argument(parser)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="an nnlite .h5 checkpoint")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("--beam", type=int, default=None, metavar="W",
+                        help="beam-search width (default: greedy)")
+    parser.add_argument("--lexicon", default=None, metavar="FILE",
+                        help="a word list, one word per line, to constrain the output")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.set_defaults(run=run_predict)
+
+
+def add_visualize_command(subparsers):
+    parser = subparsers.add_parser(
+        "visualize", help="attention masks of a reader as a PNG grid and an animated GIF",
+        description="Load CHECKPOINT into MODEL (an attention reader) and write, for each "
+                    "IMAGE, the mask over the image at every step: DIR/<name>_attention.png "
+                    "and DIR/<name>_attention.gif.")
+    _model_argument(parser)
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="an nnlite .h5 checkpoint")
+    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.set_defaults(run=run_visualize)
+
+
+# ---------------------------------------------------------------- helpers --
+
+class CommandError(Exception):
+    """A message for the user and the exit status."""
+
+    def __init__(self, message, status=2):
+        super().__init__(message)
+        self.status = status
+
+
+def _reporting(command):
+    """Turn CommandError into `nnlite COMMAND: message` on stderr and its status."""
+    def decorate(function):
+        def run(args):
+            try:
+                return function(args)
+            except CommandError as exc:
+                print(f"nnlite {command}: {exc}", file=sys.stderr)
+                return exc.status
+        return run
+    return decorate
+
+
+def _resolve(name, needs, purpose):
+    """(builder, module) of model `name`; `needs` are the module functions required."""
+    from nnlite import models
+    try:
+        builder, _ = models.get(name)
+    except KeyError:
+        available = ", ".join(models.available()) or "none registered"
+        raise CommandError(f"unknown model {name!r}; available models: {available}") from None
+    module = models.recipe_module(name)
+    missing = [function for function in needs if not callable(getattr(module, function, None))]
+    if missing:
+        raise CommandError(f"model {name} has no {purpose} yet ({module.__name__} defines no "
+                           f"{', '.join(missing)})")
+    return builder, module
+
+
+def _positive(option, value):
+    if value is not None and value <= 0:
+        raise CommandError(f"{option} must be a positive int, got {value}")
+
+
+def _recipe(module, args):
+    try:
+        return module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
+                                      device=args.device)
+    except (FileNotFoundError, ValueError) as exc:
+        raise CommandError(f"--data {args.data}: {exc}") from None
+
+
+def _load_checkpoint(path, model, device):
+    from nnlite import io
+    model.to(device)
+    try:
+        return io.load(path, model)
+    except FileNotFoundError:
+        raise CommandError(f"checkpoint {path!r} does not exist") from None
+    except io.CheckpointError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _load_images(module, paths):
+    missing = [path for path in paths if not os.path.isfile(path)]
+    if missing:
+        raise CommandError(f"no such image file: {', '.join(missing)}")
+    images = []
+    for path in paths:
+        try:
+            images.append(module.load_image(path))
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"cannot read image {path!r}: {exc}") from None
+    return images
+
+
+def _batches(images):
+    """One stacked batch when all images have one shape, else one per image."""
+    import numpy as np
+    shapes = {np.shape(image) for image in images}
+    if len(shapes) == 1:
+        return [np.stack(images)]
+    return [np.stack([image]) for image in images]
+
+
+# ------------------------------------------------------------------ train --
+
+@_reporting("train")
+def run_train(args):
+    from nnlite.training import Trainer
+    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
+    for option, value in (("--steps", args.steps), ("--batch", args.batch),
+                          ("--eval-every", args.eval_every)):
+        _positive(option, value)
+    out_dir = args.out or os.path.join("runs", args.model)
+    last = os.path.join(out_dir, "last.h5")
+    if args.resume and not os.path.exists(last):
+        raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
+                           f"(start without --resume, or pass the run's --out)")
+    recipe = _recipe(module, args)
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
+                      recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
+                      scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
+                      log_every=recipe.log_every, device=args.device, seed=args.seed)
+    try:
+        history = trainer.fit(resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"\nnnlite train: interrupted; saved the state after step {trainer.step} to "
+              f"{trainer.last_path}; continue with: nnlite train {args.model} --out {out_dir} "
+              f"--resume", file=sys.stderr)
+        return 130
+    name = recipe.task.metric_name
+    if history["train"]:
+        row = history["train"][-1]
+        print(f"step {row['step']}: training loss {row['loss']:.4g}")
+    if history["eval"]:
+        last_eval = history["eval"][-1]
+        metrics = ", ".join(f"{key} {value:.4g}" for key, value in last_eval.items()
+                            if key != "step")
+        print(f"validation at step {last_eval['step']}: {metrics}")
+        print(f"best {name} {trainer.best[name]:.4g} at step {trainer.best['step']}: "
+              f"{trainer.best_path}")
+    print(f"last checkpoint: {trainer.last_path}; curves: {trainer.curves_path}; "
+          f"metrics: {trainer.metrics_path}")
+    return 0
+
+
+# ------------------------------------------------------------------- eval --
+
+@_reporting("eval")
+def run_eval(args):
+    import nnlite as nl
+    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
+    _positive("--batch", args.batch)
+    if not os.path.exists(args.checkpoint):
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    recipe = _recipe(module, args)
+    if recipe.val_loader is None:
+        raise CommandError(f"the {args.model} recipe has no validation data for --data "
+                           f"{args.data}")
+    meta = _load_checkpoint(args.checkpoint, recipe.model, args.device)
+    recipe.model.eval()
+    with nl.no_grad():
+        metrics = recipe.task.evaluate(recipe.model, recipe.val_loader)
+    step = meta.get("step")
+    print(f"{args.model} {args.checkpoint}" + (f" (step {step})" if step is not None else ""))
+    for key, value in metrics.items():
+        print(f"{key}: {value:.6g}")
+    return 0
+
+
+# ---------------------------------------------------------------- predict --
+
+def _read_lexicon(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            words = [line.strip() for line in f if line.strip()]
+    except OSError as exc:
+        raise CommandError(f"--lexicon: cannot read {path!r}: {exc.strerror}") from None
+    if not words:
+        raise CommandError(f"--lexicon: {path!r} holds no words")
+    return words
+
+
+@_reporting("predict")
+def run_predict(args):
+    import nnlite as nl
+    builder, module = _resolve(args.model, ["load_image", "predict_texts"], "prediction "
+                                                                            "support")
+    _positive("--beam", args.beam)
+    lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
+    model = builder()
+    _load_checkpoint(args.checkpoint, model, args.device)
+    images = _load_images(module, args.images)
+    model.eval()
+    texts = []
+    with nl.no_grad():
+        for batch in _batches(images):
+            texts += list(module.predict_texts(model, batch, beam=args.beam, lexicon=lexicon))
+    for path, text in zip(args.images, texts):
+        print(f"{path}\t{text}")
+    return 0
+
+
+# -------------------------------------------------------------- visualize --
+
+@_reporting("visualize")
+def run_visualize(args):
+    import nnlite as nl
+    from nnlite.training import plots
+    builder, module = _resolve(args.model, ["load_image", "attention_masks"],
+                               "attention masks")
+    model = builder()
+    _load_checkpoint(args.checkpoint, model, args.device)
+    images = _load_images(module, args.images)
+    os.makedirs(args.out, exist_ok=True)
+    model.eval()
+    masks = []
+    with nl.no_grad():
+        for batch in _batches(images):
+            try:
+                masks += list(plots.check_masks(module.attention_masks(model, batch),
+                                                len(batch)))
+            except ValueError as exc:
+                raise CommandError(str(exc), status=1) from None
+    for path, image, image_masks in zip(args.images, images, masks):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        png, gif = plots.attention_pictures(
+            image, image_masks, os.path.join(args.out, f"{stem}_attention.png"),
+            os.path.join(args.out, f"{stem}_attention.gif"))
+        print(f"{path}: {png} {gif}")
+    return 0

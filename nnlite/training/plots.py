@@ -1,0 +1,121 @@
+"""Pictures of a run: training curves and attention masks. Drawn with
+matplotlib's object API on an Agg canvas (no pyplot, no global backend
+change), written through a temporary file and os.replace."""
+import os
+import tempfile
+
+import numpy as np
+
+
+def _figure(width, height):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    figure = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save_atomic(path, write):
+    directory = os.path.dirname(os.path.abspath(path))
+    suffix = os.path.splitext(path)[1]
+    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                                     suffix=suffix, dir=directory)
+    os.close(fd)
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def plot_curves(path, history, metric_name):
+    """`path` (PNG): the training loss against step and, when there are
+    evaluations, the validation metric `metric_name` against step."""
+    train, evals = history.get("train", []), history.get("eval", [])
+    figure = _figure(10, 4)
+    loss_axes = figure.add_subplot(1, 2, 1)
+    loss_axes.plot([row["step"] for row in train], [row["loss"] for row in train],
+                   label="train loss")
+    if evals and all("loss" in row for row in evals):
+        loss_axes.plot([row["step"] for row in evals], [row["loss"] for row in evals], "o-",
+                       label="validation loss")
+    loss_axes.set_xlabel("step")
+    loss_axes.set_ylabel("loss")
+    loss_axes.legend()
+    loss_axes.grid(alpha=0.3)
+    metric_axes = figure.add_subplot(1, 2, 2)
+    points = [(row["step"], row[metric_name]) for row in evals if metric_name in row]
+    if points:
+        steps, values = zip(*points)
+        metric_axes.plot(steps, values, "o-", color="tab:orange")
+    else:
+        metric_axes.text(0.5, 0.5, "no evaluation yet", ha="center", va="center",
+                         transform=metric_axes.transAxes)
+    metric_axes.set_xlabel("step")
+    metric_axes.set_ylabel(f"validation {metric_name}")
+    metric_axes.grid(alpha=0.3)
+    figure.tight_layout()
+    _save_atomic(path, lambda target: figure.savefig(target, format="png"))
+    return path
+
+
+# --------------------------------------------------------------- attention --
+
+def image_for_display(image):
+    """(H, W), (1, H, W), (3, H, W) or (H, W, 3) -> a 2-D or (H, W, 3) array in [0, 1]."""
+    array = np.asarray(image, dtype=np.float64)
+    if array.ndim == 3 and array.shape[0] in (1, 3):
+        array = array[0] if array.shape[0] == 1 else array.transpose(1, 2, 0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3):
+        raise ValueError(f"visualize: an image must be (H, W), (C, H, W) or (H, W, C), got "
+                         f"shape {np.shape(image)}")
+    low, high = float(array.min()), float(array.max())
+    return (array - low) / (high - low) if high > low else np.zeros_like(array)
+
+
+def _resize_mask(mask, shape):
+    """Nearest-neighbour resize of a 2-D mask to `shape` (H, W)."""
+    rows = (np.arange(shape[0]) * mask.shape[0] // shape[0])
+    cols = (np.arange(shape[1]) * mask.shape[1] // shape[1])
+    return mask[rows][:, cols]
+
+
+def check_masks(masks, count):
+    masks = np.asarray(masks, dtype=np.float64)
+    if masks.ndim != 4 or masks.shape[0] != count:
+        raise ValueError(f"visualize: attention_masks must return an array (N={count}, steps, "
+                         f"h, w), got shape {masks.shape}")
+    return masks
+
+
+def attention_pictures(image, masks, png_path, gif_path, titles=None):
+    """One image's masks (steps, h, w): a PNG grid (the mask over the image for
+    each step) and an animated GIF stepping through them."""
+    from PIL import Image
+    picture = image_for_display(image)
+    steps = masks.shape[0]
+    shape = picture.shape[:2]
+    figure = _figure(2.2 * steps, 2.4)
+    frames = []
+    for step in range(steps):
+        mask = _resize_mask(masks[step], shape)
+        peak = mask.max()
+        mask = mask / peak if peak > 0 else mask
+        axes = figure.add_subplot(1, steps, step + 1)
+        axes.imshow(picture, cmap="gray", vmin=0, vmax=1)
+        axes.imshow(mask, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+        axes.set_title(titles[step] if titles else f"step {step + 1}", fontsize=9)
+        axes.axis("off")
+        grey = picture if picture.ndim == 2 else picture.mean(axis=-1)
+        overlay = np.stack([0.5 * grey + 0.5 * mask, 0.5 * grey, 0.5 * grey * (1 - mask)], -1)
+        frames.append(Image.fromarray((overlay * 255).astype(np.uint8)).resize(
+            (shape[1] * 4, shape[0] * 4), Image.NEAREST))
+    figure.tight_layout()
+    _save_atomic(png_path, lambda target: figure.savefig(target, format="png"))
+    _save_atomic(gif_path, lambda target: frames[0].save(
+        target, format="GIF", save_all=True, append_images=frames[1:], duration=600, loop=0))
+    return png_path, gif_path

@@ -1,0 +1,145 @@
+"""The pieces of a training run's state that live outside the model and the
+optimiser, captured as JSON-able values so a checkpoint can hold them:
+random generators, the lr scheduler, and an interrupt-safe section."""
+import contextlib
+import json
+import os
+import random as _python_random
+import signal
+import tempfile
+import threading
+
+import numpy as np
+
+from nnlite import random as _nl_random
+
+_ITEMS = "__items__"  # a dict whose keys are not all strings (MultiStepLR's Counter)
+
+
+# ----------------------------------------------------------- random state --
+
+def capture_rng():
+    """Every CPU generator a training step may draw from: nnlite's (dropout),
+    NumPy's global one and Python's `random` (data augmentation)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"] = {"key": numpy_state["state"]["key"].tolist(),
+                            "pos": int(numpy_state["state"]["pos"])}
+    return {"nnlite": _nl_random.get_rng_state(), "numpy": numpy_state,
+            "python": _listify(_python_random.getstate())}
+
+
+def restore_rng(state):
+    _nl_random.set_rng_state(state["nnlite"])
+    numpy_state = dict(state["numpy"])
+    numpy_state["state"] = {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+                            "pos": numpy_state["state"]["pos"]}
+    np.random.set_state(numpy_state)
+    _python_random.setstate(_tuplify(state["python"]))
+
+
+def seed_everything(seed):
+    """Seed nnlite's, NumPy's global and Python's generators."""
+    _nl_random.manual_seed(seed)
+    np.random.seed(seed)
+    _python_random.seed(seed)
+
+
+def _listify(value):
+    return [_listify(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def _tuplify(value):
+    return tuple(_tuplify(v) for v in value) if isinstance(value, (tuple, list)) else value
+
+
+# -------------------------------------------------------- scheduler state --
+
+def encode_state(value):
+    """`value` as JSON-able data that ``decode_state`` turns back into an equal
+    value (dicts with non-string keys survive); a TypeError when impossible."""
+    if isinstance(value, dict):
+        if all(isinstance(k, str) for k in value) and type(value) is dict:
+            return {k: encode_state(v) for k, v in value.items()}
+        return {_ITEMS: [[encode_state(k), encode_state(v)] for k, v in value.items()],
+                "type": type(value).__name__}
+    if isinstance(value, (list, tuple)):
+        return [encode_state(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"a {type(value).__name__} ({value!r:.80}) is not JSON-able")
+
+
+def decode_state(value, template=None):
+    """Inverse of encode_state. `template` (the live object's current state)
+    gives lists back their tuple type and Counters their class."""
+    if isinstance(value, dict):
+        if _ITEMS in value:
+            items = [(_hashable(decode_state(k)), decode_state(v)) for k, v in value[_ITEMS]]
+            kind = type(template) if isinstance(template, dict) else dict
+            return kind(items)
+        return {k: decode_state(v, template.get(k) if isinstance(template, dict) else None)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        decoded = [decode_state(v) for v in value]
+        return tuple(decoded) if isinstance(template, tuple) else decoded
+    return value
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def scheduler_state(scheduler):
+    """The scheduler's state_dict as JSON-able data, or None when it holds
+    something that cannot be saved (the run then cannot be resumed exactly)."""
+    if scheduler is None or not hasattr(scheduler, "state_dict"):
+        return None
+    try:
+        return encode_state(scheduler.state_dict())
+    except TypeError:
+        return None
+
+
+def restore_scheduler(scheduler, encoded):
+    scheduler.load_state_dict(decode_state(encoded, scheduler.state_dict()))
+
+
+# ------------------------------------------------------ interrupt handling --
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C (SIGINT) until the block ends, so an optimiser step is
+    never left half applied; the KeyboardInterrupt is raised afterwards. Only
+    the main thread can take signals, so elsewhere the block runs as is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+# ------------------------------------------------------------ file writing --
+
+def write_json_atomic(path, data):
+    """Write `data` as JSON to `path` through a temporary file and os.replace,
+    so a reader never sees a half-written file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                                     suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, allow_nan=True)
+            f.write("\n")
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise

@@ -1,0 +1,303 @@
+"""The training loop: steps, periodic evaluation, best/last checkpoints,
+exact resume and Ctrl-C safety.
+
+A run lives in `out_dir`:
+    last.h5       model + optimiser + meta after the latest evaluation (or Ctrl-C)
+    best.h5       the same at the evaluation with the best validation metric
+    metrics.json  {"train": [{step, loss, lr, stats...}], "eval": [{step, metrics...}],
+                   "best": {step, metric}}
+    curves.png    loss and validation metric against step
+
+The meta of last.h5 holds everything outside the model and optimiser that the
+next step depends on: the step, the loader's position (state_dict), the lr
+scheduler's state, the CPU random generators (nnlite's, NumPy's global one,
+Python's) and the partly filled logging window, so ``fit(resume=True)``
+continues bit for bit as if never stopped (on the CPU; CuPy's generator is
+not saved, so GPU dropout masks differ after a resume).
+
+The loaders follow nnlite.data.DataLoader's interface: ``len(loader)``
+batches per epoch, iteration yields batches from the current position,
+``state_dict()`` -> {"seed", "epoch", "batch"} (the next batch),
+``load_state_dict(state)``, and ``set_epoch(e)`` which starts epoch e at its
+first batch.
+"""
+import math
+import os
+
+from tqdm.auto import tqdm
+
+import nnlite as nl
+from nnlite import device as _device
+from nnlite import io as _io
+from nnlite.optim.lr_scheduler import ReduceLROnPlateau
+from nnlite.training import plots, state as _state
+from nnlite.training.task import check_task
+
+LAST, BEST, METRICS, CURVES = "last.h5", "best.h5", "metrics.json", "curves.png"
+TRAINER_FORMAT = 1
+
+
+def _positive_int(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_loader(op, name, loader):
+    missing = [m for m in ("__iter__", "__len__", "state_dict", "load_state_dict", "set_epoch")
+               if not hasattr(loader, m)]
+    if missing:
+        raise TypeError(f"{op}: {name} ({type(loader).__name__}) lacks {', '.join(missing)}; "
+                        f"expected an nnlite.data.DataLoader-like object")
+
+
+class Trainer:
+    """Train `model` with `optimizer` on `task` for `steps` optimiser steps.
+
+    `scheduler` (optional) is stepped once per optimiser step (a
+    ReduceLROnPlateau instead once per evaluation, with the metric).
+    Evaluation on `val_loader` runs every `eval_every` steps and at the end;
+    the mean training loss is logged every `log_every` steps. `seed` seeds
+    the random generators at the start of a fresh run."""
+
+    def __init__(self, model, optimizer, task, train_loader, val_loader=None, steps=1000,
+                 out_dir="runs/train", scheduler=None, eval_every=500, log_every=10,
+                 device="cpu", seed=0, progress=True):
+        op = "Trainer"
+        check_task(op, task)
+        check_loader(op, "train_loader", train_loader)
+        if val_loader is not None and not hasattr(val_loader, "__iter__"):
+            raise TypeError(f"{op}: val_loader ({type(val_loader).__name__}) is not iterable")
+        self.model, self.optimizer, self.task = model, optimizer, task
+        self.train_loader, self.val_loader, self.scheduler = train_loader, val_loader, scheduler
+        self.steps = _positive_int(op, "steps", steps)
+        self.eval_every = _positive_int(op, "eval_every", eval_every)
+        self.log_every = _positive_int(op, "log_every", log_every)
+        self.device = _device.canonical(device)
+        self.out_dir = os.fspath(out_dir)
+        self.seed, self.progress = seed, progress
+        self.step = 0
+        self.history = {"train": [], "eval": []}
+        self.best = None  # {"step": s, metric_name: value} of the best evaluation
+        self._window = _empty_window()
+
+    # ----------------------------------------------------------- paths --
+    @property
+    def last_path(self):
+        return os.path.join(self.out_dir, LAST)
+
+    @property
+    def best_path(self):
+        return os.path.join(self.out_dir, BEST)
+
+    @property
+    def metrics_path(self):
+        return os.path.join(self.out_dir, METRICS)
+
+    @property
+    def curves_path(self):
+        return os.path.join(self.out_dir, CURVES)
+
+    # ------------------------------------------------------------- fit --
+    def fit(self, resume=False):
+        """Train up to `steps`; with resume=True continue the run saved in
+        out_dir/last.h5. On Ctrl-C, last.h5 is written with the state after
+        the last completed step and the KeyboardInterrupt is re-raised.
+        Returns the history dict."""
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.model.to(self.device)  # the optimiser holds the same Parameter objects
+        if resume:
+            self._resume()
+        else:
+            self._start()
+        if self.step >= self.steps:
+            return self.history
+        self._iterator = iter(self.train_loader)
+        safe = self._snapshot()
+        buffers, in_step = None, False
+        bar = tqdm(total=self.steps, initial=self.step, desc="train", unit="step",
+                   disable=not self.progress, dynamic_ncols=True)
+        try:
+            while self.step < self.steps:
+                batch = self._next_batch()
+                # forward in training mode updates buffers (BatchNorm running
+                # statistics) before the step completes: keep them to roll back
+                buffers, in_step = self._buffers(), True
+                self.model.train()
+                self.optimizer.zero_grad()
+                loss, stats = self.task.loss(self.model, batch)
+                loss_value = float(loss.item())
+                loss.backward()
+                with _state.deferred_interrupt():
+                    lr = float(self.optimizer.param_groups[0]["lr"])
+                    self.optimizer.step()
+                    if self.scheduler is not None and not self._plateau:
+                        self.scheduler.step()
+                    self.step += 1
+                    self._record(loss_value, lr, stats)
+                    safe, in_step = self._snapshot(), False
+                bar.update(1)
+                bar.set_postfix(self._postfix(loss_value), refresh=False)
+                if self.step % self.eval_every == 0 or self.step == self.steps:
+                    self._evaluate_and_save(safe)
+                    bar.set_postfix(self._postfix(loss_value), refresh=False)
+        except KeyboardInterrupt:
+            if in_step:
+                self._restore_buffers(buffers)
+            self._save_last(safe)
+            self._write_reports()
+            bar.close()
+            raise
+        bar.close()
+        return self.history
+
+    @property
+    def _plateau(self):
+        return isinstance(self.scheduler, ReduceLROnPlateau)
+
+    def _start(self):
+        _state.seed_everything(self.seed)
+        self.step, self.best = 0, None
+        self.history = {"train": [], "eval": []}
+        self._window = _empty_window()
+        self.train_loader.set_epoch(0)
+
+    def _resume(self):
+        path = self.last_path
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"Trainer.fit(resume=True): no checkpoint to resume from: "
+                                    f"{path} does not exist")
+        meta = _io.load(path, self.model, self.optimizer)
+        if meta.get("trainer_format") != TRAINER_FORMAT:
+            raise _io.CheckpointError(f"Trainer.fit(resume=True): {path} was not written by "
+                                      f"nnlite's Trainer (no trainer_format={TRAINER_FORMAT} "
+                                      f"in its meta)")
+        if self.scheduler is not None:
+            if meta.get("scheduler") is None:
+                raise _io.CheckpointError(
+                    f"Trainer.fit(resume=True): {path} holds no lr scheduler state (the "
+                    f"scheduler's state_dict was not JSON-able or there was no scheduler), "
+                    f"but a {type(self.scheduler).__name__} was passed")
+            _state.restore_scheduler(self.scheduler, meta["scheduler"])
+        self.step = meta["step"]
+        self.best = meta["best"]
+        self.history = meta["history"]
+        self.history["train"] = [row for row in self.history["train"] if not row.get("partial")]
+        self._window = meta["window"]
+        self.train_loader.load_state_dict(meta["loader"])
+        _state.restore_rng(meta["rng"])
+
+    # ------------------------------------------------------------ step --
+    def _next_batch(self):
+        for _ in range(2):
+            try:
+                return next(self._iterator)
+            except StopIteration:
+                self.train_loader.set_epoch(self.train_loader.state_dict()["epoch"] + 1)
+                self._iterator = iter(self.train_loader)
+        raise ValueError(f"Trainer: train_loader yielded no batch for a whole epoch "
+                         f"(len {len(self.train_loader)})")
+
+    def _buffers(self):
+        return [buffer.data.copy() for buffer in self.model.buffers()]
+
+    def _restore_buffers(self, saved):
+        for buffer, data in zip(self.model.buffers(), saved):
+            buffer.data = data
+
+    def _record(self, loss_value, lr, stats):
+        window = self._window
+        window["loss"] += loss_value
+        window["count"] += 1
+        window["lr"] = lr
+        for key, value in (stats or {}).items():
+            window["stats"][key] = window["stats"].get(key, 0.0) + float(value)
+        complete = self.step % self.log_every == 0
+        if complete or self.step == self.steps:
+            count = window["count"]
+            row = {"step": self.step, "loss": window["loss"] / count, "lr": window["lr"]}
+            row.update({key: total / count for key, total in window["stats"].items()})
+            if complete:
+                self._window = _empty_window()
+            else:
+                # the run ends inside a logging window: show it, but keep the
+                # window, so that a resumed run logs what an unbroken one would
+                row["partial"] = True
+            self.history["train"].append(row)
+
+    def _snapshot(self):
+        """What the next step depends on besides the model and optimiser."""
+        return {"step": self.step,
+                "loader": _state.decode_state(_state.encode_state(
+                    self.train_loader.state_dict())),
+                "rng": _state.capture_rng(),
+                "window": _state.decode_state(_state.encode_state(self._window))}
+
+    def _postfix(self, loss_value):
+        postfix = {"loss": f"{loss_value:.4g}"}
+        if self.history["eval"]:
+            name = self.task.metric_name
+            postfix[name] = f"{self.history['eval'][-1][name]:.4g}"
+        return postfix
+
+    # ------------------------------------------------------ evaluation --
+    def evaluate(self):
+        """task.evaluate on val_loader in eval mode without gradients; the
+        random generators are left as they were, so evaluating never changes
+        the training run."""
+        rng = _state.capture_rng()
+        self.model.eval()
+        if hasattr(self.val_loader, "set_epoch"):
+            self.val_loader.set_epoch(0)
+        try:
+            with nl.no_grad():
+                metrics = self.task.evaluate(self.model, self.val_loader)
+        finally:
+            self.model.train()
+            _state.restore_rng(rng)
+        name = self.task.metric_name
+        if not isinstance(metrics, dict) or name not in metrics:
+            raise ValueError(f"Trainer: {type(self.task).__name__}.evaluate must return a "
+                             f"dict holding the task's metric {name!r}, got {metrics!r:.200}")
+        return {key: float(value) for key, value in metrics.items()}
+
+    def _evaluate_and_save(self, safe):
+        if self.val_loader is not None:
+            metrics = self.evaluate()
+            self.history["eval"].append({"step": self.step, **metrics})
+            value = metrics[self.task.metric_name]
+            if self._plateau:
+                self.scheduler.step(value)
+            if self._improves(value):
+                self.best = {"step": self.step, self.task.metric_name: value}
+                _io.save(self.best_path, self.model, self.optimizer, **self._meta(safe))
+        self._save_last(safe)
+        self._write_reports()
+
+    def _improves(self, value):
+        if math.isnan(value):
+            return False
+        if self.best is None:
+            return True
+        best = self.best[self.task.metric_name]
+        return value > best if self.task.higher_is_better else value < best
+
+    # ----------------------------------------------------------- files --
+    def _meta(self, safe):
+        return {"trainer_format": TRAINER_FORMAT, "step": safe["step"], "steps": self.steps,
+                "loader": safe["loader"], "rng": safe["rng"], "window": safe["window"],
+                "scheduler": _state.scheduler_state(self.scheduler), "best": self.best,
+                "history": self.history, "metric_name": self.task.metric_name,
+                "seed": self.seed}
+
+    def _save_last(self, safe):
+        _io.save(self.last_path, self.model, self.optimizer, **self._meta(safe))
+
+    def _write_reports(self):
+        _state.write_json_atomic(self.metrics_path, {**self.history, "best": self.best,
+                                                     "metric_name": self.task.metric_name})
+        plots.plot_curves(self.curves_path, self.history, self.task.metric_name)
+
+
+def _empty_window():
+    return {"loss": 0.0, "count": 0, "lr": None, "stats": {}}

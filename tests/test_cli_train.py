@@ -1,0 +1,152 @@
+"""`nnlite train | eval | predict | visualize` end to end on a toy model
+module (tests/toy_recipe.py) registered in place of the real registry."""
+import json
+import os
+
+import matplotlib.image
+import numpy as np
+import pytest
+from PIL import Image
+
+import nnlite as nl
+from nnlite import cli, models
+
+import toy_recipe
+from small_models import INPUT_SHAPE, ConvLSTMNet
+from training_toys import toy_arrays, toy_model
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    entries = {"toy": (toy_recipe.build, (8,)), "bare": (ConvLSTMNet, INPUT_SHAPE)}
+    monkeypatch.setattr(models, "_REGISTRY", entries)
+    monkeypatch.setattr(toy_recipe, "INTERRUPT_AT", None)
+    return entries
+
+
+def weights(path):
+    model = toy_model()
+    nl.io.load(path, model)
+    return {name: value.numpy() for name, value in model.state_dict().items()}
+
+
+def test_train_writes_the_run_and_eval_reads_it(registry, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "30"]) == 0
+    printed = capsys.readouterr().out
+    assert "step 30: training loss" in printed and "best accuracy" in printed
+    assert sorted(os.listdir(out)) == ["best.h5", "curves.png", "last.h5", "metrics.json"]
+    report = json.loads((out / "metrics.json").read_text())
+    assert [row["step"] for row in report["train"]] == [5, 10, 15, 20, 25, 30]  # log_every 5
+    assert [row["step"] for row in report["eval"]] == [10, 20, 30]  # recipe's eval_every
+    assert report["train"][-1]["loss"] < report["train"][0]["loss"]
+    assert matplotlib.image.imread(out / "curves.png").shape[:2] == (400, 1000)
+
+    assert cli.main(["eval", "toy", str(out / "last.h5")]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"toy {out / 'last.h5'} (step 30)")
+    accuracy = float(printed.split("accuracy: ")[1].split()[0])
+    assert accuracy == pytest.approx(report["eval"][-1]["accuracy"], abs=1e-6)
+
+
+def test_train_options_reach_the_trainer(registry, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "6", "--eval-every", "4",
+                     "--batch", "16", "--seed", "3"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert [row["step"] for row in report["eval"]] == [4, 6]
+    meta = nl.io.load(out / "last.h5", toy_model())
+    assert meta["loader"]["batch"] == 6 and meta["seed"] == 3  # 16 per batch: 16 batches/epoch
+
+
+def test_resume_through_the_cli_matches_an_uninterrupted_run(registry, tmp_path, capsys):
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "whole"), "--steps", "14"]) == 0
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "split"), "--steps", "7"]) == 0
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "split"), "--steps", "14",
+                     "--resume"]) == 0
+    whole, split = weights(tmp_path / "whole" / "last.h5"), weights(tmp_path / "split" /
+                                                                    "last.h5")
+    for name in whole:
+        np.testing.assert_array_equal(split[name], whole[name], err_msg=name)
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(registry, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "run"
+    monkeypatch.setattr(toy_recipe, "INTERRUPT_AT", 4)
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "8"]) == 130
+    err = capsys.readouterr().err
+    assert f"saved the state after step 3 to {out / 'last.h5'}" in err
+    assert f"nnlite train toy --out {out} --resume" in err
+    monkeypatch.setattr(toy_recipe, "INTERRUPT_AT", None)
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "8", "--resume"]) == 0
+    assert nl.io.load(out / "last.h5", toy_model())["step"] == 8
+
+
+def test_predict_prints_each_image_text(registry, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "10"]) == 0
+    x, _ = toy_arrays(4, seed=9)
+    paths = []
+    for i, row in enumerate(x):
+        paths.append(str(tmp_path / f"img{i}.npy"))
+        np.save(paths[-1], row)
+    capsys.readouterr()
+    assert cli.main(["predict", "toy", str(out / "best.h5")] + paths) == 0
+    lines = capsys.readouterr().out.splitlines()
+    model = toy_model()
+    nl.io.load(out / "best.h5", model)
+    model.eval()
+    expected = ["abc"[i] for i in model(nl.tensor(x)).numpy().argmax(axis=1)]
+    assert lines == [f"{path}\t{text}" for path, text in zip(paths, expected)]
+
+    lexicon = tmp_path / "words.txt"
+    lexicon.write_text("zz\n\n")
+    assert cli.main(["predict", "toy", str(out / "best.h5"), paths[0], "--beam", "3",
+                     "--lexicon", str(lexicon)]) == 0
+    assert capsys.readouterr().out == f"{paths[0]}\t?\n"
+
+
+def test_visualize_writes_png_grid_and_gif(registry, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "5"]) == 0
+    image = tmp_path / "word.npy"
+    np.save(image, toy_arrays(1, seed=3)[0][0])
+    pictures = tmp_path / "pictures"
+    assert cli.main(["visualize", "toy", str(out / "last.h5"), str(image), "--out",
+                     str(pictures)]) == 0
+    assert sorted(os.listdir(pictures)) == ["word_attention.gif", "word_attention.png"]
+    assert matplotlib.image.imread(pictures / "word_attention.png").ndim == 3
+    with Image.open(pictures / "word_attention.gif") as gif:
+        assert gif.n_frames == 3  # one frame per attention step
+
+
+def test_bad_input_is_reported(registry, tmp_path, capsys):
+    assert cli.main(["train", "resnet"]) == 2
+    assert "nnlite train: unknown model 'resnet'; available models: bare, toy" in \
+        capsys.readouterr().err
+    assert cli.main(["train", "bare", "--out", str(tmp_path)]) == 2
+    assert "nnlite train: model bare has no training recipe yet (small_models defines no " \
+           "training_recipe)" in capsys.readouterr().err
+    missing = tmp_path / "nothing"
+    assert cli.main(["train", "toy", "--out", str(missing), "--resume"]) == 2
+    assert f"--resume: no checkpoint to resume from: {missing / 'last.h5'} does not exist" \
+        in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--steps", "0", "--out", str(tmp_path)]) == 2
+    assert "--steps must be a positive int, got 0" in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--data", "/no/such", "--out", str(tmp_path)]) == 2
+    assert "--data /no/such: no toy dataset at '/no/such'" in capsys.readouterr().err
+    assert cli.main(["eval", "toy", str(tmp_path / "x.h5")]) == 2
+    assert f"nnlite eval: checkpoint '{tmp_path / 'x.h5'}' does not exist" in \
+        capsys.readouterr().err
+    assert cli.main(["predict", "bare", "x.h5", "y.png"]) == 2
+    assert "model bare has no prediction support yet (small_models defines no load_image, " \
+           "predict_texts)" in capsys.readouterr().err
+    assert cli.main(["visualize", "bare", "x.h5", "y.png", "--out", str(tmp_path)]) == 2
+    assert "no attention masks yet" in capsys.readouterr().err
+    other = tmp_path / "other.h5"
+    nl.io.save(other, ConvLSTMNet())
+    assert cli.main(["predict", "toy", str(other), "y.png"]) == 2
+    assert "was saved from a different model" in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "r"), "--steps", "2"]) == 0
+    assert cli.main(["predict", "toy", str(tmp_path / "r" / "last.h5"), "nope.npy"]) == 2
+    assert "no such image file: nope.npy" in capsys.readouterr().err

@@ -1,0 +1,195 @@
+"""nnlite.training.Trainer on a toy task: learning, checkpoints, reports,
+exact resume (across an epoch boundary, with dropout and BatchNorm) and
+Ctrl-C safety."""
+import json
+import os
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+import nnlite as nl
+from nnlite.training import ClassificationTask, Trainer
+
+from training_toys import parameters, toy_loaders, toy_model, toy_trainer
+
+
+def train_losses(trainer):
+    return [row["loss"] for row in trainer.history["train"]]
+
+
+def test_loss_falls_and_accuracy_rises(tmp_path):
+    trainer = toy_trainer(tmp_path, steps=60, eval_every=20, log_every=10)
+    history = trainer.fit()
+    losses = [row["loss"] for row in history["train"]]
+    assert [row["step"] for row in history["train"]] == [10, 20, 30, 40, 50, 60]
+    assert losses[-1] < 0.5 * losses[0]
+    assert history["eval"][-1]["accuracy"] > 0.8
+
+
+def test_checkpoints_metrics_json_and_curves(tmp_path):
+    trainer = toy_trainer(tmp_path, steps=10, eval_every=4, log_every=3)
+    trainer.fit()
+    assert sorted(os.listdir(tmp_path)) == ["best.h5", "curves.png", "last.h5",
+                                            "metrics.json"]
+    with open(tmp_path / "metrics.json") as f:
+        report = json.load(f)
+    assert [row["step"] for row in report["train"]] == [3, 6, 9, 10]
+    assert report["train"][-1]["partial"] is True and "partial" not in report["train"][0]
+    assert [row["step"] for row in report["eval"]] == [4, 8, 10]
+    assert all({"loss", "lr", "accuracy"} <= set(row) for row in report["train"])
+    # StepLR(step_size=4, gamma=0.7): steps 1-4 at 0.02, 5-8 at 0.014, 9-10 at 0.0098
+    assert [row["lr"] for row in report["train"]] == pytest.approx([0.02, 0.014, 0.0098,
+                                                                    0.0098])
+    accuracies = [row["accuracy"] for row in report["eval"]]
+    best_step = report["eval"][int(np.argmax(accuracies))]["step"]
+    assert report["best"] == {"step": best_step, "accuracy": max(accuracies)}
+    picture = matplotlib.image.imread(tmp_path / "curves.png")
+    assert picture.ndim == 3 and picture.shape[:2] == (400, 1000)
+    assert picture.std() > 0.05  # something was drawn
+
+    # last.h5 holds the final weights; best.h5 reproduces the best metric
+    fresh = toy_model()
+    meta = nl.io.load(tmp_path / "last.h5", fresh)
+    assert meta["step"] == 10
+    for name, value in fresh.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), trainer.model.state_dict()[name].numpy())
+    meta = nl.io.load(tmp_path / "best.h5", fresh)
+    assert meta["step"] == best_step
+    fresh.eval()
+    with nl.no_grad():
+        again = ClassificationTask().evaluate(fresh, toy_loaders()[1])
+    assert again["accuracy"] == max(accuracies)
+
+
+def test_higher_is_better_false_keeps_the_lowest(tmp_path):
+    class LossMetric(ClassificationTask):
+        metric_name, higher_is_better = "loss", False
+    trainer = toy_trainer(tmp_path, steps=12, eval_every=3, task=LossMetric())
+    trainer.fit()
+    losses = [row["loss"] for row in trainer.history["eval"]]
+    assert trainer.best["loss"] == min(losses)
+    assert nl.io.load(tmp_path / "best.h5", toy_model())["step"] == \
+        trainer.history["eval"][int(np.argmin(losses))]["step"]
+
+
+class NoisyEvaluation(ClassificationTask):
+    """Draws random numbers while evaluating: the split run evaluates at its
+    end (step `stop`) where the whole run does not, so evaluation must leave
+    the generators as it found them."""
+
+    def evaluate(self, model, loader):
+        nl.randn(3), np.random.rand(), __import__("random").random()
+        return super().evaluate(model, loader)
+
+
+@pytest.mark.parametrize("stop", [3, 6, 8])  # 8 batches per epoch: 8 ends epoch 0
+def test_resume_is_bit_identical(tmp_path, stop):
+    whole = toy_trainer(tmp_path / "whole", steps=10, task=NoisyEvaluation())
+    whole.fit()
+    first = toy_trainer(tmp_path / "split", steps=stop, task=NoisyEvaluation())
+    first.fit()
+    # different initial weights and a fresh loader: everything must come from last.h5
+    resumed = toy_trainer(tmp_path / "split", steps=10, init_seed=99, task=NoisyEvaluation())
+    nl.manual_seed(12345)  # and a disturbed generator
+    resumed.fit(resume=True)
+    assert resumed.step == 10
+    assert train_losses(resumed) == train_losses(whole)
+    for name, value in parameters(whole).items():
+        np.testing.assert_array_equal(parameters(resumed)[name], value, err_msg=name)
+    assert resumed.optimizer.param_groups[0]["lr"] == whole.optimizer.param_groups[0]["lr"]
+    assert resumed.train_loader.state_dict() == whole.train_loader.state_dict()
+    for index, entry in whole.optimizer.state_dict()["state"].items():
+        for key, value in entry.items():
+            np.testing.assert_array_equal(
+                resumed.optimizer.state_dict()["state"][index][key], value)
+
+
+class InterruptingTask(ClassificationTask):
+    """Raises KeyboardInterrupt in the loss of step `at` (1-based), after the
+    forward pass has drawn dropout masks and updated BatchNorm statistics."""
+
+    def __init__(self, at):
+        self.at, self.calls = at, 0
+
+    def loss(self, model, batch):
+        self.calls += 1
+        result = super().loss(model, batch)
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return result
+
+
+def test_resume_logs_what_an_unbroken_run_logs(tmp_path):
+    whole = toy_trainer(tmp_path / "whole", steps=10, log_every=4)
+    whole.fit()
+    first = toy_trainer(tmp_path / "split", steps=6, log_every=4)
+    first.fit()
+    assert [(row["step"], row.get("partial")) for row in first.history["train"]] == \
+        [(4, None), (6, True)]  # steps 5-6 shown as a partial window
+    resumed = toy_trainer(tmp_path / "split", steps=10, log_every=4)
+    resumed.fit(resume=True)
+    assert resumed.history["train"] == whole.history["train"]
+    assert [row["step"] for row in whole.history["train"]] == [4, 8, 10]
+
+
+def test_ctrl_c_saves_and_resume_continues_bit_identically(tmp_path):
+    whole = toy_trainer(tmp_path / "whole", steps=10)
+    whole.fit()
+    interrupted = toy_trainer(tmp_path / "split", steps=10, task=InterruptingTask(at=7))
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit()
+    assert interrupted.step == 6
+    meta = nl.io.load(tmp_path / "split" / "last.h5", toy_model())
+    assert meta["step"] == 6 and meta["loader"] == {"seed": 7, "epoch": 0, "batch": 6}
+    assert (tmp_path / "split" / "metrics.json").exists()
+    resumed = toy_trainer(tmp_path / "split", steps=10, init_seed=5)
+    resumed.fit(resume=True)
+    assert train_losses(resumed) == train_losses(whole)
+    for name, value in parameters(whole).items():
+        np.testing.assert_array_equal(parameters(resumed)[name], value, err_msg=name)
+
+
+def test_resume_without_checkpoint_names_the_file(tmp_path):
+    trainer = toy_trainer(tmp_path / "empty", steps=5)
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from: .*empty.*last.h5"):
+        trainer.fit(resume=True)
+
+
+def test_resume_of_a_finished_run_does_nothing(tmp_path):
+    toy_trainer(tmp_path, steps=4).fit()
+    again = toy_trainer(tmp_path, steps=4, init_seed=3)
+    again.fit(resume=True)
+    assert again.step == 4 and len(again.history["train"]) == 4
+
+
+def test_without_validation_only_last_is_kept(tmp_path):
+    model = toy_model()
+    train, _ = toy_loaders()
+    trainer = Trainer(model, nl.optim.SGD(model.parameters(), lr=0.1), ClassificationTask(),
+                      train, steps=5, out_dir=tmp_path, eval_every=2, progress=False)
+    trainer.fit()
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "last.h5", "metrics.json"]
+    assert trainer.best is None and trainer.history["eval"] == []
+
+
+def test_bad_arguments_are_named(tmp_path):
+    model = toy_model()
+    train, val = toy_loaders()
+    sgd = nl.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="Trainer: steps must be a positive int, got 0"):
+        Trainer(model, sgd, ClassificationTask(), train, val, steps=0, out_dir=tmp_path)
+    with pytest.raises(TypeError, match="does not follow the Task protocol.*missing loss, "
+                                        "evaluate, metric_name, higher_is_better"):
+        Trainer(model, sgd, object(), train, val, steps=3, out_dir=tmp_path)
+    with pytest.raises(TypeError, match="train_loader \\(list\\) lacks state_dict"):
+        Trainer(model, sgd, ClassificationTask(), [1, 2], val, steps=3, out_dir=tmp_path)
+
+    class NoMetric(ClassificationTask):
+        def evaluate(self, model, loader):
+            return {"loss": 1.0}
+    trainer = Trainer(model, sgd, NoMetric(), train, val, steps=2, out_dir=tmp_path,
+                      progress=False)
+    with pytest.raises(ValueError, match="must return a dict holding the task's metric "
+                                         "'accuracy'"):
+        trainer.fit()
