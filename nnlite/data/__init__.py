@@ -15,3 +15,6 @@ from nnlite.data.arithmetic import (arithmetic_task, identity_task,  # noqa: F40
                                     integer_addition_task)
 from nnlite.data.synthetic import (SyntheticDigitSequences, SyntheticLetters,  # noqa: F401
                                    SyntheticWords, load_lexicon)
+from nnlite.data.images import ImageFolderWithLabels, MJSynth, read_image  # noqa: F401
+from nnlite.data.mnist import MNIST, read_idx  # noqa: F401
+from nnlite.data.svhn import SVHN, read_digit_struct  # noqa: F401
