@@ -32,7 +32,8 @@ def ids(batches):
 
 
 def test_default_collate_stacks_arrays_as_float32_and_keeps_strings():
-    images, numbers, texts = default_collate([(np.ones((2, 3)), 1, "a"), (np.zeros((2, 3)), 2, "bc")])
+    images, numbers, texts = default_collate([(np.ones((2, 3)), 1, "a"),
+                                              (np.zeros((2, 3)), 2, "bc")])
     assert images.shape == (2, 2, 3) and images.dtype == np.float32
     assert numbers.dtype == np.int64 and numbers.tolist() == [1, 2]
     assert texts == ["a", "bc"]

@@ -124,7 +124,8 @@ def _mnist(root, prefix="train", gz=True, count=3):
 def test_mnist_reads_idx_files(tmp_path, gz):
     images, labels = _mnist(tmp_path, "t10k", gz=gz)
     data = MNIST(tmp_path, train=False)
-    assert len(data) == 3 and np.array_equal(data.images, images) and data.labels.tolist() == [0, 1, 2]
+    assert len(data) == 3 and np.array_equal(data.images, images)
+    assert data.labels.tolist() == [0, 1, 2]
     image, label = data[2]
     assert image.shape == (1, 28, 28) and image.dtype == np.float32 and label == 2
     assert np.allclose(image[0] * 255, images[2])
@@ -175,7 +176,8 @@ def _write_digit_struct(path, entries, group_name="digitStruct"):
                 if len(values) == 1:
                     box.create_dataset(key, data=np.array([[values[0]]], np.float64))
                 else:
-                    cells = [refs.create_dataset(f"b{i}{key}{k}", data=np.array([[v]], np.float64)).ref
+                    cells = [refs.create_dataset(f"b{i}{key}{k}",
+                                                 data=np.array([[v]], np.float64)).ref
                              for k, v in enumerate(values)]
                     box.create_dataset(key, data=np.array(cells, dtype=h5py.ref_dtype)[:, None])
             boxes.append(box.ref)

@@ -39,9 +39,9 @@ def read_idx(path):
     dtype = np.dtype(IDX_TYPES[data[2]])
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
-        raise ValueError(f"idx file {path!r} is {'truncated' if len(data) - header < expected else 'too long'}: "
-                         f"shape {shape} needs {expected} bytes of data, found "
-                         f"{len(data) - header}")
+        problem = "truncated" if len(data) - header < expected else "too long"
+        raise ValueError(f"idx file {path!r} is {problem}: shape {shape} needs {expected} "
+                         f"bytes of data, found {len(data) - header}")
     return np.frombuffer(data, dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 
