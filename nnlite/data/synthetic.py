@@ -104,15 +104,14 @@ class SyntheticWords(_Seeded):
         scale_y, scale_x = scale, scale * (rng.uniform(0.85, 1.2) if aug else 1.0)
         angle = rng.uniform(-4.0, 4.0) if aug else 0.0
         shear = rng.uniform(-0.2, 0.2) if aug else 0.0
-        for _ in range(3):
-            ink_h, ink_w = text_render.rotated_extent(mask.shape[0] * scale_y,
-                                                      mask.shape[1] * scale_x * (1 + abs(shear)),
-                                                      angle)
+        for _ in range(6):
+            sheared_w = mask.shape[1] * scale_x + mask.shape[0] * scale_y * abs(np.tan(shear))
+            ink_h, ink_w = text_render.rotated_extent(mask.shape[0] * scale_y, sheared_w, angle)
             if ink_h > 0.92 * H:
                 shrink = 0.92 * H / ink_h
                 scale_y, scale_x = scale_y * shrink, scale_x * shrink
-            elif ink_w > 0.96 * W:
-                scale_x *= 0.96 * W / ink_w
+            elif ink_w > 0.94 * W:
+                scale_x *= 0.94 * W / ink_w
             else:
                 break
         free_y, free_x = max(H - ink_h, 0) / 2, max(W - ink_w, 0) / 2
