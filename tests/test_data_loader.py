@@ -154,20 +154,28 @@ def test_collate_errors_are_reported():
 
 
 def _data_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("nnlite-data")]
+    return {t for t in threading.enumerate() if t.name.startswith("nnlite-data")}
 
 
 def test_threads_shut_down_when_the_iterator_is_dropped():
-    before = len(_data_threads())
+    before = _data_threads()
     loader = DataLoader(Squares(100, delay=0.002), 2, prefetch=4, workers=2)
     iterator = iter(loader)
     next(iterator)
-    assert len(_data_threads()) > before
+    ours = _data_threads() - before
+    assert ours  # this iterator's prefetch threads
     del iterator
     deadline = time.time() + 5
-    while len(_data_threads()) > before and time.time() < deadline:
+    while any(t.is_alive() for t in ours) and time.time() < deadline:
         time.sleep(0.01)
-    assert len(_data_threads()) == before
+    assert not any(t.is_alive() for t in ours)
+
+
+def test_threads_are_joined_at_the_end_of_an_epoch():
+    before = _data_threads()
+    loader = DataLoader(Squares(10), 3, prefetch=2, workers=2)
+    assert len(list(loader)) == 4
+    assert not any(t.is_alive() for t in _data_threads() - before)
 
 
 def test_bad_arguments():

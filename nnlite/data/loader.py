@@ -189,8 +189,9 @@ class _BatchIterator:
         loader = self.loader
         if self.closed or self.next_batch >= self.end or \
                 (loader.epoch, loader.batch) != (self.epoch, self.next_batch):
-            # done, closed, or the loader was moved (set_epoch/load_state_dict)
-            self.close()
+            # done, closed, or the loader was moved (set_epoch/load_state_dict);
+            # the consumer's thread may wait here for idle workers to exit
+            self.close(wait=True)
             raise StopIteration
         if self.executor is None:
             result = loader._load(self.epoch, self.next_batch, self._indices(self.next_batch))
@@ -210,14 +211,16 @@ class _BatchIterator:
     def next_batch(self):
         return self.start + self.served
 
-    def close(self):
+    def close(self, wait=False):
+        """Cancel the batches not started and let the threads go; wait=True
+        joins them (never from __del__, which may run on a worker thread)."""
         self.closed = True
         executor, self.executor = getattr(self, "executor", None), None
         if executor is not None:
             for future in self.pending:
                 future.cancel()
             self.pending.clear()
-            executor.shutdown(wait=False)
+            executor.shutdown(wait=wait)
 
     def __del__(self):
         self.close()
