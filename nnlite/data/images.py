@@ -1,0 +1,169 @@
+"""Image files on disk: decoding with clear errors, resizing, and the text
+datasets MJSynth and ImageFolderWithLabels.
+
+Images come back as float32 (C, H, W) in [0, 1]; the model's preprocess does
+its own normalisation. Resizing is bilinear with half-pixel centres and no
+anti-aliasing (scikit-image order=1), what nnlite.models' preprocess uses.
+"""
+import os
+
+import numpy as np
+
+from nnlite.data.dataset import Dataset
+
+RESIZE_MODES = ("stretch", "pad")
+
+
+def read_image(path, grey=True):
+    """float32 (H, W) (grey) or (H, W, 3) (RGB) in [0, 1] from an image file."""
+    from PIL import Image, UnidentifiedImageError
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"image file {path!r} does not exist")
+    try:
+        with Image.open(path) as image:
+            image = image.convert("L" if grey else "RGB")
+            array = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ValueError(f"cannot decode image file {path!r}: {error}") from None
+    if min(array.shape[:2]) < 1:
+        raise ValueError(f"image file {path!r} is empty (shape {array.shape})")
+    return array
+
+
+def resize(image, height, width):
+    """Bilinear resize of (H, W[, C]) to (height, width[, C])."""
+    from skimage.transform import resize as sk_resize
+    if image.shape[:2] == (height, width):
+        return image.astype(np.float32)
+    out = sk_resize(image, (height, width) + image.shape[2:], order=1, mode="edge",
+                    anti_aliasing=False, preserve_range=True)
+    return out.astype(np.float32)
+
+
+def fit(image, height, width, mode="stretch", fill=1.0):
+    """Bring an (H, W[, C]) image to height x width: "stretch" resizes to it;
+    "pad" scales to `height` keeping the aspect (narrowing only if wider than
+    `width`) and pads on the right with `fill` (white), as the CRNN seed does."""
+    if mode == "stretch":
+        return resize(image, height, width)
+    if mode != "pad":
+        raise ValueError(f"fit: mode must be one of {RESIZE_MODES}, got {mode!r}")
+    new_width = max(1, min(width, int(round(image.shape[1] * height / image.shape[0]))))
+    scaled = resize(image, height, new_width)
+    out = np.full((height, width) + image.shape[2:], fill, dtype=np.float32)
+    out[:, :new_width] = scaled
+    return out
+
+
+def to_chw(image):
+    return image[None] if image.ndim == 2 else np.ascontiguousarray(image.transpose(2, 0, 1))
+
+
+def _check_root(name, root):
+    root = os.fspath(root)
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f"{name}: dataset folder {root!r} does not exist")
+    return root
+
+
+def mjsynth_label(path):
+    """The word in an MJSynth file name: ``.../123_Word_456.jpg`` -> ``Word``."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    parts = stem.split("_")
+    if len(parts) < 3 or not parts[1]:
+        raise ValueError(f"MJSynth: file name {os.path.basename(path)!r} is not "
+                         f"INDEX_WORD_LEXICONINDEX.jpg")
+    return "_".join(parts[1:-1])
+
+
+class MJSynth(Dataset):
+    """MJSynth (Jaderberg et al. 2014) from its folder: `split_file` lists
+    ``./2911/6/77_heretical_35885.jpg 35885`` lines; the label is the word in
+    the file name. Item: (image float32 (1, height, width) in [0, 1], word).
+    mode "stretch" resizes to height x width (CharNet/DictNet); "pad" keeps the
+    aspect and pads with white on the right (CRNN)."""
+
+    def __init__(self, root, split_file="annotation_train.txt", height=32, width=100,
+                 mode="stretch"):
+        self.root = _check_root("MJSynth", root)
+        if mode not in RESIZE_MODES:
+            raise ValueError(f"MJSynth: mode must be one of {RESIZE_MODES}, got {mode!r}")
+        self.height, self.width, self.mode = int(height), int(width), mode
+        annotation = os.path.join(self.root, split_file)
+        if not os.path.isfile(annotation):
+            raise FileNotFoundError(f"MJSynth: annotation file {annotation!r} does not exist")
+        self.paths, self.words = [], []
+        with open(annotation, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                fields = line.split()
+                if not fields:
+                    continue
+                if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+                    raise ValueError(f"MJSynth: {annotation}:{number}: expected "
+                                     f"'./path/INDEX_WORD_LEXICONINDEX.jpg LEXICONINDEX', "
+                                     f"got {line.strip()!r}")
+                try:
+                    word = mjsynth_label(fields[0])
+                except ValueError as error:
+                    raise ValueError(f"{annotation}:{number}: {error}") from None
+                self.paths.append(os.path.normpath(os.path.join(self.root, fields[0])))
+                self.words.append(word)
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        index = self._check_index(index)
+        image = fit(read_image(self.paths[index]), self.height, self.width, self.mode)
+        return image[None], self.words[index]
+
+
+class ImageFolderWithLabels(Dataset):
+    """A folder of images and a labels file of ``filename<TAB>label`` lines
+    (or ``filename label``: split at the first tab, else the first space, so
+    a tab-separated label may contain spaces). Item: (image float32 (C, H, W)
+    in [0, 1], label str); C is 1 for grey=True, else 3. With height and width
+    the images are brought to that size (see ``fit`` for `mode`)."""
+
+    def __init__(self, root, labels_file="labels.txt", height=None, width=None, grey=True,
+                 mode="stretch"):
+        self.root = _check_root("ImageFolderWithLabels", root)
+        if (height is None) != (width is None):
+            raise ValueError("ImageFolderWithLabels: give both height and width, or neither")
+        if mode not in RESIZE_MODES:
+            raise ValueError(f"ImageFolderWithLabels: mode must be one of {RESIZE_MODES}, "
+                             f"got {mode!r}")
+        self.height, self.width, self.grey, self.mode = height, width, bool(grey), mode
+        labels_path = labels_file if os.path.isabs(labels_file) else \
+            os.path.join(self.root, labels_file)
+        if not os.path.isfile(labels_path):
+            raise FileNotFoundError(f"ImageFolderWithLabels: labels file {labels_path!r} "
+                                    f"does not exist")
+        self.paths, self.labels = [], []
+        with open(labels_path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                name, sep, label = line.partition("\t") if "\t" in line else \
+                    line.partition(" ")
+                if not sep or not name or not label.strip():
+                    raise ValueError(f"ImageFolderWithLabels: {labels_path}:{number}: expected "
+                                     f"'filename<TAB>label', got {line!r}")
+                path = os.path.join(self.root, name)
+                if not os.path.isfile(path):
+                    raise FileNotFoundError(f"ImageFolderWithLabels: {labels_path}:{number} "
+                                            f"names {name!r}, but {path!r} does not exist")
+                self.paths.append(path)
+                self.labels.append(label.strip())
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        index = self._check_index(index)
+        image = read_image(self.paths[index], grey=self.grey)
+        if self.height is not None:
+            image = fit(image, int(self.height), int(self.width), self.mode)
+        return to_chw(image), self.labels[index]

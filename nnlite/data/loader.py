@@ -1,0 +1,232 @@
+"""DataLoader: batches of a map-style dataset, shuffled by (seed, epoch),
+prepared ahead by background threads, resumable mid-epoch.
+
+    loader = DataLoader(dataset, batch_size=32, shuffle=True, seed=0)
+    for images, texts in loader: ...
+    state = loader.state_dict()        # {"seed", "epoch", "batch"}: the NEXT batch
+    loader.load_state_dict(state)      # a fresh loader continues from that batch
+
+The order of epoch e is a permutation drawn from (seed, e) only, so a resumed
+run sees exactly the batches an uninterrupted one would have seen. The state
+advances when a batch is HANDED to the consumer (not when a thread prepares
+it), so prefetching never skips data. Iterating again after stopping early
+continues where the last batch left off; ``set_epoch(e)`` restarts at epoch e.
+"""
+import collections
+import concurrent.futures
+import math
+import numbers
+
+import numpy as np
+
+
+class DataLoaderError(RuntimeError):
+    """A dataset item or a collate call failed in a worker thread; `index` is the
+    sample index (None when collating failed) and __cause__ the original error."""
+
+    def __init__(self, message, index=None):
+        super().__init__(message)
+        self.index = index
+
+
+def default_collate(samples):
+    """Stack a list of samples into a batch.
+
+    Tuples/lists are collated field by field (a tuple back), dicts key by key;
+    float arrays and Python floats become one float32 array, integer/bool
+    arrays and Python ints stacked arrays of their kind (ints as int64);
+    strings and anything else stay a list."""
+    if not samples:
+        raise ValueError("default_collate: got an empty list of samples")
+    first = samples[0]
+    if isinstance(first, dict):
+        return {key: default_collate([s[key] for s in samples]) for key in first}
+    if isinstance(first, (tuple, list)):
+        widths = {len(s) for s in samples}
+        if len(widths) != 1:
+            raise ValueError(f"default_collate: samples have different numbers of fields "
+                             f"{sorted(widths)}")
+        return tuple(default_collate(list(field)) for field in zip(*samples))
+    if isinstance(first, np.ndarray) or isinstance(first, np.generic):
+        shapes = {np.shape(s) for s in samples}
+        if len(shapes) != 1:
+            raise ValueError(f"default_collate: cannot stack arrays of different shapes "
+                             f"{sorted(shapes)}")
+        batch = np.stack(samples)
+        return batch.astype(np.float32) if batch.dtype.kind == "f" else batch
+    if isinstance(first, (bool, np.bool_)):
+        return np.asarray(samples, dtype=bool)
+    if isinstance(first, numbers.Integral):
+        return np.asarray(samples, dtype=np.int64)
+    if isinstance(first, numbers.Real):
+        return np.asarray(samples, dtype=np.float32)
+    return list(samples)  # strings and other objects
+
+
+class DataLoader:
+    """Batches of `dataset` (see the module docstring).
+
+    len() is the number of batches per epoch. `prefetch` batches are prepared
+    ahead by `workers` threads (prefetch=0 loads in the consumer's thread)."""
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False,
+                 collate=default_collate, prefetch=2, workers=1):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
+                or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if prefetch < 0 or workers < 1:
+            raise ValueError(f"DataLoader: prefetch must be >= 0 and workers >= 1, got "
+                             f"prefetch={prefetch}, workers={workers}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.collate = collate
+        self.prefetch = int(prefetch)
+        self.workers = int(workers)
+        self.epoch = 0
+        self.batch = 0  # the next batch of self.epoch to hand out
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def epoch_order(self, epoch):
+        """The sample indices of `epoch` in the order they are served."""
+        n = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(n)
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
+
+    def batch_indices(self, epoch, batch):
+        order = self.epoch_order(epoch)
+        return [int(i) for i in order[batch * self.batch_size:(batch + 1) * self.batch_size]]
+
+    # ---------------------------------------------------------------- state
+
+    def set_epoch(self, epoch):
+        """Start the next iteration at the beginning of `epoch`."""
+        self.epoch, self.batch = int(epoch), 0
+
+    def state_dict(self):
+        """{"seed", "epoch", "batch"}: the next batch iteration will yield."""
+        return {"seed": self.seed, "epoch": self.epoch, "batch": self.batch}
+
+    def load_state_dict(self, state):
+        missing = {"seed", "epoch", "batch"} - set(state)
+        if missing:
+            raise KeyError(f"DataLoader.load_state_dict: state lacks {sorted(missing)}; "
+                           f"got keys {sorted(state)}")
+        epoch, batch = int(state["epoch"]), int(state["batch"])
+        if epoch < 0 or not 0 <= batch <= len(self):
+            raise ValueError(f"DataLoader.load_state_dict: epoch {epoch}, batch {batch} is not "
+                             f"a position in epochs of {len(self)} batches")
+        self.seed = int(state["seed"])
+        self.epoch, self.batch = (epoch + 1, 0) if batch == len(self) else (epoch, batch)
+
+    def _advance(self):
+        self.batch += 1
+        if self.batch >= len(self):
+            self.epoch, self.batch = self.epoch + 1, 0
+
+    # ---------------------------------------------------------------- iteration
+
+    def _load(self, epoch, batch, indices):
+        samples = []
+        for index in indices:
+            try:
+                samples.append(self.dataset[index])
+            except Exception as error:
+                raise DataLoaderError(f"DataLoader: dataset[{index}] (epoch {epoch}, batch "
+                                      f"{batch}) raised {type(error).__name__}: {error}",
+                                      index=index) from error
+        try:
+            return self.collate(samples)
+        except Exception as error:
+            raise DataLoaderError(f"DataLoader: collating batch {batch} of epoch {epoch} "
+                                  f"(indices {indices[:8]}{'...' if len(indices) > 8 else ''}) "
+                                  f"raised {type(error).__name__}: {error}") from error
+
+    def __iter__(self):
+        return _BatchIterator(self)
+
+
+class _BatchIterator:
+    """Serves the rest of the loader's current epoch; closes its threads when
+    exhausted, closed, or garbage-collected (a consumer that breaks early)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.epoch = loader.epoch
+        self.order = loader.epoch_order(self.epoch)
+        self.start, self.served = loader.batch, 0
+        self.next_to_submit = loader.batch
+        self.end = len(loader)
+        self.pending = collections.deque()
+        self.executor = None
+        self.closed = False
+        if loader.prefetch > 0:
+            self.executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=loader.workers, thread_name_prefix="nnlite-data")
+            self._fill()
+
+    def _indices(self, batch):
+        size = self.loader.batch_size
+        return [int(i) for i in self.order[batch * size:(batch + 1) * size]]
+
+    def _fill(self):
+        while len(self.pending) < self.loader.prefetch and self.next_to_submit < self.end:
+            batch = self.next_to_submit
+            self.pending.append(self.executor.submit(self.loader._load, self.epoch, batch,
+                                                     self._indices(batch)))
+            self.next_to_submit += 1
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        loader = self.loader
+        if self.closed or self.next_batch >= self.end or \
+                (loader.epoch, loader.batch) != (self.epoch, self.next_batch):
+            # done, closed, or the loader was moved (set_epoch/load_state_dict);
+            # the consumer's thread may wait here for idle workers to exit
+            self.close(wait=True)
+            raise StopIteration
+        if self.executor is None:
+            result = loader._load(self.epoch, self.next_batch, self._indices(self.next_batch))
+        else:
+            future = self.pending.popleft()
+            try:
+                result = future.result()
+            except BaseException:
+                self.close()
+                raise
+            self._fill()
+        loader._advance()
+        self.served += 1
+        return result
+
+    @property
+    def next_batch(self):
+        return self.start + self.served
+
+    def close(self, wait=False):
+        """Cancel the batches not started and let the threads go; wait=True
+        joins them (never from __del__, which may run on a worker thread)."""
+        self.closed = True
+        executor, self.executor = getattr(self, "executor", None), None
+        if executor is not None:
+            for future in self.pending:
+                future.cancel()
+            self.pending.clear()
+            executor.shutdown(wait=wait)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

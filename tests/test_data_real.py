@@ -1,0 +1,239 @@
+"""Loaders for datasets on disk, each on tiny files written here in the true
+format: MJSynth, ImageFolderWithLabels, MNIST idx, SVHN digitStruct.mat."""
+import gzip
+import struct
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnlite.data import MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, read_idx
+
+
+def _save(path, array, mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array.astype(np.uint8), mode=mode).save(path)
+
+
+def _half_black(height, width):
+    """Black left half, white right half."""
+    image = np.full((height, width), 255, np.uint8)
+    image[:, :width // 2] = 0
+    return image
+
+
+# ---------------------------------------------------------------- MJSynth
+
+def _mjsynth(tmp_path):
+    _save(tmp_path / "1" / "2" / "7_Hello_123.jpg", _half_black(31, 60))
+    _save(tmp_path / "1" / "3" / "8_world_9.jpg", np.full((32, 90), 128, np.uint8))
+    (tmp_path / "annotation_train.txt").write_text(
+        "./1/2/7_Hello_123.jpg 123\n./1/3/8_world_9.jpg 9\n")
+    return tmp_path
+
+
+def test_mjsynth_labels_from_file_names_and_images(tmp_path):
+    data = MJSynth(_mjsynth(tmp_path), height=32, width=100)
+    assert len(data) == 2
+    image, word = data[0]
+    assert word == "Hello" and image.shape == (1, 32, 100) and image.dtype == np.float32
+    assert image[0, :, :45].max() < 0.1 and image[0, :, 55:].min() > 0.9  # stretched
+    assert data[1][1] == "world" and abs(data[1][0].mean() - 128 / 255) < 0.02
+    padded = MJSynth(tmp_path, height=32, width=128, mode="pad")
+    image = padded[0][0][0]
+    # 31x60 scaled to height 32 is 62 wide: dark, white, then white padding
+    assert image[:, :28].max() < 0.1 and image[:, 34:].min() > 0.9 and image.shape == (32, 128)
+    batch = next(iter(DataLoader(data, 2)))
+    assert batch[0].shape == (2, 1, 32, 100) and batch[1] == ["Hello", "world"]
+
+
+def test_mjsynth_bad_paths_and_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset folder .*nowhere"):
+        MJSynth(tmp_path / "nowhere")
+    root = _mjsynth(tmp_path)
+    with pytest.raises(FileNotFoundError, match="annotation_val.txt"):
+        MJSynth(root, split_file="annotation_val.txt")
+    (root / "bad.txt").write_text("./1/2/7_Hello_123.jpg 123\njunk\n")
+    with pytest.raises(ValueError, match=r"bad.txt:2: expected"):
+        MJSynth(root, split_file="bad.txt")
+    (root / "noword.txt").write_text("./1/2/hello.jpg 4\n")
+    with pytest.raises(ValueError, match=r"noword.txt:1: .*'hello.jpg' is not"):
+        MJSynth(root, split_file="noword.txt")
+    (root / "missing.txt").write_text("./9/9/1_gone_2.jpg 2\n")
+    with pytest.raises(FileNotFoundError, match="1_gone_2.jpg"):
+        MJSynth(root, split_file="missing.txt")[0]
+    (root / "1" / "2" / "5_broken_6.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
+    (root / "corrupt.txt").write_text("./1/2/5_broken_6.jpg 6\n")
+    with pytest.raises(ValueError, match="cannot decode image file .*5_broken_6.jpg"):
+        MJSynth(root, split_file="corrupt.txt")[0]
+
+
+# ---------------------------------------------------------------- image folder
+
+def test_image_folder_with_labels(tmp_path):
+    _save(tmp_path / "a.png", _half_black(20, 40))
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[..., 0] = 255
+    _save(tmp_path / "sub" / "b.png", rgb, mode="RGB")
+    (tmp_path / "labels.txt").write_text("a.png\tnew york\nsub/b.png red\n\n")
+    data = ImageFolderWithLabels(tmp_path)
+    assert len(data) == 2 and data[0][1] == "new york" and data[1][1] == "red"
+    assert data[0][0].shape == (1, 20, 40) and data[0][0][0, 0, 0] == 0
+    colour = ImageFolderWithLabels(tmp_path, grey=False, height=8, width=16)
+    image = colour[1][0]
+    assert image.shape == (3, 8, 16) and image[0].min() == 1 and image[1:].max() == 0
+
+
+def test_image_folder_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="labels file"):
+        ImageFolderWithLabels(tmp_path)
+    (tmp_path / "labels.txt").write_text("ghost.png cat\n")
+    with pytest.raises(FileNotFoundError, match=r"labels.txt:1 names 'ghost.png'"):
+        ImageFolderWithLabels(tmp_path)
+    (tmp_path / "labels.txt").write_text("lonely.png\n")
+    with pytest.raises(ValueError, match=r"labels.txt:1: expected 'filename<TAB>label'"):
+        ImageFolderWithLabels(tmp_path)
+    (tmp_path / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (tmp_path / "labels.txt").write_text("x.png dog\n")
+    with pytest.raises(ValueError, match="cannot decode image file .*x.png"):
+        ImageFolderWithLabels(tmp_path)[0]
+
+
+# ---------------------------------------------------------------- MNIST
+
+def _idx(values, type_code=0x08):
+    header = bytes([0, 0, type_code, values.ndim]) + struct.pack(">" + "I" * values.ndim,
+                                                                 *values.shape)
+    return header + values.astype(">u1" if type_code == 0x08 else ">i4").tobytes()
+
+
+def _mnist(root, prefix="train", gz=True, count=3):
+    images = np.arange(count * 28 * 28, dtype=np.int64).reshape(count, 28, 28) % 256
+    labels = np.arange(count) % 10
+    for name, array in ((f"{prefix}-images-idx3-ubyte", images),
+                        (f"{prefix}-labels-idx1-ubyte", labels)):
+        data = _idx(array)
+        if gz:
+            (root / (name + ".gz")).write_bytes(gzip.compress(data))
+        else:
+            (root / name).write_bytes(data)
+    return images, labels
+
+
+@pytest.mark.parametrize("gz", [True, False])
+def test_mnist_reads_idx_files(tmp_path, gz):
+    images, labels = _mnist(tmp_path, "t10k", gz=gz)
+    data = MNIST(tmp_path, train=False)
+    assert len(data) == 3 and np.array_equal(data.images, images)
+    assert data.labels.tolist() == [0, 1, 2]
+    image, label = data[2]
+    assert image.shape == (1, 28, 28) and image.dtype == np.float32 and label == 2
+    assert np.allclose(image[0] * 255, images[2])
+
+
+def test_mnist_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte"):
+        MNIST(tmp_path)
+    _mnist(tmp_path, gz=False)
+    raw = (tmp_path / "train-images-idx3-ubyte").read_bytes()
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(raw[:-100])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte' is truncated: shape "
+                                         r"\(3, 28, 28\) needs 2352 bytes of data, found 2252"):
+        MNIST(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"PK\x03\x04" + raw[4:])
+    with pytest.raises(ValueError, match="does not start with an idx header"):
+        MNIST(tmp_path)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(raw)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.arange(4) % 10))
+    with pytest.raises(ValueError, match=r"expected \(3,\) labels for the 3 images"):
+        MNIST(tmp_path)
+    (tmp_path / "bad.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(ValueError, match="bad.gz' cannot be read"):
+        read_idx(tmp_path / "bad.gz")
+    (tmp_path / "short").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
+    with pytest.raises(ValueError, match="truncated inside its header"):
+        read_idx(tmp_path / "short")
+
+
+# ---------------------------------------------------------------- SVHN
+
+def _write_digit_struct(path, entries, group_name="digitStruct"):
+    """MATLAB v7.3 layout: /digitStruct/name and /bbox are (N, 1) reference
+    arrays into #refs#; a field with one digit is a (1, 1) number, with more
+    a (k, 1) array of references to (1, 1) numbers."""
+    import h5py
+    with h5py.File(path, "w", userblock_size=512) as f:
+        refs = f.create_group("#refs#")
+        group = f.create_group(group_name)
+        names, boxes = [], []
+        for i, (name, digits) in enumerate(entries):
+            chars = refs.create_dataset(f"n{i}", data=np.array([[ord(c)] for c in name],
+                                                                   np.uint16))
+            names.append(chars.ref)
+            box = refs.create_group(f"b{i}")
+            for key in ("height", "label", "left", "top", "width"):
+                values = [d[key] for d in digits]
+                if len(values) == 1:
+                    box.create_dataset(key, data=np.array([[values[0]]], np.float64))
+                else:
+                    cells = [refs.create_dataset(f"b{i}{key}{k}",
+                                                 data=np.array([[v]], np.float64)).ref
+                             for k, v in enumerate(values)]
+                    box.create_dataset(key, data=np.array(cells, dtype=h5py.ref_dtype)[:, None])
+            boxes.append(box.ref)
+        group.create_dataset("name", data=np.array(names, dtype=h5py.ref_dtype)[:, None])
+        group.create_dataset("bbox", data=np.array(boxes, dtype=h5py.ref_dtype)[:, None])
+
+
+def _svhn(root):
+    folder = root / "train"
+    folder.mkdir()
+    _save(folder / "1.png", np.full((40, 80, 3), 200, np.uint8), mode="RGB")
+    _save(folder / "2.png", np.full((64, 64, 3), 50, np.uint8), mode="RGB")
+    _write_digit_struct(folder / "digitStruct.mat", [
+        ("1.png", [dict(label=1, left=10, top=5, width=12, height=20),
+                   dict(label=10, left=24, top=7, width=13, height=22)]),  # 10 = digit 0
+        ("2.png", [dict(label=5, left=8, top=4, width=30, height=40)])])
+    return root
+
+
+def test_svhn_reads_digit_struct_and_images(tmp_path):
+    data = SVHN(_svhn(tmp_path), "train")
+    assert len(data) == 2
+    image, labels, box = data[0]
+    assert image.shape == (3, 128, 256) and image.dtype == np.float32
+    assert np.allclose(image, 200 / 255, atol=1e-6)
+    assert labels.dtype == np.int64 and labels.tolist() == [1, 0, 10, 10, 10, 10]
+    # union box: x 10..37, y 5..29 in the 80x40 image; scaled by 256/80 and 128/40
+    assert box.dtype == np.float32
+    np.testing.assert_allclose(box, [23.5 * 3.2, 17 * 3.2, 24 * 3.2, 27 * 3.2], rtol=1e-6)
+    _, labels, box = data[1]
+    assert labels.tolist() == [5, 10, 10, 10, 10, 10]
+    np.testing.assert_allclose(box, [23 * 4, 24 * 2, 40 * 2, 30 * 4], rtol=1e-6)
+    original = SVHN(tmp_path, "train", size=None)
+    image, _, box = original[0]
+    assert image.shape == (3, 40, 80)
+    np.testing.assert_allclose(box, [23.5, 17, 24, 27])
+
+
+def test_svhn_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dataset folder .*test"):
+        SVHN(tmp_path, "test")
+    (tmp_path / "train").mkdir()
+    with pytest.raises(FileNotFoundError, match="digitStruct.mat"):
+        SVHN(tmp_path, "train")
+    (tmp_path / "train" / "digitStruct.mat").write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    with pytest.raises(ValueError, match="is not an HDF5 file"):
+        SVHN(tmp_path, "train")
+    _write_digit_struct(tmp_path / "train" / "digitStruct.mat",
+                        [("1.png", [dict(label=3, left=1, top=1, width=2, height=2)])],
+                        group_name="somethingElse")
+    with pytest.raises(ValueError, match="has no 'digitStruct' group"):
+        SVHN(tmp_path, "train")
+    _write_digit_struct(tmp_path / "train" / "digitStruct.mat",
+                        [("1.png", [dict(label=3, left=1, top=1, width=2, height=2)] * 3)])
+    with pytest.raises(ValueError, match="'1.png' has 3 digits, more than num_positions=2"):
+        SVHN(tmp_path, "train", num_positions=2)
+    data = SVHN(tmp_path, "train")
+    with pytest.raises(FileNotFoundError, match="1.png"):
+        data[0]
