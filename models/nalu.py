@@ -167,3 +167,160 @@ def default_config():
         "identity_task": {"activations": sorted(IDENTITY_ACTIVATIONS),
                           "train_range": (-5, 5), "test_range": (-20, 20)},
     }
+
+
+# ----------------------------------------------------------------- training --
+# `nnlite train nac|nalu|nalu_mlp|identity_mlp|nalu_tutorial`: MSE, Adam 0.01
+# (the seed's setting); metric = the paper's scaled error (random model = 100,
+# perfect = 0) on a fixed validation set drawn from another seed, with the
+# extrapolation range scored beside it.
+
+# Registry name -> (static-task kind or experiment, default operation)
+RECIPE_MODELS = {"nalu": ("nalu", "mul"), "nac": ("nac", "add"),
+                 "nalu_mlp": ("mlp_relu6", "add"), "identity_mlp": ("identity", None),
+                 "nalu_tutorial": ("tutorial", "add")}
+TRAIN_SIZE, VAL_SIZE = 10_000, 1_000
+VAL_SEED_OFFSET, BASELINE_SEED_OFFSET = 10_000, 20_000
+RANDOM_MODELS = 8  # random initialisations averaged into the "100" of the scale
+
+
+def _parse_operation(model, data, default):
+    """--data for the NALU models: 'synth' (the model's default operation),
+    'synth:OP' or OP (add, sub, mul, div, square, sqrt or a+b, a-b, ...)."""
+    from nnlite.data.arithmetic import ALIASES
+    spec = data[len("synth:"):] if data.startswith("synth:") else data
+    if spec == "synth":
+        return default
+    name = ALIASES.get(spec, spec)
+    if name not in OPERATIONS:
+        raise ValueError(f"the {model} experiments use synthetic data only: --data must be "
+                         f"'synth', 'synth:OP' or OP with OP one of {sorted(OPERATIONS)} or "
+                         f"{sorted(ALIASES)}; got {data!r}")
+    if default is None or (model == "nalu_tutorial" and name != "add"):
+        raise ValueError(f"--data {data!r}: {model} learns "
+                         f"{'the identity' if default is None else 'integer addition'} only; "
+                         f"use --data synth")
+    return name
+
+
+def experiment_data(kind, operation, seed):
+    """{"train": (x, y), "val": (x, y), "extrapolation": (x, y)} float32 arrays:
+    training from `seed`, the fixed validation and extrapolation sets from
+    seed + VAL_SEED_OFFSET (never seen in training)."""
+    from nnlite.data import arithmetic_task, identity_task, integer_addition_task
+    val_seed = seed + VAL_SEED_OFFSET
+    if kind == "identity":
+        low, high = default_config()["identity_task"]["test_range"]
+        return {"train": identity_task(TRAIN_SIZE, seed),
+                "val": identity_task(VAL_SIZE, val_seed),
+                "extrapolation": identity_task(VAL_SIZE, val_seed + 1, (low, high))}
+    if kind == "tutorial":
+        return {"train": integer_addition_task(TRAIN_SIZE, seed, high=100),
+                "val": integer_addition_task(VAL_SIZE, val_seed, high=100),
+                "extrapolation": integer_addition_task(VAL_SIZE, val_seed + 1, high=1000)}
+    return {"train": arithmetic_task(operation, TRAIN_SIZE, seed),
+            "val": arithmetic_task(operation, VAL_SIZE, val_seed),
+            "extrapolation": arithmetic_task(operation, VAL_SIZE, val_seed + 1,
+                                             extrapolation=True)}
+
+
+def experiment_model(kind, activation="relu6"):
+    """A fresh (randomly initialised) model of an experiment kind: a STATIC_MODELS
+    name, "identity" (identity_mlp with `activation`) or "tutorial"."""
+    if kind == "identity":
+        return identity_mlp(activation)
+    if kind == "tutorial":
+        return tutorial_nalu()
+    return static_task_model(kind)
+
+
+def predict(model, x, batch=1000):
+    """The model's outputs for the array x, float64, without building a graph."""
+    import nnlite as nl
+    from nnlite.training.task import model_device
+    device = model_device(model)
+    with nl.no_grad():
+        parts = [model(nl.tensor(x[i:i + batch]).to(device)).numpy()
+                 for i in range(0, len(x), batch)]
+    return np.concatenate(parts).astype(np.float64)
+
+
+def random_model_rmse(kind, sets, seed, activation="relu6", count=RANDOM_MODELS):
+    """{set name: mean RMSE of `count` randomly initialised models} for the
+    sets given; the "100" of the scaled error. Leaves the global RNG reseeded."""
+    import nnlite as nl
+    totals = {name: 0.0 for name in sets}
+    for k in range(count):
+        nl.manual_seed(seed + BASELINE_SEED_OFFSET + k)
+        model = experiment_model(kind, activation)
+        for name, (x, y) in sets.items():
+            totals[name] += rmse(predict(model, x), y)
+    result = {name: total / count for name, total in totals.items()}
+    bad = {name: value for name, value in result.items() if not np.isfinite(value) or value == 0}
+    if bad:
+        raise ValueError(f"nalu.random_model_rmse: the random {kind} model's RMSE is {bad}; "
+                         f"the scale is undefined")
+    return result
+
+
+class ArithmeticTask:
+    """Batches (x, y); MSE loss; metric "scaled_error" = 100 * RMSE / RMSE of a
+    random model on the validation loader (lower is better), plus the same on
+    the fixed extrapolation set."""
+    metric_name = "scaled_error"
+    higher_is_better = False
+
+    def __init__(self, baseline_rmse, extrapolation=None):
+        self.baseline_rmse = dict(baseline_rmse)
+        self.extrapolation = extrapolation
+
+    def loss(self, model, batch):
+        from nnlite.training.task import model_device, move_batch
+        x, y = move_batch(batch, model_device(model))
+        return loss(model(x), y), {}
+
+    def evaluate(self, model, loader):
+        predictions, targets = [], []
+        for x, y in loader:
+            predictions.append(predict(model, np.asarray(x)))
+            targets.append(np.asarray(y, np.float64))
+        if not predictions:
+            raise ValueError("ArithmeticTask.evaluate: the loader yielded no samples")
+        error = rmse(np.concatenate(predictions), np.concatenate(targets))
+        result = {"scaled_error": 100.0 * error / self.baseline_rmse["val"], "rmse": error}
+        if self.extrapolation is not None:
+            x, y = self.extrapolation
+            error = rmse(predict(model, x), y)
+            result["extrapolation_scaled_error"] = (100.0 * error
+                                                    / self.baseline_rmse["extrapolation"])
+            result["extrapolation_rmse"] = error
+        return result
+
+    def predict(self, model, batch):
+        return predict(model, np.asarray(batch[0] if isinstance(batch, (tuple, list))
+                                         else batch))
+
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="nalu",
+                    activation="relu6"):
+    """The Recipe of one NALU-family registry entry (`model`) on synthetic data."""
+    import nnlite as nl
+    from nnlite import optim
+    from nnlite.data import ArrayDataset, DataLoader
+    from nnlite.training import Recipe
+    if model not in RECIPE_MODELS:
+        raise ValueError(f"nalu.training_recipe: model must be one of {sorted(RECIPE_MODELS)}, "
+                         f"got {model!r}")
+    kind, default_operation = RECIPE_MODELS[model]
+    operation = _parse_operation(model, data, default_operation)
+    sets = experiment_data(kind, operation, seed)
+    baseline = random_model_rmse(kind, {"val": sets["val"],
+                                        "extrapolation": sets["extrapolation"]}, seed, activation)
+    nl.manual_seed(seed)
+    network = experiment_model(kind, activation).to(device)
+    optimizer = optim.Adam(network.parameters(), lr=default_config()["lr"])
+    batch = batch or 64
+    train = DataLoader(ArrayDataset(*sets["train"]), batch, shuffle=True, seed=seed)
+    val = DataLoader(ArrayDataset(*sets["val"]), 500, prefetch=0)
+    return Recipe(network, optimizer, None, ArithmeticTask(baseline, sets["extrapolation"]),
+                  train, val, steps=2000, eval_every=250, log_every=50)

@@ -134,9 +134,13 @@ def _positive(option, value):
 
 
 def _recipe(module, args):
+    import inspect
+    options = dict(data=args.data, batch=args.batch, seed=args.seed, device=args.device)
+    # A module that registers several models (e.g. nalu: nac, nalu, ...) takes the name.
+    if "model" in inspect.signature(module.training_recipe).parameters:
+        options["model"] = args.model
     try:
-        return module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
-                                      device=args.device)
+        return module.training_recipe(**options)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(f"--data {args.data}: {exc}") from None
 

@@ -1,0 +1,207 @@
+"""The NALU reproductions (SPECS section 4; Trask et al. 2018):
+
+  static    the static arithmetic task: MLP (ReLU6 and linear), NAC and NALU
+            on a+b, a-b, a*b, a/b, a^2, sqrt(a); interpolation and
+            extrapolation RMSE scaled so that a randomly initialised model is
+            100 and a perfect one 0; median and mean over seeds. Writes a
+            markdown table, a JSON of every run and a bar chart.
+  identity  MLPs 1-8-8-8-1 with several nonlinearities trained on the
+            identity over [-5, 5]; mean absolute error over [-20, 20] plotted.
+
+Uses the same data, models, scale and optimiser as `nnlite train nalu`
+(models/nalu.py), with a plain training loop (minibatches drawn with
+replacement) so that hundreds of small runs fit on a CPU.
+
+    python scripts/nalu_experiments.py static --steps 5000 --seeds 0 1 2 \
+        --out /work/runs/nalu_static
+    python scripts/nalu_experiments.py identity --steps 5000 --seeds 0 1 2 \
+        --figure docs/results/nalu_identity.png --out /work/runs/nalu_identity
+"""
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import nnlite as nl
+from nnlite import optim
+from nnlite.models import nalu as M
+
+OPERATION_LABELS = {"add": "a+b", "sub": "a-b", "mul": "a*b", "div": "a/b", "square": "a^2",
+                    "sqrt": "sqrt(a)"}
+KIND_LABELS = {"mlp_relu6": "MLP ReLU6", "mlp_linear": "MLP linear", "nac": "NAC",
+               "nalu": "NALU"}
+
+
+def train(model, x, y, steps, batch, seed, lr):
+    """Adam on MSE over minibatches of (x, y); returns the last loss (nan if it diverged)."""
+    optimizer = optim.Adam(model.parameters(), lr=lr)
+    rng = np.random.default_rng(seed)
+    value = float("nan")
+    for _ in range(steps):
+        index = rng.integers(0, len(x), size=batch)
+        loss = M.loss(model(nl.tensor(x[index])), nl.tensor(y[index]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        value = loss.item()
+        if not np.isfinite(value):
+            break
+    return value
+
+
+def scaled(model, data, baseline):
+    result = {}
+    for name in ("val", "extrapolation"):
+        x, y = data[name]
+        error = M.rmse(M.predict(model, x), y)
+        result[name] = 100.0 * error / baseline[name] if np.isfinite(error) else float("inf")
+    return result
+
+
+def run_static(args):
+    runs = []
+    jobs = [(op, kind, seed) for op in args.operations for kind in args.models
+            for seed in args.seeds]
+    start = time.time()
+    for op, kind, seed in tqdm(jobs, desc="static task", unit="run"):
+        data = M.experiment_data(kind, op, seed)
+        baseline = M.random_model_rmse(kind, {"val": data["val"],
+                                              "extrapolation": data["extrapolation"]}, seed)
+        nl.manual_seed(seed)
+        model = M.experiment_model(kind)
+        last_loss = train(model, *data["train"], args.steps, args.batch, seed, args.lr)
+        score = scaled(model, data, baseline)
+        runs.append({"operation": op, "model": kind, "seed": seed, "last_loss": last_loss,
+                     "interpolation": score["val"], "extrapolation": score["extrapolation"]})
+    wall = time.time() - start
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "static_runs.json"), "w") as f:
+        json.dump({"args": vars(args), "wall_s": wall, "runs": runs}, f, indent=1)
+    table = static_table(runs, args)
+    with open(args.table, "w") as f:
+        f.write(table)
+    static_figure(runs, args)
+    print(table)
+    print(f"wall time {wall:.0f} s")
+
+
+def summary(runs, op, kind, split):
+    values = np.array([r[split] for r in runs if r["operation"] == op and r["model"] == kind])
+    return float(np.median(values)), float(np.mean(values)), values
+
+
+def static_table(runs, args):
+    lines = [f"Static task, {args.steps} Adam steps (lr {args.lr}, batch {args.batch}), "
+             f"seeds {' '.join(map(str, args.seeds))}: scaled RMSE, random model = 100, "
+             f"perfect = 0; median (mean) over seeds.", ""]
+    for split, title in (("interpolation", "Interpolation"), ("extrapolation", "Extrapolation")):
+        lines.append(f"| {title} | " + " | ".join(KIND_LABELS[k] for k in args.models) + " |")
+        lines.append("|---|" + "---|" * len(args.models))
+        for op in args.operations:
+            cells = []
+            for kind in args.models:
+                median, mean, _ = summary(runs, op, kind, split)
+                cells.append(f"{median:.1f} ({mean:.1f})")
+            lines.append(f"| {OPERATION_LABELS[op]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def static_figure(runs, args):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    width = 0.8 / len(args.models)
+    for ax, split in zip(axes, ("interpolation", "extrapolation")):
+        for i, kind in enumerate(args.models):
+            medians = [max(summary(runs, op, kind, split)[0], 1e-3) for op in args.operations]
+            ax.bar(np.arange(len(args.operations)) + i * width, medians, width,
+                   label=KIND_LABELS[kind])
+        ax.set_yscale("log")
+        ax.axhline(100, color="k", lw=0.8, ls="--")
+        ax.set_xticks(np.arange(len(args.operations)) + 0.4 - width / 2)
+        ax.set_xticklabels([OPERATION_LABELS[op] for op in args.operations])
+        ax.set_title(f"{split} (median scaled error; random = 100)")
+    axes[0].set_ylabel("scaled RMSE (log)")
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.figure, dpi=80)
+    plt.close(fig)
+
+
+def run_identity(args):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    grid = np.linspace(-20, 20, 401, dtype=np.float32)[:, None]
+    curves, rows = {}, []
+    start = time.time()
+    jobs = [(a, s) for a in args.activations for s in args.seeds]
+    for activation, seed in tqdm(jobs, desc="identity", unit="run"):
+        data = M.experiment_data("identity", None, seed)
+        nl.manual_seed(seed)
+        model = M.identity_mlp(activation)
+        last_loss = train(model, *data["train"], args.steps, args.batch, seed, args.lr)
+        error = np.abs(M.predict(model, grid) - grid.astype(np.float64))[:, 0]
+        curves.setdefault(activation, []).append(error)
+        inside = np.abs(grid[:, 0]) <= 5
+        rows.append({"activation": activation, "seed": seed, "last_loss": last_loss,
+                     "mae_inside_5": float(error[inside].mean()),
+                     "mae_outside_5": float(error[~inside].mean())})
+    wall = time.time() - start
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for activation, errors in curves.items():
+        ax.plot(grid[:, 0], np.mean(errors, axis=0), label=activation, lw=1.2)
+    ax.axvspan(-5, 5, color="0.9", label="training range")
+    ax.set_xlabel("x")
+    ax.set_ylabel("mean absolute error")
+    ax.set_title(f"MLP 1-8-8-8-1 learning y = x on [-5, 5] ({len(args.seeds)} seeds)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.figure, dpi=80)
+    plt.close(fig)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "identity_runs.json"), "w") as f:
+        json.dump({"args": vars(args), "wall_s": wall, "runs": rows}, f, indent=1)
+    print("| activation | MAE on [-5, 5] | MAE on [-20, 20] outside [-5, 5] |")
+    print("|---|---|---|")
+    for activation in args.activations:
+        mine = [r for r in rows if r["activation"] == activation]
+        print(f"| {activation} | {np.mean([r['mae_inside_5'] for r in mine]):.3f} | "
+              f"{np.mean([r['mae_outside_5'] for r in mine]):.3f} |")
+    print(f"wall time {wall:.0f} s")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=("static", "identity"))
+    parser.add_argument("--steps", type=int, default=5000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=M.default_config()["lr"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--operations", nargs="+", default=list(OPERATION_LABELS),
+                        choices=list(OPERATION_LABELS))
+    parser.add_argument("--models", nargs="+", default=list(M.STATIC_MODELS),
+                        choices=list(M.STATIC_MODELS))
+    parser.add_argument("--activations", nargs="+", default=sorted(M.IDENTITY_ACTIVATIONS),
+                        choices=sorted(M.IDENTITY_ACTIVATIONS))
+    parser.add_argument("--out", default="runs/nalu", help="folder for the per-run JSON")
+    parser.add_argument("--table", default=None, help="markdown table (static)")
+    parser.add_argument("--figure", default=None, help="PNG to write")
+    args = parser.parse_args(argv)
+    if args.part == "static":
+        args.table = args.table or os.path.join(args.out, "static_table.md")
+        args.figure = args.figure or os.path.join(args.out, "static.png")
+        run_static(args)
+    else:
+        args.figure = args.figure or os.path.join(args.out, "identity.png")
+        run_identity(args)
+
+
+if __name__ == "__main__":
+    main()
