@@ -226,9 +226,11 @@ def experiment_data(kind, operation, seed):
 
 def experiment_model(kind, activation="relu6"):
     """A fresh (randomly initialised) model of an experiment kind: a STATIC_MODELS
-    name, "identity" (identity_mlp with `activation`) or "tutorial"."""
+    name, "nalu_separate", "identity" (identity_mlp with `activation`) or "tutorial"."""
     if kind == "identity":
         return identity_mlp(activation)
+    if kind == "nalu_separate":  # the log path with its own NAC weight
+        return nalu(shared_weights=False)
     if kind == "tutorial":
         return tutorial_nalu()
     return static_task_model(kind)

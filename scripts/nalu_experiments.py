@@ -32,7 +32,7 @@ from nnlite.models import nalu as M
 OPERATION_LABELS = {"add": "a+b", "sub": "a-b", "mul": "a*b", "div": "a/b", "square": "a^2",
                     "sqrt": "sqrt(a)"}
 KIND_LABELS = {"mlp_relu6": "MLP ReLU6", "mlp_linear": "MLP linear", "nac": "NAC",
-               "nalu": "NALU"}
+               "nalu": "NALU", "nalu_separate": "NALU (separate W)"}
 
 
 def train(model, x, y, steps, batch, seed, lr):
@@ -162,9 +162,9 @@ def run_identity(args):
     ax.set_title(f"MLP 1-8-8-8-1 learning y = x on [-5, 5] ({len(args.seeds)} seeds)")
     ax.legend(fontsize=8)
     fig.tight_layout()
+    os.makedirs(args.out, exist_ok=True)
     fig.savefig(args.figure, dpi=80)
     plt.close(fig)
-    os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "identity_runs.json"), "w") as f:
         json.dump({"args": vars(args), "wall_s": wall, "runs": rows}, f, indent=1)
     print("| activation | MAE on [-5, 5] | MAE on [-20, 20] outside [-5, 5] |")
@@ -187,7 +187,7 @@ def main(argv=None):
     parser.add_argument("--operations", nargs="+", default=list(OPERATION_LABELS),
                         choices=list(OPERATION_LABELS))
     parser.add_argument("--models", nargs="+", default=list(M.STATIC_MODELS),
-                        choices=list(M.STATIC_MODELS))
+                        choices=list(KIND_LABELS))
     parser.add_argument("--activations", nargs="+", default=sorted(M.IDENTITY_ACTIVATIONS),
                         choices=sorted(M.IDENTITY_ACTIVATIONS))
     parser.add_argument("--out", default="runs/nalu", help="folder for the per-run JSON")

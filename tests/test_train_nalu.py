@@ -121,3 +121,27 @@ def test_trained_nac_extrapolates_addition():
     run_steps(recipe, 300)
     metrics = recipe.task.evaluate(recipe.model, recipe.val_loader)
     assert metrics["extrapolation_scaled_error"] < 30
+
+
+def load_script():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "nalu_experiments.py"
+    spec = importlib.util.spec_from_file_location("nalu_experiments", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_experiments_script_writes_table_runs_and_figures(tmp_path):
+    script = load_script()
+    script.main(["static", "--steps", "3", "--seeds", "0", "1", "--operations", "add", "div",
+                 "--models", "nac", "nalu_separate", "--out", str(tmp_path / "static")])
+    table = (tmp_path / "static" / "static_table.md").read_text()
+    assert "| a/b |" in table and "NALU (separate W)" in table
+    runs = json.loads((tmp_path / "static" / "static_runs.json").read_text())["runs"]
+    assert len(runs) == 2 * 2 * 2
+    assert (tmp_path / "static" / "static.png").stat().st_size > 1000
+    script.main(["identity", "--steps", "3", "--seeds", "0", "--activations", "tanh", "relu",
+                 "--out", str(tmp_path / "identity")])
+    assert (tmp_path / "identity" / "identity.png").stat().st_size > 1000
