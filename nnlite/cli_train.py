@@ -134,9 +134,13 @@ def _positive(option, value):
 
 
 def _recipe(module, args):
+    import inspect
+    options = dict(data=args.data, batch=args.batch, seed=args.seed, device=args.device)
+    # a module defining several models (jaderberg: charnet, dictnet) takes the name
+    if "model" in inspect.signature(module.training_recipe).parameters:
+        options["model"] = args.model
     try:
-        return module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
-                                      device=args.device)
+        return module.training_recipe(**options)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(f"--data {args.data}: {exc}") from None
 
@@ -150,6 +154,20 @@ def _load_checkpoint(path, model, device):
         raise CommandError(f"checkpoint {path!r} does not exist") from None
     except io.CheckpointError as exc:
         raise CommandError(str(exc)) from None
+
+
+def _build_for(builder, module, args):
+    """The model to load the checkpoint into: the module's build_for_checkpoint(path,
+    name) when it has one (recipes that train other sizes than the builder's
+    default), else the registered builder's default."""
+    if not callable(getattr(module, "build_for_checkpoint", None)):
+        return builder()
+    if not os.path.exists(args.checkpoint):
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    try:
+        return module.build_for_checkpoint(args.checkpoint, args.model)
+    except (OSError, KeyError, ValueError) as exc:
+        raise CommandError(f"cannot read model shapes from {args.checkpoint!r}: {exc}") from None
 
 
 def _load_images(module, paths):
@@ -260,7 +278,7 @@ def run_predict(args):
                                                                             "support")
     _positive("--beam", args.beam)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
-    model = builder()
+    model = _build_for(builder, module, args)
     _load_checkpoint(args.checkpoint, model, args.device)
     images = _load_images(module, args.images)
     model.eval()
