@@ -120,7 +120,7 @@ def mjsynth_datasets(root, val_size=2000, progress=True):
 def training_recipe(data="synth", batch=None, seed=0, device="cpu",
                     max_length=DEFAULT_MAX_LENGTH, steps=DEFAULT_STEPS,
                     eval_every=DEFAULT_EVAL_EVERY, size=None, model_options=None,
-                    show=SHOW_PREDICTIONS, val_size=VAL_SIZE):
+                    show=SHOW_PREDICTIONS, val_size=VAL_SIZE, conv_init="he"):
     """The `nnlite train crnn` recipe (see the module docstring). `size` is
     "compact" or "seed" (default: compact on synth, seed on a PATH);
     model_options go to crnn.crnn on top of it (e.g. smaller channels for tests)."""
@@ -138,12 +138,31 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
     nl.manual_seed(seed)
     model = _crnn.crnn(num_classes=config["num_classes"], blank=config["blank"],
                        **{**SIZES[size], **(model_options or {})})
+    if conv_init == "he":
+        he_init_convs(model)
+    elif conv_init != "default":
+        raise ValueError(f"crnn training_recipe: conv_init must be 'he' or 'default', got "
+                         f"{conv_init!r}")
     optimizer = nl.optim.Adam(model.parameters(), lr=config["lr"])
     batch = batch or DEFAULT_BATCH
     train_loader = DataLoader(train, batch_size=batch, shuffle=True, seed=seed, drop_last=True)
     val_loader = DataLoader(val, batch_size=64, prefetch=0)
     return Recipe(model, optimizer, None, CTCTextTask(alphabet, show=show), train_loader,
                   val_loader, steps=steps, eval_every=eval_every, log_every=10)
+
+
+def he_init_convs(model):
+    """He (Kaiming) uniform initialisation of every conv weight, zero biases.
+    Why: with fan-in-scaled uniform weights (nnlite's and PyTorch's default, and
+    Keras's Glorot is similar) each ReLU conv shrinks its signal's variance by
+    about 3x, so five convs before the first BatchNorm leave the LSTMs almost no
+    signal and CTC sits long on its all-blank plateau; He's gain keeps the variance."""
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7"):
+        conv = getattr(model, name)
+        nl.nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")
+        if conv.bias is not None:
+            nl.nn.init.zeros_(conv.bias)
+    return model
 
 
 def load_image(path):

@@ -60,6 +60,9 @@ def main(argv=None):
     parser.add_argument("--width-divisor", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--cumulative", action="store_true")
+    parser.add_argument("--init", choices=("default", "he"), default="he",
+                        help="he: He-uniform conv/fc weights (zero biases), which keep the "
+                             "signal's scale through the ReLU layers; default: nnlite's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="write the per-round results here")
     args = parser.parse_args(argv)
@@ -73,6 +76,11 @@ def main(argv=None):
     nl.manual_seed(args.seed)
     model = jaderberg.dictnet(num_words=schedule[0], width_divisor=args.width_divisor,
                               hidden=args.hidden)
+    if args.init == "he":
+        for layer in (model.conv1, model.conv2, model.conv3, model.conv4, model.conv5,
+                      model.fc1, model.fc2):
+            nl.nn.init.kaiming_uniform_(layer.weight, nonlinearity="relu")
+            nl.nn.init.zeros_(layer.bias)
     rounds, losses = [], []
 
     def after_step(classes, step, loss):
