@@ -29,7 +29,7 @@ def test_twenty_steps_lower_the_ctc_loss(tmp_path):
                       out_dir=tmp_path, progress=False)
     history = trainer.fit()
     losses = [row["loss"] for row in history["train"]]
-    assert losses[-1] < 0.85 * losses[0] and losses == sorted(losses, reverse=True), losses
+    assert losses[-1] < 0.9 * losses[0] and losses == sorted(losses, reverse=True), losses
     final = history["eval"][-1]
     assert set(final) == {"step", "word_accuracy", "character_error_rate", "loss"}
     assert 0.0 <= final["word_accuracy"] <= 1.0 and final["loss"] > 0
