@@ -28,14 +28,16 @@ def main(argv=None):
     parser.add_argument("--lexicon-size", type=int, default=None, help="dictnet's lexicon")
     parser.add_argument("--lr", type=float, default=None, help="charnet/dictnet SGD lr")
     parser.add_argument("--val-size", type=int, default=None)
+    parser.add_argument("--init", choices=("he", "default"), default=None,
+                        help="charnet/dictnet weight init (default he)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
     options = {key: value for key, value in (
         ("size", args.size), ("max_length", args.max_length), ("val_size", args.val_size),
-        ("lexicon_size", args.lexicon_size), ("lr", args.lr)) if value is not None}
-    if args.model == "crnn" and ({"lexicon_size", "lr"} & set(options)):
-        parser.error("--lexicon-size and --lr are for charnet/dictnet")
+        ("lexicon_size", args.lexicon_size), ("lr", args.lr), ("init", args.init)) if value is not None}
+    if args.model == "crnn" and ({"lexicon_size", "lr", "init"} & set(options)):
+        parser.error("--lexicon-size, --lr and --init are for charnet/dictnet")
     if args.model != "crnn":
         options["model"] = args.model
     module = models.recipe_module(args.model)
