@@ -53,23 +53,28 @@ class JaderbergNet(nn.Module):
     """
 
     def __init__(self, num_outputs, kind="dictnet", head="softmax", pool3="ceil",
-                 dropout=0.5):
+                 dropout=0.5, width_divisor=1, hidden=HIDDEN):
+        # width_divisor / hidden build narrower nets of the same structure
+        # (conv widths // width_divisor, fc widths `hidden`) for CPU training
         super().__init__()
         if pool3 not in POOL3_MODES:
             raise ValueError(f"{kind}: pool3={pool3!r} is not one of {POOL3_MODES}")
         self.kind, self.head, self.pool3_mode = kind, head, pool3
-        for name, cin, cout, k in CONVS:
-            setattr(self, name, nn.Conv2d(cin, cout, k, padding="same"))
+        previous = CONVS[0][1]
+        for name, _, cout, k in CONVS:
+            width = max(1, cout // int(width_divisor))
+            setattr(self, name, nn.Conv2d(previous, width, k, padding="same"))
+            previous = width
         self.pool1 = nn.MaxPool2d(2, 2)
         self.pool2 = nn.MaxPool2d(2, 2)
         if pool3 == "ceil":
             self.pool3 = nn.MaxPool2d(2, 2, ceil_mode=True)
         else:  # the seed's CustomZeroPadding2D then a floor pool
             self.pool3 = nn.Sequential(nn.ZeroPad2d((0, 1, 0, 0)), nn.MaxPool2d(2, 2))
-        features = int(np.prod(FEATURE_SHAPE))
-        self.fc1 = nn.Linear(features, HIDDEN, init="glorot")
-        self.fc2 = nn.Linear(HIDDEN, HIDDEN, init="glorot")
-        self.classifier = nn.Linear(HIDDEN, num_outputs, init="glorot")
+        features = previous * FEATURE_SHAPE[1] * FEATURE_SHAPE[2]
+        self.fc1 = nn.Linear(features, hidden, init="glorot")
+        self.fc2 = nn.Linear(hidden, hidden, init="glorot")
+        self.classifier = nn.Linear(hidden, num_outputs, init="glorot")
         self.dropout = nn.Dropout(dropout)
 
     def _check_input(self, x):
@@ -107,21 +112,22 @@ class JaderbergNet(nn.Module):
         return f"kind={self.kind!r}, head={self.head!r}, pool3={self.pool3_mode!r}"
 
 
-def charnet(head="softmax23", pool3="ceil", dropout=0.5):
-    """CHAR+2: 23 x 37 outputs; head "softmax23" (default) or "sigmoid"."""
+def charnet(head="softmax23", pool3="ceil", dropout=0.5, **widths):
+    """CHAR+2: 23 x 37 outputs; head "softmax23" (default) or "sigmoid".
+    `widths` (width_divisor, hidden) build a narrower net; the default is the paper's."""
     if head not in HEADS:
         raise ValueError(f"charnet: head={head!r} is not one of {HEADS}")
     return JaderbergNet(MAX_LENGTH * NUM_CHAR_CLASSES, kind="charnet", head=head,
-                        pool3=pool3, dropout=dropout)
+                        pool3=pool3, dropout=dropout, **widths)
 
 
-def dictnet(num_words=NUM_WORDS, pool3="ceil", dropout=0.5):
+def dictnet(num_words=NUM_WORDS, pool3="ceil", dropout=0.5, **widths):
     """DICT+2: one softmax over `num_words` lexicon words (88172 in the paper)."""
     if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)) \
             or num_words < 1:
         raise ValueError(f"dictnet: num_words must be a positive int, got {num_words!r}")
     return JaderbergNet(int(num_words), kind="dictnet", head="softmax", pool3=pool3,
-                        dropout=dropout)
+                        dropout=dropout, **widths)
 
 
 MODELS = {"charnet": charnet, "dictnet": dictnet}
@@ -187,13 +193,15 @@ def incremental_schedule(num_words, start=5000, steps=(5000, 5000, 5000), then=1
 
 def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per_round=100,
                       batch_size=64, lr=0.1, momentum=0.9, decay=1e-6, model=None, seed=0,
-                      on_step=None):
+                      on_step=None, cumulative=False):
     """DictNet's incremental training (Xiao et al. 2014) on any lexicon size.
 
     `images` (N, 1, 32, 100) and `word_ids` (N,) with ids in [0, num_words).
     Round r trains a softmax over the first schedule[r] words (default
     incremental_schedule(num_words)) on the examples of the words it added;
     between rounds the model is widened (old columns kept, new ones fresh).
+    cumulative=True trains each round on the examples of every word so far
+    instead (a comparison: the seed trains on the new words only).
     SGD with Nesterov momentum and Keras's decay, lr / (1 + decay * step).
     Returns (model, [(classes, mean loss of the round)])."""
     word_ids = np.asarray(word_ids, dtype=np.int64)
@@ -213,7 +221,8 @@ def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per
     for classes in schedule:
         if model.classifier.out_features < classes:
             widen(model, classes - model.classifier.out_features)
-        chosen = np.flatnonzero((word_ids >= previous) & (word_ids < classes))
+        lowest = 0 if cumulative else previous
+        chosen = np.flatnonzero((word_ids >= lowest) & (word_ids < classes))
         previous = classes
         if chosen.size == 0:
             continue
@@ -364,3 +373,31 @@ def default_config(name="charnet"):
         raise ValueError(f"default_config: unknown model {name!r}; expected 'charnet' or "
                          f"'dictnet'")
     return config
+
+
+# ------------------------------------------------- training (`nnlite train charnet|dictnet`)
+# The recipes live in models/jaderberg_train.py, imported on use.
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charnet", **options):
+    """`nnlite train charnet|dictnet`'s recipe; see models/jaderberg_train.py."""
+    from nnlite.models import jaderberg_train
+    return jaderberg_train.training_recipe(data=data, batch=batch, seed=seed, device=device,
+                                           model=model, **options)
+
+
+def load_image(path):
+    """An image file as CharNet/DictNet read it: float32 (1, 32, 100) in [0, 1]."""
+    from nnlite.models import jaderberg_train
+    return jaderberg_train.load_image(path)
+
+
+def predict_texts(model, images, beam=None, lexicon=None):
+    """CharNet's per-position argmax, or DictNet's lexicon word."""
+    from nnlite.models import jaderberg_train
+    return jaderberg_train.predict_texts(model, images, beam=beam, lexicon=lexicon)
+
+
+def build_for_checkpoint(path, name):
+    """CharNet/DictNet shaped like the one saved in checkpoint `path`."""
+    from nnlite.models import jaderberg_train
+    return jaderberg_train.build_for_checkpoint(path, name)

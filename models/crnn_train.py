@@ -1,0 +1,200 @@
+"""CRNN's training recipe for `nnlite train crnn` (models.crnn re-exports
+training_recipe, load_image and predict_texts from here).
+
+    recipe = training_recipe()              # synthetic words, the README's default run
+    recipe = training_recipe(data="/data/mjsynth")   # MJSynth's folder instead
+
+Synthetic data: SyntheticWords over the seed's 62 characters at 32x128. The
+default curriculum is words of 1-DEFAULT_MAX_LENGTH characters (shorter than
+the issue's 1-16, an easier start for the README's short run; it did not make
+300 steps enough to read words: see docs/results/text.md); ``max_length=16``
+gives the full range. The validation set is a
+fixed set of VAL_SIZE words drawn from a different seed and rendered once.
+Loss: CTC (crnn.ctc_loss, blank last); metric: word accuracy of greedy
+decoding (plus the character error rate and the validation CTC loss).
+Optimiser: the seed's Adam at lr 1e-3, no schedule (crnn.default_config).
+
+Model size: on synthetic data the default is the COMPACT CRNN, the seed's
+layers with a quarter of the channels (16..128) and 64 LSTM units per
+direction (0.55M parameters instead of 6.6M): a CPU step at batch 32 takes
+about a second instead of ten, so the README's run shows learning in
+minutes. size="seed" trains the seed's full CRNN (the default for a dataset
+PATH). ``build_for_checkpoint`` rebuilds either from a checkpoint's shapes,
+so `nnlite predict crnn` reads both."""
+import numpy as np
+
+import nnlite as nl
+from nnlite.data import DataLoader, MJSynth, Subset, SyntheticWords, materialize, read_image
+from nnlite.training import Recipe
+from nnlite.training.task import model_device, move_batch
+
+from nnlite.models import crnn as _crnn
+
+DEFAULT_MAX_LENGTH = 5     # the README run's curriculum: words of 1-5 characters
+DEFAULT_BATCH = 32         # the seed's is 256; 32 keeps a CPU step around a second
+DEFAULT_STEPS = 300
+DEFAULT_EVAL_EVERY = 100
+TRAIN_SIZE = 1_000_000     # synthetic items are drawn on demand; this is just the epoch
+VAL_SIZE = 256
+VAL_SEED_OFFSET = 7919     # the validation words come from seed + this, never trained on
+SHOW_PREDICTIONS = 6       # validation predictions printed at each evaluation
+SIZES = {"compact": dict(channels=tuple(c // 4 for c in _crnn.SEED_CHANNELS), hidden_size=64),
+         "seed": dict(channels=_crnn.SEED_CHANNELS, hidden_size=128)}
+
+
+class CTCTextTask:
+    """Batches (images (N, 1, 32, W), texts); CTC loss; greedy-decoded word
+    accuracy. evaluate prints the first few validation predictions beside the
+    truth (``show`` of them; 0 prints none)."""
+    metric_name = "word_accuracy"
+    higher_is_better = True
+
+    def __init__(self, alphabet, show=SHOW_PREDICTIONS, printer=None):
+        self.alphabet = alphabet
+        self.show = int(show)
+        self.printer = printer
+
+    def _forward(self, model, batch):
+        images, texts = batch
+        images = move_batch(images, model_device(model))
+        log_probs = model(images)
+        targets, lengths = _crnn.encode_batch(texts, self.alphabet)
+        loss = _crnn.ctc_loss(log_probs, targets, lengths, blank=model.blank)
+        return loss, log_probs, list(texts)
+
+    def loss(self, model, batch):
+        loss, log_probs, texts = self._forward(model, batch)
+        words = _crnn.decode(log_probs.numpy(), self.alphabet)
+        return loss, {"word_accuracy": nl.metrics.word_accuracy(words, texts)}
+
+    def evaluate(self, model, loader):
+        total, count, predictions, truths = 0.0, 0, [], []
+        for batch in loader:
+            loss, log_probs, texts = self._forward(model, batch)
+            total += loss.item() * len(texts)
+            count += len(texts)
+            predictions += _crnn.decode(log_probs.numpy(), self.alphabet)
+            truths += texts
+        if count == 0:
+            raise ValueError("crnn evaluate: the validation loader yielded no samples")
+        if self.show:
+            self._print_examples(predictions[:self.show], truths[:self.show])
+        return {"word_accuracy": nl.metrics.word_accuracy(predictions, truths),
+                "character_error_rate": nl.metrics.character_error_rate(predictions, truths),
+                "loss": total / count}
+
+    def _print_examples(self, predictions, truths):
+        from tqdm.auto import tqdm
+        write = self.printer or tqdm.write
+        lines = [f"  {'ok' if p == t else '  '} {t!r:>20} -> {p!r}"
+                 for p, t in zip(predictions, truths)]
+        write("validation examples (truth -> prediction):\n" + "\n".join(lines))
+
+    def predict(self, model, batch):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        log_probs = model(move_batch(images, model_device(model)))
+        return _crnn.decode(log_probs.numpy(), self.alphabet)
+
+
+def synthetic_datasets(seed=0, min_length=1, max_length=DEFAULT_MAX_LENGTH,
+                       train_size=TRAIN_SIZE, val_size=VAL_SIZE, progress=True, augment=True):
+    """(train, validation) SyntheticWords over CRNN's alphabet at 32x128; the
+    validation set is rendered once from a different seed. augment=False
+    renders clean black DejaVuSans text on white (an easier curriculum)."""
+    shape = dict(alphabet=_crnn.CHARACTERS, height=_crnn.INPUT_HEIGHT,
+                 width=_crnn.INPUT_WIDTH, min_length=min_length, max_length=max_length,
+                 augment=augment)
+    train = SyntheticWords(train_size, seed=seed, **shape)
+    val = SyntheticWords(val_size, seed=seed + VAL_SEED_OFFSET, **shape)
+    return train, materialize(val, progress=progress, desc="rendering the validation words")
+
+
+def mjsynth_datasets(root, val_size=2000, progress=True):
+    """(train, validation) from MJSynth's folder: annotation_train.txt, and the
+    first val_size of annotation_val.txt (rendered once), padded to 32x128 as
+    the seed feeds images."""
+    options = dict(height=_crnn.INPUT_HEIGHT, width=_crnn.INPUT_WIDTH, mode="pad")
+    train = MJSynth(root, "annotation_train.txt", **options)
+    val = MJSynth(root, "annotation_val.txt", **options)
+    val = Subset(val, range(min(val_size, len(val))))
+    return train, materialize(val, progress=progress, desc="reading the validation images")
+
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu",
+                    max_length=DEFAULT_MAX_LENGTH, steps=DEFAULT_STEPS,
+                    eval_every=DEFAULT_EVAL_EVERY, size=None, model_options=None,
+                    show=SHOW_PREDICTIONS, val_size=VAL_SIZE, conv_init="he", augment=True):
+    """The `nnlite train crnn` recipe (see the module docstring). `size` is
+    "compact" or "seed" (default: compact on synth, seed on a PATH);
+    model_options go to crnn.crnn on top of it (e.g. smaller channels for tests)."""
+    size = size or ("compact" if data == "synth" else "seed")
+    if size not in SIZES:
+        raise ValueError(f"crnn training_recipe: size must be one of {sorted(SIZES)}, "
+                         f"got {size!r}")
+    config = _crnn.default_config()
+    alphabet = _crnn.alphabet(config["blank"])
+    if data == "synth":
+        train, val = synthetic_datasets(seed, max_length=max_length, val_size=val_size,
+                                        progress=show > 0, augment=augment)
+    else:
+        train, val = mjsynth_datasets(data, progress=show > 0)
+    nl.manual_seed(seed)
+    model = _crnn.crnn(num_classes=config["num_classes"], blank=config["blank"],
+                       **{**SIZES[size], **(model_options or {})})
+    if conv_init == "he":
+        he_init_convs(model)
+    elif conv_init != "default":
+        raise ValueError(f"crnn training_recipe: conv_init must be 'he' or 'default', got "
+                         f"{conv_init!r}")
+    optimizer = nl.optim.Adam(model.parameters(), lr=config["lr"])
+    batch = batch or DEFAULT_BATCH
+    train_loader = DataLoader(train, batch_size=batch, shuffle=True, seed=seed, drop_last=True)
+    val_loader = DataLoader(val, batch_size=64, prefetch=0)
+    return Recipe(model, optimizer, None, CTCTextTask(alphabet, show=show), train_loader,
+                  val_loader, steps=steps, eval_every=eval_every, log_every=10)
+
+
+def he_init_convs(model):
+    """He (Kaiming) uniform initialisation of every conv weight, zero biases.
+    Why: with fan-in-scaled uniform weights (nnlite's and PyTorch's default, and
+    Keras's Glorot is similar) each ReLU conv shrinks its signal's variance by
+    about 3x, so five convs before the first BatchNorm leave the LSTMs almost no
+    signal and CTC sits long on its all-blank plateau; He's gain keeps the variance."""
+    for name in ("conv1", "conv2", "conv3", "conv4", "conv5", "conv6", "conv7"):
+        conv = getattr(model, name)
+        nl.nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")
+        if conv.bias is not None:
+            nl.nn.init.zeros_(conv.bias)
+    return model
+
+
+def load_image(path):
+    """An image file -> float32 (1, 32, W) as the seed feeds it: grey, scaled to
+    height 32 keeping the aspect (width at most 128), padded white to 32x128."""
+    from nnlite.data.images import fit
+    return fit(read_image(path), _crnn.INPUT_HEIGHT, _crnn.INPUT_WIDTH, "pad")[None] \
+        .astype(np.float32)
+
+
+def predict_texts(model, images, beam=None, lexicon=None):
+    """Greedy CTC decoding, or beam search of width `beam` (optionally over a lexicon)."""
+    alphabet = _crnn.alphabet("last" if model.blank == model.num_classes - 1 else "first")
+    log_probs = model(nl.tensor(np.asarray(images, dtype=np.float32)).to(model_device(model)))
+    if beam is None and lexicon is None:
+        return _crnn.decode(log_probs.numpy(), alphabet)
+    return _crnn.decode(log_probs.numpy(), alphabet, method="beam", beam_width=beam or 10,
+                        lexicon=lexicon)
+
+
+def build_for_checkpoint(path, name="crnn"):
+    """A CRNN shaped like the one saved in checkpoint `path` (compact, seed or
+    any channels), read from its parameter shapes; blank last, as trained here."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        if "model" not in f:
+            raise ValueError(f"{path!r} holds no model group (not an nnlite checkpoint)")
+        group = f["model"]
+        channels = tuple(int(group[f"conv{i}.weight"].shape[0]) for i in range(1, 8))
+        hidden = int(group["blstm1.weight_hh_l0"].shape[1])
+        classes = int(group["fc.weight"].shape[0])
+    return _crnn.crnn(num_classes=classes, channels=channels, hidden_size=hidden)

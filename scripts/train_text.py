@@ -1,0 +1,62 @@
+"""The text models' training runs with the recipe options `nnlite train` does
+not expose (curriculum length, model size, lexicon size, lr):
+
+    python scripts/train_text.py crnn --max-length 16 --steps 3000 --out /work/runs/crnn
+    python scripts/train_text.py charnet --steps 2000 --out /work/runs/charnet
+    python scripts/train_text.py dictnet --lexicon-size 100 --steps 1000 --out /work/runs/dictnet
+
+Same Trainer, checkpoints, metrics.json and curves.png as `nnlite train`;
+--resume continues a stopped run (give it the same options)."""
+import argparse
+import sys
+
+from nnlite import models
+from nnlite.training import Trainer
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model", choices=("crnn", "charnet", "dictnet"))
+    parser.add_argument("--data", default="synth")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--eval-every", type=int, default=None)
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", choices=("compact", "seed"), default=None)
+    parser.add_argument("--max-length", type=int, default=None,
+                        help="longest synthetic word (crnn default 5, charnet 23)")
+    parser.add_argument("--lexicon-size", type=int, default=None, help="dictnet's lexicon")
+    parser.add_argument("--lr", type=float, default=None, help="charnet/dictnet SGD lr")
+    parser.add_argument("--val-size", type=int, default=None)
+    parser.add_argument("--clean", action="store_true",
+                        help="crnn: clean renders (no augmentation), an easier curriculum")
+    parser.add_argument("--init", choices=("he", "default"), default=None,
+                        help="charnet/dictnet weight init (default he)")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    options = {key: value for key, value in (
+        ("size", args.size), ("max_length", args.max_length), ("val_size", args.val_size),
+        ("lexicon_size", args.lexicon_size), ("lr", args.lr), ("init", args.init)) if value is not None}
+    if args.model == "crnn" and ({"lexicon_size", "lr", "init"} & set(options)):
+        parser.error("--lexicon-size, --lr and --init are for charnet/dictnet")
+    if args.model != "crnn":
+        options["model"] = args.model
+    elif args.clean:
+        options["augment"] = False
+    module = models.recipe_module(args.model)
+    recipe = module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
+                                    **options)
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
+                      recipe.val_loader, steps=args.steps or recipe.steps, out_dir=args.out,
+                      scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
+                      log_every=recipe.log_every, seed=args.seed)
+    history = trainer.fit(resume=args.resume)
+    for row in history["eval"]:
+        print(" ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                       for key, value in row.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

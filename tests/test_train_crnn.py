@@ -1,0 +1,97 @@
+"""CRNN's training recipe (models/crnn_train.py): a short run lowers the CTC
+loss, the task reports word accuracy, and `nnlite train/predict crnn` work
+end to end. Networks are shrunk so each test takes seconds."""
+import json
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nnlite as nl
+from nnlite import cli
+from nnlite.models import crnn, crnn_train
+from nnlite.training import Trainer
+
+TINY = dict(channels=(4, 8, 8, 8, 16, 16, 16), hidden_size=16)
+
+
+def tiny_recipe(**options):
+    options = {"model_options": TINY, "val_size": 16, "show": 0, "batch": 8, **options}
+    return crnn.training_recipe(**options)
+
+
+def test_twenty_steps_lower_the_ctc_loss(tmp_path):
+    recipe = tiny_recipe(max_length=3)
+    assert recipe.task.metric_name == "word_accuracy" and recipe.task.higher_is_better
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
+                      recipe.val_loader, steps=20, eval_every=20, log_every=5,
+                      out_dir=tmp_path, progress=False)
+    history = trainer.fit()
+    losses = [row["loss"] for row in history["train"]]
+    assert losses[-1] < 0.9 * losses[0] and losses == sorted(losses, reverse=True), losses
+    final = history["eval"][-1]
+    assert set(final) == {"step", "word_accuracy", "character_error_rate", "loss"}
+    assert 0.0 <= final["word_accuracy"] <= 1.0 and final["loss"] > 0
+
+
+def test_recipe_follows_the_seed_config_and_a_fixed_validation_set():
+    recipe = tiny_recipe()
+    config = crnn.default_config()
+    assert isinstance(recipe.optimizer, nl.optim.Adam) and recipe.scheduler is None
+    assert recipe.optimizer.param_groups[0]["lr"] == config["lr"]
+    assert recipe.model.blank == 62 and recipe.model.num_classes == 63
+    first = [text for _, texts in recipe.val_loader for text in texts]
+    again = [text for _, texts in tiny_recipe().val_loader for text in texts]
+    assert first == again and len(first) == 16
+    train_texts = {text for _, texts in [next(iter(recipe.train_loader))] for text in texts}
+    assert all(1 <= len(t) <= crnn_train.DEFAULT_MAX_LENGTH for t in first)
+    images, _ = next(iter(recipe.val_loader))
+    assert images.shape[1:] == (1, 32, 128) and images.dtype == np.float32
+    assert train_texts  # the training stream is a different, seeded draw
+    compact = crnn.training_recipe(val_size=4, show=0).model
+    assert compact.channels == crnn_train.SIZES["compact"]["channels"]
+
+
+def test_evaluate_prints_predictions_beside_the_truth():
+    recipe = tiny_recipe()
+    lines = []
+    recipe.task.show, recipe.task.printer = 3, lines.append
+    recipe.model.eval()
+    with nl.no_grad():
+        recipe.task.evaluate(recipe.model, recipe.val_loader)
+    truths = [text for _, texts in recipe.val_loader for text in texts][:3]
+    assert len(lines) == 1 and all(repr(t) in lines[0] for t in truths)
+
+
+def test_bad_size_and_missing_dataset_are_clear():
+    with pytest.raises(ValueError, match="size must be one of"):
+        crnn.training_recipe(size="huge")
+    with pytest.raises(FileNotFoundError, match="MJSynth"):
+        crnn.training_recipe(data="/no/such/mjsynth")
+
+
+def test_cli_train_then_predict(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(crnn, "training_recipe",
+                        lambda data="synth", batch=None, seed=0, device="cpu":
+                        crnn_train.training_recipe(data=data, batch=batch or 8, seed=seed,
+                                                   model_options=TINY, val_size=8, show=2))
+    out = tmp_path / "run"
+    assert cli.main(["train", "crnn", "--steps", "4", "--eval-every", "2",
+                     "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "best word_accuracy" in printed.out
+    assert "validation examples (truth -> prediction)" in printed.err + printed.out
+    assert sorted(os.listdir(out)) == ["best.h5", "curves.png", "last.h5", "metrics.json"]
+    report = json.loads((out / "metrics.json").read_text())
+    assert [row["step"] for row in report["eval"]] == [2, 4]
+
+    image = (np.full((32, 100), 255, np.uint8))
+    image[10:20, 10:60] = 0
+    path = tmp_path / "word.png"
+    Image.fromarray(image).save(path)
+    assert cli.main(["predict", "crnn", str(out / "last.h5"), str(path)]) == 0
+    line = capsys.readouterr().out.rstrip("\n")
+    assert line.startswith(f"{path}\t")
+    assert set(line.split("\t", 1)[1]) <= set(crnn.CHARACTERS)
+    assert crnn.load_image(path).shape == (1, 32, 128)
