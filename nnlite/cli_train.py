@@ -157,6 +157,20 @@ def _load_checkpoint(path, model, device):
         raise CommandError(str(exc)) from None
 
 
+def _build_for(builder, module, args):
+    """The model to load the checkpoint into: the module's build_for_checkpoint(path,
+    name) when it has one (recipes that train other sizes than the builder's
+    default), else the registered builder's default."""
+    if not callable(getattr(module, "build_for_checkpoint", None)):
+        return builder()
+    if not os.path.exists(args.checkpoint):
+        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    try:
+        return module.build_for_checkpoint(args.checkpoint, args.model)
+    except (OSError, KeyError, ValueError) as exc:
+        raise CommandError(f"cannot read model shapes from {args.checkpoint!r}: {exc}") from None
+
+
 def _load_images(module, paths):
     missing = [path for path in paths if not os.path.isfile(path)]
     if missing:
@@ -265,7 +279,7 @@ def run_predict(args):
                                                                             "support")
     _positive("--beam", args.beam)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
-    model = builder()
+    model = _build_for(builder, module, args)
     _load_checkpoint(args.checkpoint, model, args.device)
     images = _load_images(module, args.images)
     model.eval()
