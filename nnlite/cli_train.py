@@ -134,9 +134,13 @@ def _positive(option, value):
 
 
 def _recipe(module, args):
+    import inspect
+    # a module that registers several models (svhn, svhn_no_pooling) needs the name
+    extra = ({"model": args.model}
+             if "model" in inspect.signature(module.training_recipe).parameters else {})
     try:
         return module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
-                                      device=args.device)
+                                      device=args.device, **extra)
     except (FileNotFoundError, ValueError) as exc:
         raise CommandError(f"--data {args.data}: {exc}") from None
 
