@@ -165,7 +165,7 @@ def default_config():
 
 # ---------------------------------------------------------------- training (nnlite train)
 
-VALIDATION_SEED_OFFSET = 1_000_003  # the fixed test set's seed: seed + this, never the training seed
+VALIDATION_SEED_OFFSET = 1_000_003  # the fixed test set's seed: seed + this (not the training seed)
 TRAIN_ITEMS = 10_000_000  # items are generated on demand: each batch is fresh data
 
 
