@@ -161,3 +161,149 @@ def default_config():
         "metric": "word_accuracy",
         "target_word_accuracy": 0.87,
     }
+
+
+# ---------------------------------------------------------------- training (nnlite train)
+
+VALIDATION_SEED_OFFSET = 1_000_003  # the fixed test set's seed: seed + this (not the training seed)
+TRAIN_ITEMS = 10_000_000  # items are generated on demand: each batch is fresh data
+
+
+def _words_batch(batch, device):
+    from nnlite.training.task import move_batch
+    images, words = batch
+    return move_batch(images, device), encode_words(words)
+
+
+class AttentionReaderTask:
+    """Batches (images (N, 1, 40, 40), words); the seed's masked loss; metric
+    whole-word accuracy. evaluate() also returns the test loss, which the lr
+    schedule watches (SPECS section 2: lr x0.1 when the TEST LOSS stops improving)."""
+    metric_name = "word_accuracy"
+    higher_is_better = True
+
+    def __init__(self):
+        self.last_eval_loss = None
+
+    def loss(self, model, batch):
+        from nnlite.training.task import model_device
+        images, targets = _words_batch(batch, model_device(model))
+        logits, _ = model(images)
+        return masked_cross_entropy(logits, targets), metrics(logits.numpy(), targets)
+
+    def evaluate(self, model, loader):
+        from nnlite.training.task import model_device
+        total_loss, correct, count = 0.0, 0.0, 0
+        for batch in loader:
+            images, targets = _words_batch(batch, model_device(model))
+            logits, _ = model(images)
+            n = len(targets)
+            total_loss += masked_cross_entropy(logits, targets).item() * n
+            correct += metrics(logits.numpy(), targets)["word_accuracy"] * n
+            count += n
+        if count == 0:
+            raise ValueError("attention_reader evaluate: the validation loader yielded no samples")
+        self.last_eval_loss = total_loss / count
+        return {"word_accuracy": correct / count, "loss": self.last_eval_loss}
+
+    def predict(self, model, batch):
+        from nnlite.training.task import model_device, move_batch
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return decode_words(model(move_batch(images, model_device(model)))[0])
+
+
+def _test_loss_plateau(optimizer, task, config):
+    """ReduceLROnPlateau on the task's latest test loss: the Trainer passes the
+    task's metric (word accuracy) to step(); the seed watches the loss instead."""
+    from nnlite.optim.lr_scheduler import ReduceLROnPlateau
+
+    class TestLossPlateau(ReduceLROnPlateau):
+        def step(self, metrics=None, epoch=None):
+            loss = self.read_loss()
+            super().step(metrics if loss is None else loss, epoch)
+
+    schedule = config["lr_schedule"]
+    scheduler = TestLossPlateau(optimizer, mode="min", factor=schedule["factor"],
+                                patience=schedule["patience"])
+    scheduler.read_loss = lambda: task.last_eval_loss  # callable: not in state_dict
+    return scheduler
+
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", **overrides):
+    """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
+    SyntheticLetters batch every iteration, a fixed 1024-image test set (its
+    own seed) evaluated every 100 iterations, lr x0.1 on a test-loss plateau,
+    10,000 iterations. `overrides` (tests): test_set_size, model options."""
+    from nnlite import optim
+    from nnlite.data import DataLoader, SyntheticLetters, materialize
+    from nnlite.training import Recipe
+    if data != "synth":
+        raise ValueError(f"attention_reader trains on synthetic letters only (the seed's data "
+                         f"is generated); got {data!r}, use --data synth")
+    config = default_config()
+    test_size = overrides.pop("test_set_size", config["test_set_size"])
+    nnlite.manual_seed(seed)
+    model = attention_reader(**overrides)
+    size = model.image_size
+    optimizer = optim.Adam(model.parameters(), lr=config["lr"])
+    task = AttentionReaderTask()
+    scheduler = _test_loss_plateau(optimizer, task, config)
+    batch = batch or config["batch_size"]
+    train = DataLoader(SyntheticLetters(TRAIN_ITEMS, seed=seed, image_size=size), batch,
+                       shuffle=False, seed=seed, prefetch=4, workers=1)
+    test_set = materialize(SyntheticLetters(test_size, seed=seed + VALIDATION_SEED_OFFSET,
+                                            image_size=size),
+                           desc="attention_reader test set")
+    val = DataLoader(test_set, 256, shuffle=False, prefetch=0)
+    return Recipe(model, optimizer, scheduler, task, train, val, steps=config["iterations"],
+                  eval_every=config["eval_every"], log_every=10)
+
+
+def load_image(path):
+    """(1, 40, 40) float32 from an image file (grey, resized to 40x40 if needed)
+    or a .npy array; values as stored (the seed's images are letters at
+    ~0.5 on black with noise)."""
+    from nnlite.data import read_image
+    from nnlite.models.imaging import resize_bilinear
+    if str(path).endswith(".npy"):
+        image = np.load(path).astype(np.float32)
+        image = image.reshape(image.shape[-2:]) if image.ndim == 3 and image.shape[0] == 1 \
+            else image
+    else:
+        image = read_image(path, grey=True)
+    if image.ndim != 2:
+        raise ValueError(f"attention_reader.load_image: expected a grey image, got shape "
+                         f"{image.shape}")
+    if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
+        image = resize_bilinear(image, IMAGE_SIZE, IMAGE_SIZE)
+    return image.astype(np.float32)[None]
+
+
+def _lexicon_scores(logits, lexicon, steps):
+    """(N, len(lexicon)) log-probabilities of each lexicon word (its letters and
+    terminal, the positions the loss counts)."""
+    shifted = logits - logits.max(axis=2, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
+    words = [w.upper() for w in lexicon if 0 < len(w) < steps and w.isalpha()]
+    if not words:
+        raise ValueError(f"attention_reader: no lexicon word of 1..{steps - 1} letters A-Z")
+    targets = encode_words(words, steps)
+    mask = step_mask(targets)
+    picked = log_probs[:, np.arange(steps)[None, :], targets]  # (N, words, steps)
+    return (picked * mask[None]).sum(axis=2), words
+
+
+def predict_texts(model, images, beam=None, lexicon=None):
+    """Greedy words (the network's output is one class per step, so a beam adds
+    nothing and is ignored); with a lexicon, the most probable lexicon word."""
+    logits, _ = model(nnlite.tensor(np.asarray(images, dtype=np.float32)))
+    if lexicon is None:
+        return decode_words(logits)
+    scores, words = _lexicon_scores(logits.numpy().astype(np.float64), lexicon, model.steps)
+    return [words[i] for i in scores.argmax(axis=1)]
+
+
+def attention_masks(model, images):
+    """(N, steps, 40, 40): the mask each step looked through (step 1: all ones)."""
+    _, masks = model(nnlite.tensor(np.asarray(images, dtype=np.float32)))
+    return masks.numpy()

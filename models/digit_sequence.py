@@ -95,8 +95,13 @@ def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False):
     return DigitSequenceNet(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after)
 
 
-MODELS = {"digit_sequence": digit_sequence}
-INPUT_SHAPES = {"digit_sequence": INPUT_SHAPE}
+def digit_sequence_variable(deeper=False, box_dropout=0.0, reset_after=False):
+    """The same network; its name selects the variable-length (1-5 digits) recipe."""
+    return digit_sequence(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after)
+
+
+MODELS = {"digit_sequence": digit_sequence, "digit_sequence_variable": digit_sequence_variable}
+INPUT_SHAPES = {"digit_sequence": INPUT_SHAPE, "digit_sequence_variable": INPUT_SHAPE}
 
 
 def build(**options):
@@ -201,3 +206,124 @@ def default_config(variable_length=False):
                     if variable_length else
                     {"sequence_accuracy": 0.74, "character_accuracy": 0.94, "box_error": 2.32}),
     }
+
+
+# ---------------------------------------------------------------- training (nnlite train)
+
+VALIDATION_SEED_OFFSET = 1_000_003  # the fixed validation set's seed: seed + this
+TRAIN_ITEMS = 10_000_000  # generated on demand: every batch is fresh data
+CPU_STEPS, CPU_EVAL_EVERY, CPU_VALIDATION_SIZE = 20_000, 500, 500
+
+
+class DigitSequenceTask:
+    """Batches (images, digit labels (N, positions), boxes (N, 4)); `loss_fn(model,
+    outputs, labels, boxes) -> (total, CE, box MSE)`; metric sequence accuracy;
+    evaluate also gives character accuracy, box error (px^2) and the loss."""
+    metric_name = "sequence_accuracy"
+    higher_is_better = True
+
+    def __init__(self, loss_fn):
+        self.loss_fn = loss_fn
+
+    def _forward(self, model, batch):
+        from nnlite.training.task import model_device, move_batch
+        images, labels, boxes = batch
+        outputs = model(move_batch(images, model_device(model)))
+        return outputs, np.asarray(labels), np.asarray(boxes)
+
+    def loss(self, model, batch):
+        outputs, labels, boxes = self._forward(model, batch)
+        total, classification, localisation = self.loss_fn(model, outputs, labels, boxes)
+        sequence, character = accuracies(outputs[0], labels)
+        return total, {"cross_entropy": classification.item(), "box_mse": localisation.item(),
+                       "sequence_accuracy": sequence, "character_accuracy": character}
+
+    def evaluate(self, model, loader):
+        sums = {"sequence_accuracy": 0.0, "character_accuracy": 0.0, "box_error": 0.0,
+                "loss": 0.0}
+        count = 0
+        for batch in loader:
+            outputs, labels, boxes = self._forward(model, batch)
+            n = len(labels)
+            sequence, character = accuracies(outputs[0], labels)
+            values = {"sequence_accuracy": sequence, "character_accuracy": character,
+                      "box_error": box_error(outputs[1], boxes),
+                      "loss": self.loss_fn(model, outputs, labels, boxes)[0].item()}
+            for key, value in values.items():
+                sums[key] += value * n
+            count += n
+        if count == 0:
+            raise ValueError("digit_sequence evaluate: the validation loader yielded no samples")
+        return {key: total / count for key, total in sums.items()}
+
+    def predict(self, model, batch):
+        from nnlite.training.task import model_device, move_batch
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return decode_digits(model(move_batch(images, model_device(model)))[0])
+
+
+def digit_datasets(data, seed, variable_length, validation_size):
+    """(training dataset, fixed validation dataset). data="synth": font digits;
+    a PATH: the MNIST idx files there (training digits for training, test digits
+    for validation), as the seed did."""
+    from nnlite.data import MNIST, SyntheticDigitSequences, materialize
+    train_digits = test_digits = None
+    if data != "synth":
+        train_digits, test_digits = MNIST(data, train=True), MNIST(data, train=False)
+    train = SyntheticDigitSequences(TRAIN_ITEMS, seed=seed, variable_length=variable_length,
+                                    mnist=train_digits)
+    val = materialize(SyntheticDigitSequences(validation_size, seed=seed + VALIDATION_SEED_OFFSET,
+                                              variable_length=variable_length,
+                                              mnist=test_digits),
+                      desc="digit sequence validation set")
+    return train, val
+
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit_sequence",
+                    validation_size=None, variant="weighted", **options):
+    """SPECS section 5: Adam 1e-4, batch 50, 1000 * CE + MSE(box); model
+    "digit_sequence_variable" (or variable_length=True) trains on 1-5 digits.
+    `options` go to the network (deeper, box_dropout, reset_after)."""
+    from nnlite import optim
+    from nnlite.data import DataLoader
+    from nnlite.training import Recipe
+    if model not in MODELS:
+        raise ValueError(f"digit_sequence.training_recipe: unknown model {model!r}; "
+                         f"expected one of {sorted(MODELS)}")
+    variable = options.pop("variable_length", model == "digit_sequence_variable")
+    validation_size = validation_size or CPU_VALIDATION_SIZE
+    config = default_config(variable_length=variable)
+    nl.manual_seed(seed)
+    network = MODELS[model](**options)
+    optimizer = optim.Adam(network.parameters(), lr=config["lr"])
+    train, val = digit_datasets(data, seed, variable, validation_size)
+    task = DigitSequenceTask(lambda net, outputs, labels, boxes:
+                             loss(outputs, labels, boxes, variant=variant))
+    return Recipe(network, optimizer, None, task,
+                  DataLoader(train, batch or config["batch_size"], seed=seed, prefetch=4),
+                  DataLoader(val, 100, prefetch=0), steps=CPU_STEPS,
+                  eval_every=CPU_EVAL_EVERY, log_every=10)
+
+
+def load_image(path):
+    """(1, 128, 256) float32 in [0, 1] from an image file (grey; resized to
+    128x256 if needed; digits white on black as in training) or a .npy array."""
+    from nnlite.data import read_image
+    from nnlite.models.imaging import resize_bilinear
+    image = np.load(path) if str(path).endswith(".npy") else read_image(path, grey=True)
+    image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 2:
+        raise ValueError(f"digit_sequence.load_image: expected a grey image, got shape "
+                         f"{image.shape}")
+    if image.shape != INPUT_SHAPE[1:]:
+        image = resize_bilinear(image, *INPUT_SHAPE[1:])
+    return image.astype(np.float32)[None]
+
+
+def predict_texts(model, images, beam=None, lexicon=None):
+    """The digit strings read (argmax per position, no-digit positions dropped);
+    beam and lexicon do not apply to a fixed-position classifier and are ignored."""
+    digit_logits, _ = model(nl.tensor(np.asarray(images, dtype=np.float32)))
+    return decode_digits(digit_logits)

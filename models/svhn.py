@@ -177,3 +177,86 @@ def default_config(pooling=True):
         "num_classes": NUM_CLASSES, "no_digit_class": NO_DIGIT, "input_shape": INPUT_SHAPE,
         "normalisation": "per-pixel mean/std of the training set",
     }
+
+
+# ---------------------------------------------------------------- training (nnlite train)
+
+VALIDATION_SEED_OFFSET = 1_000_003
+TRAIN_ITEMS = 10_000_000
+NORMALISATION_SAMPLE = 512  # training images the per-pixel mean/std is fitted on
+MIN_STD = 0.1  # floor of the per-pixel std
+CPU_STEPS, CPU_EVAL_EVERY, CPU_VALIDATION_SIZE = 20_000, 500, 500
+
+
+class _SVHNItems:
+    """A (image, labels, box) dataset made svhn-ready: grey images repeated to
+    3 channels, labels padded to 6 positions, images normalised per pixel."""
+
+    def __init__(self, dataset, mean, std):
+        self.dataset, self.mean, self.std = dataset, mean, std
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, index):
+        image, labels, box = _three_channels(*self.dataset[index])
+        return normalise(image[None], self.mean, self.std)[0], labels, box
+
+
+def _three_channels(image, labels, box):
+    image = np.asarray(image, dtype=np.float32)
+    if image.shape[0] == 1:
+        image = np.repeat(image, 3, axis=0)
+    if len(labels) < NUM_POSITIONS:
+        labels = np.concatenate([labels, np.full(NUM_POSITIONS - len(labels), NO_DIGIT,
+                                                 dtype=np.int64)])
+    return image, labels, box
+
+
+def svhn_datasets(data, seed, validation_size):
+    """(train, fixed validation, (mean, std)). A PATH: SVHN format 1 there
+    (train/ for training, test/ for validation). "synth": the variable-length
+    synthetic digit sequences (1-5 font digits on a 128x256 canvas, no SVHN
+    stand-in exists offline) repeated to 3 channels, 6 label positions."""
+    from nnlite.data import SVHN, Subset, SyntheticDigitSequences, materialize
+    if data == "synth":
+        train = SyntheticDigitSequences(TRAIN_ITEMS, seed=seed, variable_length=True)
+        val = SyntheticDigitSequences(validation_size, seed=seed + VALIDATION_SEED_OFFSET,
+                                      variable_length=True)
+    else:
+        train, val = SVHN(data, "train"), SVHN(data, "test")
+        if len(val) > validation_size:
+            val = Subset(val, range(validation_size))
+    sample_size = min(NORMALISATION_SAMPLE, len(train))
+    sample = np.stack([_three_channels(*train[i])[0] for i in range(sample_size)])
+    mean, std = fit_normalisation(sample)
+    # a pixel the sample never inked (black synthetic canvas) has std 0: without a
+    # floor, ink there would be normalised to ~1e8
+    std = np.maximum(std, MIN_STD)
+    val = materialize(_SVHNItems(val, mean, std), desc="svhn validation set")
+    return _SVHNItems(train, mean, std), val, (mean, std)
+
+
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="svhn",
+                    validation_size=None, **options):
+    """SPECS section 6: Adam 1e-4, batch 50, 1000 * re-weighted CE + MSE(box)
+    + 0.001 * L2 of the conv kernels; model "svhn_no_pooling" is the final variant."""
+    from nnlite import optim
+    from nnlite.data import DataLoader
+    from nnlite.models.digit_sequence import DigitSequenceTask
+    from nnlite.training import Recipe
+    if model not in MODELS:
+        raise ValueError(f"svhn.training_recipe: unknown model {model!r}; expected one of "
+                         f"{sorted(MODELS)}")
+    validation_size = validation_size or CPU_VALIDATION_SIZE
+    config = default_config(pooling=model == "svhn")
+    nl.manual_seed(seed)
+    network = MODELS[model](**options)
+    optimizer = optim.Adam(network.parameters(), lr=config["lr"])
+    train, val, _ = svhn_datasets(data, seed, validation_size)
+    task = DigitSequenceTask(loss)
+    return Recipe(network, optimizer, None, task,
+                  DataLoader(train, batch or config["batch_size"], shuffle=data != "synth",
+                             seed=seed, prefetch=4),
+                  DataLoader(val, 100, prefetch=0), steps=CPU_STEPS,
+                  eval_every=CPU_EVAL_EVERY, log_every=10)

@@ -136,8 +136,8 @@ def _positive(option, value):
 def _recipe(module, args):
     import inspect
     options = dict(data=args.data, batch=args.batch, seed=args.seed, device=args.device)
-    # A module that registers several models (nalu: nac, nalu ...; jaderberg: charnet,
-    # dictnet) takes the name.
+    # A module that registers several models (nalu: nac, nalu ...; jaderberg:
+    # charnet, dictnet; svhn: svhn, svhn_no_pooling) takes the name.
     if "model" in inspect.signature(module.training_recipe).parameters:
         options["model"] = args.model
     try:

@@ -137,5 +137,6 @@ def test_bad_input_and_config(model):
     assert (config["optimizer"], config["lr"], config["batch_size"]) == ("adam", 1e-4, 50)
     assert config["targets"]["sequence_accuracy"] == 0.74
     assert ds.default_config(variable_length=True)["targets"]["box_error"] == 2.93
-    assert ds.INPUT_SHAPES == {"digit_sequence": (1, 128, 256)}
+    assert ds.INPUT_SHAPES == {"digit_sequence": (1, 128, 256),
+                               "digit_sequence_variable": (1, 128, 256)}
     assert isinstance(ds.build(), ds.DigitSequenceNet)

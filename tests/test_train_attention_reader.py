@@ -1,0 +1,97 @@
+"""attention_reader's training recipe, prediction and attention masks (the
+reproduction itself is a command: docs/results/vision.md)."""
+import numpy as np
+import pytest
+from PIL import Image
+
+import nnlite as nl
+from nnlite import cli, models
+from nnlite.data import SyntheticLetters
+from nnlite.models import attention_reader as ar
+from nnlite.training import Trainer
+
+SMALL = dict(test_set_size=32, channels=4, hidden_size=32)
+
+
+def test_recipe_follows_the_seed():
+    recipe = ar.training_recipe(**SMALL)
+    assert type(recipe.optimizer).__name__ == "Adam"
+    assert recipe.optimizer.param_groups[0]["lr"] == 1e-3
+    assert (recipe.steps, recipe.eval_every) == (10_000, 100)
+    images, words = next(iter(recipe.train_loader))
+    assert images.shape == (32, 1, 40, 40) and len(words) == 32
+    val_words = [w for _, w in recipe.val_loader.dataset.items]
+    assert len(val_words) == 32
+    # the test set is fixed and drawn from another seed than the training batches
+    train_words = [SyntheticLetters(32, seed=0)[i][1] for i in range(32)]
+    assert val_words != train_words
+    assert val_words == [w for _, w in ar.training_recipe(**SMALL).val_loader.dataset.items]
+
+
+def test_twenty_steps_lower_the_loss(tmp_path):
+    recipe = ar.training_recipe(batch=16, **SMALL)
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
+                      recipe.val_loader, steps=20, out_dir=tmp_path, scheduler=recipe.scheduler,
+                      eval_every=20, log_every=1, progress=False)
+    losses = [row["loss"] for row in trainer.fit()["train"]]
+    assert len(losses) == 20
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5]), losses
+    final = trainer.history["eval"][-1]
+    assert 0.0 <= final["word_accuracy"] <= 1.0 and final["loss"] > 0
+
+
+def test_lr_schedule_watches_the_test_loss_not_the_accuracy():
+    recipe = ar.training_recipe(**SMALL)
+    scheduler, task = recipe.scheduler, recipe.task
+    task.last_eval_loss = 1.0  # the loss never improves ...
+    for accuracy in (0.1, 0.2, 0.3, 0.4):  # ... while the accuracy does
+        scheduler.step(accuracy)
+    assert recipe.optimizer.param_groups[0]["lr"] == 1e-3  # patience 3: 3 bad evaluations
+    scheduler.step(0.5)
+    assert recipe.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    assert "read_loss" not in scheduler.state_dict()  # the checkpoint stays JSON-able
+
+
+def test_predict_masks_and_lexicon():
+    nl.manual_seed(0)
+    model = ar.attention_reader(channels=4, hidden_size=32)
+    images = np.stack([SyntheticLetters(3, seed=5)[i][0] for i in range(3)])
+    masks = ar.attention_masks(model, images)
+    assert masks.shape == (3, 5, 40, 40)
+    assert np.all(masks[:, 0] == 1.0) and np.all((masks[:, 1:] > 0) & (masks[:, 1:] < 1))
+    words = ar.predict_texts(model, images)
+    assert len(words) == 3 and all(set(w) <= set(ar.LETTERS) for w in words)
+    lexicon = ["CAT", "DOG", "Q"]
+    picked = ar.predict_texts(model, images, lexicon=lexicon)
+    assert set(picked) <= set(lexicon)
+    # the lexicon word is the one with the highest log-probability
+    logits = model(nl.tensor(images))[0].numpy().astype(np.float64)
+    scores, words = ar._lexicon_scores(logits, lexicon, 5)
+    assert scores.shape == (3, 3) and np.all(scores < 0)
+    assert picked == [lexicon[i] for i in scores.argmax(axis=1)]
+
+
+def test_load_image_resizes_and_reads_npy(tmp_path):
+    Image.fromarray(np.full((20, 30), 255, np.uint8)).save(tmp_path / "a.png")
+    image = ar.load_image(tmp_path / "a.png")
+    assert image.shape == (1, 40, 40) and image.dtype == np.float32
+    np.testing.assert_allclose(image, 1.0, atol=1e-6)
+    np.save(tmp_path / "b.npy", np.zeros((1, 40, 40)))
+    assert ar.load_image(str(tmp_path / "b.npy")).shape == (1, 40, 40)
+    with pytest.raises(ValueError, match="synthetic letters only"):
+        ar.training_recipe(data=str(tmp_path))
+
+
+def test_cli_visualize_writes_png_and_gif(tmp_path, capsys):
+    nl.manual_seed(1)
+    model = models.get("attention_reader")[0]()
+    nl.io.save(tmp_path / "model.h5", model)
+    image, _ = SyntheticLetters(1, seed=2)[0]
+    Image.fromarray((np.clip(image[0], 0, 1) * 255).astype(np.uint8)).save(tmp_path / "w.png")
+    assert cli.main(["visualize", "attention_reader", str(tmp_path / "model.h5"),
+                     str(tmp_path / "w.png"), "--out", str(tmp_path / "viz")]) == 0
+    assert "w_attention.png" in capsys.readouterr().out
+    with Image.open(tmp_path / "viz" / "w_attention.gif") as gif:
+        assert gif.n_frames == 5
+    with Image.open(tmp_path / "viz" / "w_attention.png") as png:
+        assert png.size[0] > png.size[1] > 0
