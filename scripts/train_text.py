@@ -28,8 +28,11 @@ def main(argv=None):
     parser.add_argument("--lexicon-size", type=int, default=None, help="dictnet's lexicon")
     parser.add_argument("--lr", type=float, default=None, help="charnet/dictnet SGD lr")
     parser.add_argument("--val-size", type=int, default=None)
-    parser.add_argument("--clean", action="store_true",
-                        help="crnn: clean renders (no augmentation), an easier curriculum")
+    render = parser.add_mutually_exclusive_group()
+    render.add_argument("--clean", action="store_true",
+                        help="crnn: clean renders (no augmentation; the default)")
+    render.add_argument("--augment", action="store_true",
+                        help="crnn: augmented renders (fonts, rotation, blur, noise, contrast)")
     parser.add_argument("--init", choices=("he", "default"), default=None,
                         help="charnet/dictnet weight init (default he)")
     parser.add_argument("--out", required=True)
@@ -42,8 +45,8 @@ def main(argv=None):
         parser.error("--lexicon-size, --lr and --init are for charnet/dictnet")
     if args.model != "crnn":
         options["model"] = args.model
-    elif args.clean:
-        options["augment"] = False
+    elif args.clean or args.augment:
+        options["augment"] = args.augment
     module = models.recipe_module(args.model)
     recipe = module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
                                     **options)
