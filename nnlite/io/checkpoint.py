@@ -20,12 +20,12 @@ works without it.
 """
 import json
 import os
-import tempfile
 
 import numpy as np
 
 from nnlite import device as _device
 from nnlite._version import __version__
+from nnlite.io.atomic import atomic_path
 
 FORMAT_NAME = "nnlite-checkpoint"
 FORMAT_VERSION = 1
@@ -56,11 +56,7 @@ def save(path, model, optimizer=None, **meta):
         optimizer_state = optimizer.state_dict()
         groups = _dumps("save", "optimizer param_groups", optimizer_state["param_groups"])
     state = model.state_dict()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                     suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path) as temporary:
         with _h5py().File(temporary, "w") as f:
             f.attrs["nnlite_format"] = FORMAT_NAME
             f.attrs["format_version"] = FORMAT_VERSION
@@ -73,12 +69,7 @@ def save(path, model, optimizer=None, **meta):
                 _write_optimizer(f.create_group("optimizer"), optimizer, optimizer_state,
                                  groups)
         _fsync_file(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    _fsync_directory(directory)
+    _fsync_directory(os.path.dirname(os.path.abspath(path)))
     return path
 
 

@@ -2,9 +2,10 @@
 matplotlib's object API on an Agg canvas (no pyplot, no global backend
 change), written through a temporary file and os.replace."""
 import os
-import tempfile
 
 import numpy as np
+
+from nnlite.io.atomic import atomic_path
 
 
 def _figure(width, height):
@@ -16,18 +17,8 @@ def _figure(width, height):
 
 
 def _save_atomic(path, write):
-    directory = os.path.dirname(os.path.abspath(path))
-    suffix = os.path.splitext(path)[1]
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                     suffix=suffix, dir=directory)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=os.path.splitext(path)[1]) as temporary:
         write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def plot_curves(path, history, metric_name):

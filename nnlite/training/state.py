@@ -6,12 +6,12 @@ import json
 import os
 import random as _python_random
 import signal
-import tempfile
 import threading
 
 import numpy as np
 
 from nnlite import random as _nl_random
+from nnlite.io.atomic import atomic_path
 
 _ITEMS = "__items__"  # a dict whose keys are not all strings (MultiStepLR's Counter)
 
@@ -131,15 +131,7 @@ def deferred_interrupt():
 def write_json_atomic(path, data):
     """Write `data` as JSON to `path` through a temporary file and os.replace,
     so a reader never sees a half-written file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                     suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as f:
+    with atomic_path(path) as temporary:
+        with open(temporary, "w") as f:
             json.dump(data, f, indent=1, allow_nan=True)
             f.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
