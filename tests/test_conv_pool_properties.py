@@ -9,7 +9,7 @@ import nnlite.functional as F
 from nnlite.kernels import host
 from nnlite.kernels.shapes import output_size, same_padding
 from nnlite.reference import conv as conv_ref
-from nnlite.reference import pooling as pool_ref
+from nnlite.reference import pool as pool_ref
 
 SETTINGS = settings(max_examples=50, deadline=None)
 

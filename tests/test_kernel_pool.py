@@ -10,7 +10,7 @@ import nnlite.functional as F
 from nnlite import kernels
 from nnlite.device import to_numpy
 from nnlite.kernels.shapes import output_size
-from nnlite.reference import pooling as ref
+from nnlite.reference import pool as ref
 
 DTYPES = [np.float32, np.float64]
 TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}

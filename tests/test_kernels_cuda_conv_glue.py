@@ -17,7 +17,7 @@ from nnlite import kernels
 from nnlite.kernels import cuda_conv
 import nnlite.kernels.host  # noqa: F401
 from nnlite.reference import conv as conv_ref
-from nnlite.reference import pooling as pool_ref
+from nnlite.reference import pool as pool_ref
 
 EMULATED_GRID = (3, 5)  # blocks, threads: small, so every grid-stride loop wraps
 

@@ -3,7 +3,7 @@ import numpy as np
 
 from bench.harness import Case, Impl, device_sync, register, torch_or_none
 from nnlite import kernels
-from nnlite.reference import pooling as reference
+from nnlite.reference import pool as reference
 
 # label: (x shape, kernel, stride, ceil_mode)
 SHAPES = {"charnet pool3": ((32, 512, 8, 25), (2, 2), (2, 2), True),
