@@ -25,6 +25,17 @@
 #define NNL_MAX_THREADS_PER_BLOCK 1024
 #define NNL_MAX_SHARED_BYTES (48 * 1024)
 
+// The one launch shape of the element-wise kernels (conv, pool, rnn, the CTC
+// gradient): NNL_GRID_THREADS threads per block, at most NNL_MAX_GRID_BLOCKS
+// blocks, and a grid-stride loop that covers whatever the grid does not. The
+// index is 64-bit: N * C * H * W may pass 2^31 while each extent fits an int.
+// nnlite/kernels/nvrtc.py launches with the same numbers (a test checks them).
+#define NNL_GRID_THREADS 256
+#define NNL_MAX_GRID_BLOCKS 65535
+#define NNL_GRID_STRIDE_LOOP(index, total)                                           \
+  for (long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;          \
+       index < (long long)(total); index += (long long)blockDim.x * gridDim.x)
+
 template <typename T>
 struct nnl_limits;
 
