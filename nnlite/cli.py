@@ -124,8 +124,8 @@ def _host_build():
 
 
 def _gpu_kernels():
-    from nnlite.kernels import cuda as cuda_kernels
-    results = cuda_kernels.compile_check()
+    from nnlite.kernels import nvrtc
+    results = nvrtc.compile_check()
     failed = {family: error for family, error in results.items() if error}
     if not failed:
         return f"compile with NVRTC: {', '.join(results)}"

@@ -6,13 +6,14 @@ import pytest
 
 import nnlite as nl
 import nnlite.functional as F
-from nnlite import kernels
+from nnlite.kernels import conv as conv_kernels
+from nnlite.kernels.shapes import ConvGeometry
 from nnlite.device import to_numpy
 from nnlite.functional.conv import conv_padding
 from nnlite.reference import conv as ref
 
-DTYPES = [np.float32, np.float64]
-TOLERANCE = {np.float32: dict(rtol=1e-4, atol=1e-4), np.float64: dict(rtol=1e-11, atol=1e-11)}
+from kernel_testing import each_dtype, tolerance
+
 
 # (x shape, weight shape, stride, padding, dilation): the issue's edge cases.
 CASES = {
@@ -48,24 +49,23 @@ def make_case(name, dtype, seed=0):
     return x, w, b, stride, padding, pad4, dilation
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("name", IDS)
 def test_im2col_col2im_match_reference(xp, name, dtype):
     x, w, _, stride, _, pad4, dilation = make_case(name, dtype)
-    geometry = dict(kernel_size=w.shape[2:], stride=stride, padding=pad4, dilation=dilation)
-    k = kernels.for_array(xp.asarray(x))
-    cols = k.im2col(xp.asarray(x), **geometry)
+    g = ConvGeometry.of(x.shape[2:], w.shape[2:], stride, pad4, dilation)
+    cols = conv_kernels.im2col(xp.asarray(x), g)
     expected = ref.im2col(x, w.shape[2:], stride, pad4, dilation)
     assert cols.dtype == dtype
     np.testing.assert_array_equal(to_numpy(cols), expected)  # a copy: exact
     grad_cols = np.random.default_rng(1).standard_normal(expected.shape).astype(dtype)
-    back = k.col2im(xp.asarray(grad_cols), x.shape, **geometry)
+    back = conv_kernels.col2im(xp.asarray(grad_cols), x.shape, g)
     np.testing.assert_allclose(to_numpy(back), ref.col2im(grad_cols, x.shape, w.shape[2:],
                                                           stride, pad4, dilation),
-                               **TOLERANCE[dtype])
+                               **tolerance(dtype, accumulates=True))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("name", IDS)
 def test_conv2d_forward_and_gradients_match_reference(device, name, dtype):
     x, w, b, stride, padding, pad4, dilation = make_case(name, dtype)
@@ -76,24 +76,23 @@ def test_conv2d_forward_and_gradients_match_reference(device, name, dtype):
     expected = ref.conv2d_forward(x.astype(np.float64), w.astype(np.float64),
                                   b.astype(np.float64), stride, pad4, dilation)
     assert y.shape == expected.shape and y.dtype == dtype
-    np.testing.assert_allclose(y.numpy(), expected, **TOLERANCE[dtype])
+    np.testing.assert_allclose(y.numpy(), expected, **tolerance(dtype, accumulates=True))
     gy = np.random.default_rng(2).standard_normal(expected.shape).astype(dtype)
     y.backward(nl.tensor(gy, device=device))
     gx, gw, gb = ref.conv2d_backward(x.astype(np.float64), w.astype(np.float64),
                                      gy.astype(np.float64), stride, pad4, dilation)
-    np.testing.assert_allclose(xt.grad.numpy(), gx, **TOLERANCE[dtype])
-    np.testing.assert_allclose(wt.grad.numpy(), gw, **TOLERANCE[dtype])
-    np.testing.assert_allclose(bt.grad.numpy(), gb, **TOLERANCE[dtype])
+    np.testing.assert_allclose(xt.grad.numpy(), gx, **tolerance(dtype, accumulates=True))
+    np.testing.assert_allclose(wt.grad.numpy(), gw, **tolerance(dtype, accumulates=True))
+    np.testing.assert_allclose(bt.grad.numpy(), gb, **tolerance(dtype, accumulates=True))
 
 
 def test_col2im_is_the_adjoint_of_im2col(xp):
     """<im2col(x), c> == <x, col2im(c)>, the defining property of the backward."""
     x, w, _, stride, _, pad4, dilation = make_case("dilation", np.float64, seed=3)
-    geometry = dict(kernel_size=w.shape[2:], stride=stride, padding=pad4, dilation=dilation)
-    k = kernels.for_array(xp.asarray(x))
-    cols = to_numpy(k.im2col(xp.asarray(x), **geometry))
+    g = ConvGeometry.of(x.shape[2:], w.shape[2:], stride, pad4, dilation)
+    cols = to_numpy(conv_kernels.im2col(xp.asarray(x), g))
     c = np.random.default_rng(4).standard_normal(cols.shape)
-    back = to_numpy(k.col2im(xp.asarray(c), x.shape, **geometry))
+    back = to_numpy(conv_kernels.col2im(xp.asarray(c), x.shape, g))
     assert np.isclose((cols * c).sum(), (x * back).sum(), rtol=1e-12)
 
 
@@ -117,16 +116,15 @@ def test_conv2d_without_bias_and_partial_gradients(device):
 def test_workspace_chunks_the_batch_and_a_single_large_image_still_runs(monkeypatch):
     x, w, b, stride, padding, pad4, dilation = make_case("strided 5x5 valid", np.float64)
     x = np.concatenate([x] * 3)  # 6 images
-    host = kernels.for_array(x)
     seen = []
-    real_im2col = host.im2col
+    real_im2col = conv_kernels.im2col
 
-    def recording_im2col(chunk, **geometry):
-        cols = real_im2col(chunk, **geometry)
+    def recording_im2col(chunk, g):
+        cols = real_im2col(chunk, g)
         seen.append(cols.nbytes)
         return cols
 
-    monkeypatch.setattr(host, "im2col", recording_im2col)
+    monkeypatch.setattr(conv_kernels, "im2col", recording_im2col)
     per_image = 3 * 5 * 5 * 4 * 4 * 8  # C*kh*kw * out_h*out_w * float64
     expected = ref.conv2d_forward(x, w, b, stride, pad4, dilation)
     for workspace, buffers in ((2 * per_image, [2 * per_image] * 3),
@@ -216,38 +214,115 @@ def test_kernel_height_over_padded_input_is_named():
         conv(x_shape=(1, 2, 1, 5), padding=(1, 0, 1, 1))
 
 
+GEOMETRY_2X2 = ConvGeometry.of((4, 4), 2)
+
+
 @pytest.mark.parametrize("call, error, pattern", [
-    (lambda k: k.im2col(np.zeros((2, 3, 4), np.float32), 2), ValueError,
+    (lambda: conv_kernels.im2col(np.zeros((2, 3, 4), np.float32), GEOMETRY_2X2), ValueError,
      r"im2col: x must be 4-D \(N, C, H, W\); got shape \(2, 3, 4\)"),
-    (lambda k: k.im2col(np.zeros((1, 1, 4, 4), np.int32), 2), TypeError,
+    (lambda: conv_kernels.im2col(np.zeros((1, 1, 4, 4), np.int32), GEOMETRY_2X2), TypeError,
      r"im2col: x has dtype int32"),
-    (lambda k: k.im2col(np.zeros((1, 1, 4, 4), np.float32), 2, padding=(1, 1)), ValueError,
-     r"im2col: padding must be \(top, bottom, left, right\)"),
-    (lambda k: k.col2im(np.zeros((4, 8), np.float32), (1, 1, 4, 4), 2), ValueError,
-     r"col2im: cols has shape \(4, 8\); expected \(4, 9\) for x_shape \(1, 1, 4, 4\)"),
-    (lambda k: k.col2im(np.zeros((1, 4, 9), np.float32), (1, 1, 4, 4), 2), ValueError,
-     r"col2im: cols must be 2-D \(C\*kh\*kw, N\*out_h\*out_w\); got shape \(1, 4, 9\)"),
+    (lambda: conv_kernels.im2col(np.zeros((1, 1, 5, 4), np.float32), GEOMETRY_2X2), ValueError,
+     r"im2col: x has shape \(1, 1, 5, 4\); expected \(1, 1, 4, 4\) for ConvGeometry"),
+    (lambda: ConvGeometry.of((4, 4), 2, padding=(1, 1, 1)), ValueError,
+     r"conv2d: padding must be an int, \(ph, pw\) or \(top, bottom, left, right\)"),
+    (lambda: conv_kernels.col2im(np.zeros((4, 8), np.float32), (1, 1, 4, 4), GEOMETRY_2X2),
+     ValueError, r"col2im: cols has shape \(4, 8\); expected \(4, 9\) for x_shape "
+                 r"\(1, 1, 4, 4\)"),
+    (lambda: conv_kernels.col2im(np.zeros((1, 4, 9), np.float32), (1, 1, 4, 4), GEOMETRY_2X2),
+     ValueError, r"col2im: cols must be 2-D \(C\*kh\*kw, N\*out_h\*out_w\); got shape "
+                 r"\(1, 4, 9\)"),
 ])
-def test_kernel_facade_bad_input(call, error, pattern):
+def test_kernel_module_bad_input(call, error, pattern):
     with pytest.raises(error, match=pattern):
-        call(kernels.for_array(np.zeros(1)))
+        call()
 
 
-def test_raw_binding_refuses_inconsistent_shapes():
+def test_entry_point_refuses_inconsistent_arguments():
+    """nnlite._C is importable: its entry points check every argument."""
     from nnlite import _C
     x = np.zeros((1, 1, 4, 4), np.float32)
-    with pytest.raises(ValueError, match=r"im2col: cols has shape \(4, 8\)"):
-        _C.im2col_f32(x, np.zeros((4, 8), np.float32), (2, 2, 1, 1, 0, 0, 1, 1, 3, 3))
-    with pytest.raises(ValueError, match=r"im2col: cols has shape \(1, 4, 9\); expected 2 "):
-        _C.im2col_f32(x, np.zeros((1, 4, 9), np.float32), (2, 2, 1, 1, 0, 0, 1, 1, 3, 3))
-    with pytest.raises(ValueError, match=r"im2col: kernel size, stride and dilation must be "
-                                         r"positive; got 0"):
-        _C.im2col_f32(x, np.zeros((4, 9), np.float32), (2, 2, 0, 1, 0, 0, 1, 1, 3, 3))
+    geometry = (1, 1, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1, 3, 3)  # images, channels, H, W, kh, kw ...
+    _C.im2col_f32(x, np.zeros((4, 9), np.float32), *geometry)
+    with pytest.raises(ValueError, match=r"im2col: cols has shape \(4, 8\) \(32 elements\); "
+                                         r"expected 36 elements"):
+        _C.im2col_f32(x, np.zeros((4, 8), np.float32), *geometry)
+    with pytest.raises(ValueError, match=r"im2col: stride_h = 0; expected a value in "
+                                         r"\[1, 2147483647\]"):
+        _C.im2col_f32(x, np.zeros((4, 9), np.float32), *geometry[:6], 0, *geometry[7:])
+    with pytest.raises(ValueError, match=r"im2col: x has shape"):
+        _C.im2col_f32(x, np.zeros((4, 9), np.float32), 2, *geometry[1:])
+
+
+# The reliability issue's cases: each ran past a buffer or overflowed an int.
+
+def test_backward_of_a_65536_tall_kernel_does_not_overflow():
+    """tap_table sized size * kernel in int and wrote past its buffer (SIGSEGV)."""
+    x = nl.tensor(np.ones((1, 1, 65536, 1), np.float32), requires_grad=True)
+    w = nl.tensor(np.ones((1, 1, 65536, 1), np.float32), requires_grad=True)
+    y = F.conv2d(x, w)
+    y.sum().backward()
+    assert y.numpy().item() == 65536
+    np.testing.assert_array_equal(x.grad.numpy(), 1)
+    np.testing.assert_array_equal(w.grad.numpy(), 1)
+
+
+def test_backward_of_a_wide_strided_kernel_over_a_long_input():
+    x = nl.tensor(np.ones((1, 1, 1, 4194304), np.float32), requires_grad=True)
+    w = nl.tensor(np.ones((1, 1, 1, 1025), np.float32), requires_grad=True)
+    y = F.conv2d(x, w, stride=1024)
+    y.sum().backward()
+    expected_out = (4194304 - 1025) // 1024 + 1
+    assert y.shape == (1, 1, 1, expected_out)
+    covered = np.zeros(4194304, np.float32)
+    for o in range(expected_out):
+        covered[o * 1024:o * 1024 + 1025] += 1
+    np.testing.assert_array_equal(x.grad.numpy().ravel(), covered)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_huge_stride_and_padding_index_in_64_bits(dtype):
+    """-base + stride_w - 1 overflowed int in im2col_row_segment: stride 2**30 + 1
+    with padding 2**30 over [1, 2, 3] reads x[1] at output 1 (PyTorch: [0, 2, 0]
+    for these values)."""
+    x = np.array([1.0, 2.0, 3.0], dtype).reshape(1, 1, 1, 3)
+    y = F.conv2d(nl.tensor(x), nl.tensor(np.ones((1, 1, 1, 1), dtype)),
+                 stride=(1, 2**30 + 1), padding=(0, 2**30)).numpy()
+    np.testing.assert_array_equal(y.ravel(), [0.0, 2.0, 0.0])
+    y = F.conv2d(nl.tensor(x), nl.tensor(np.ones((1, 1, 1, 1), dtype)),
+                 stride=(1, 2**30), padding=(0, 2**31 - 1)).numpy()
+    # out = (3 + 2 * (2**31 - 1) - 1) // 2**30 + 1 = 5; output o reads x[o * 2**30 - (2**31 - 1)]
+    np.testing.assert_array_equal(y.ravel(), [0.0, 0.0, 2.0, 0.0, 0.0])
+
+
+def test_empty_output_plane_returns_at_once():
+    """A raw im2col with a huge out_h and out_w = 0 has nothing to write; it
+    used to loop over out_h with the GIL released, uninterruptibly."""
+    from nnlite import _C
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    _C.im2col_f32(x, np.zeros((4, 0), np.float32), 1, 1, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1,
+                  2**31 - 1, 0)
+
+
+def test_empty_batch_and_no_output_channels_backward():
+    """N = 0 and 0 output channels give empty outputs and zero gradients, as PyTorch."""
+    x = nl.tensor(np.zeros((0, 2, 5, 5), np.float32), requires_grad=True)
+    w = nl.tensor(np.ones((3, 2, 3, 3), np.float32), requires_grad=True)
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert x.grad.shape == (0, 2, 5, 5)
+    np.testing.assert_array_equal(w.grad.numpy(), 0)
+    x = nl.tensor(np.ones((2, 2, 5, 5), np.float32), requires_grad=True)
+    w = nl.tensor(np.ones((0, 2, 3, 3), np.float32), requires_grad=True)
+    y = F.conv2d(x, w)
+    assert y.shape == (2, 0, 3, 3)
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), 0)
+    assert w.grad.shape == (0, 2, 3, 3)
 
 
 @pytest.mark.parametrize("user_policy", [None, "active"])
 def test_openmp_wait_policy_leaves_the_environment_as_the_user_set_it(user_policy):
-    """nnlite.kernels.host loads nnlite._C with OMP_WAIT_POLICY=passive unless
+    """nnlite.kernels loads nnlite._C with OMP_WAIT_POLICY=passive unless
     the user chose a policy, and removes the variable again afterwards."""
     import os
     import subprocess
@@ -255,7 +330,7 @@ def test_openmp_wait_policy_leaves_the_environment_as_the_user_set_it(user_polic
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if user_policy:
         env["OMP_WAIT_POLICY"] = user_policy
-    code = ("import os, sys, nnlite.kernels.host; "
+    code = ("import os, sys, nnlite.kernels; "
             "print('nnlite._C' in sys.modules, os.environ.get('OMP_WAIT_POLICY'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          check=True).stdout.split()

@@ -10,9 +10,8 @@ from nnlite.device import to_numpy
 from nnlite.kernels import host
 from nnlite.reference import ctc as ref
 
-DTYPES = [np.float32, np.float64]
-TOLERANCE = {np.float32: dict(rtol=2e-4, atol=2e-5), np.float64: dict(rtol=1e-10, atol=1e-12)}
-dtype_ids = dict(ids=lambda d: np.dtype(d).name)
+from kernel_testing import each_dtype, tolerance
+
 
 
 def log_softmax(x):
@@ -68,7 +67,7 @@ CASES = [  # (T, C, target, blank)
 ]
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 @pytest.mark.parametrize("normalised", [True, False], ids=["log_softmax", "raw"])
 def test_matches_brute_force_enumeration(xp, dtype, normalised):
     rng = np.random.default_rng(0)
@@ -78,8 +77,8 @@ def test_matches_brute_force_enumeration(xp, dtype, normalised):
         nll, grad = run_kernels(xp, lp.astype(dtype), [target], [frames], blank)
         expected_nll, expected_grad = brute_force(lp[:, 0, :], target, frames, blank)
         case = f"T={frames} C={classes} target={target} blank={blank}"
-        np.testing.assert_allclose(nll[0], expected_nll, **TOLERANCE[dtype], err_msg=case)
-        np.testing.assert_allclose(grad[:, 0, :], expected_grad, **TOLERANCE[dtype],
+        np.testing.assert_allclose(nll[0], expected_nll, **tolerance(dtype, accumulates=True), err_msg=case)
+        np.testing.assert_allclose(grad[:, 0, :], expected_grad, **tolerance(dtype, accumulates=True),
                                    err_msg=case)
 
 
@@ -98,7 +97,7 @@ def random_batch(rng, max_time, batch, classes, max_length, blank=0, repeats=Fal
     return lp, targets, input_lengths
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 @pytest.mark.parametrize("seed", range(4))
 def test_random_batches_match_reference(xp, dtype, seed):
     rng = np.random.default_rng(seed)
@@ -108,8 +107,8 @@ def test_random_batches_match_reference(xp, dtype, seed):
     padded, target_lengths = pad(targets)
     expected_nll, expected_grad = ref.ctc_loss_grad(lp, padded, input_lengths, target_lengths,
                                                     blank)
-    np.testing.assert_allclose(nll, expected_nll, **TOLERANCE[dtype])
-    np.testing.assert_allclose(grad, expected_grad, **TOLERANCE[dtype])
+    np.testing.assert_allclose(nll, expected_nll, **tolerance(dtype, accumulates=True))
+    np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype, accumulates=True))
 
 
 def test_vectorised_reference_matches_loop_reference():
@@ -122,23 +121,23 @@ def test_vectorised_reference_matches_loop_reference():
     np.testing.assert_allclose(vectorised[1], loops[1], rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_empty_targets_cost_the_blank_path(xp, dtype):
     rng = np.random.default_rng(6)
     lp = log_softmax(rng.standard_normal((7, 3, 4)))
     input_lengths = [7, 3, 0]
     nll, grad = run_kernels(xp, lp.astype(dtype), [[], [], []], input_lengths, blank=2)
     expected = [-lp[:n, i, 2].sum() for i, n in enumerate(input_lengths)]
-    np.testing.assert_allclose(nll, expected, **TOLERANCE[dtype])
+    np.testing.assert_allclose(nll, expected, **tolerance(dtype, accumulates=True))
     # Only the blank path exists: d(-sum lp[t, blank]) = -1 on blank, 0 elsewhere.
     expected_grad = np.zeros_like(lp)
     for i, n in enumerate(input_lengths):
         expected_grad[:n, i, 2] = -1
-    np.testing.assert_allclose(grad, expected_grad, **TOLERANCE[dtype])
+    np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype, accumulates=True))
     assert (grad[:, :, [0, 1, 3]] == 0).all()
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_label_with_zero_probability_gives_inf_and_no_nan(xp, dtype):
     rng = np.random.default_rng(7)
     lp = log_softmax(rng.standard_normal((6, 2, 4)))
@@ -148,10 +147,10 @@ def test_label_with_zero_probability_gives_inf_and_no_nan(xp, dtype):
     assert not np.isnan(grad).any()
     np.testing.assert_array_equal(grad[:, 0, :], 0)
     _, expected_grad = ref.ctc_loss_grad(lp, *pad([[1, 3], [1, 2]])[:1], [6, 6], [2, 2])
-    np.testing.assert_allclose(grad[:, 1, :], expected_grad[:, 1, :], **TOLERANCE[dtype])
+    np.testing.assert_allclose(grad[:, 1, :], expected_grad[:, 1, :], **tolerance(dtype, accumulates=True))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_infeasible_targets_give_inf_and_zero_gradient(xp, dtype):
     rng = np.random.default_rng(8)
     lp = log_softmax(rng.standard_normal((4, 3, 3)))
@@ -163,7 +162,7 @@ def test_infeasible_targets_give_inf_and_zero_gradient(xp, dtype):
     assert np.isfinite(grad).all()
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_padded_frames_get_exactly_zero_gradient(xp, dtype):
     rng = np.random.default_rng(9)
     lp, targets, _ = random_batch(rng, 20, 4, 6, 4)
@@ -175,17 +174,17 @@ def test_padded_frames_get_exactly_zero_gradient(xp, dtype):
         assert (grad[:frames, n, :] != 0).any()
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_grad_scale_multiplies_each_sample(xp, dtype):
     rng = np.random.default_rng(10)
     lp, targets, input_lengths = random_batch(rng, 10, 3, 5, 3)
     _, unit = run_kernels(xp, lp.astype(dtype), targets, input_lengths)
     scale = np.array([0.5, -2.0, 0.0])
     _, scaled = run_kernels(xp, lp.astype(dtype), targets, input_lengths, scale=scale)
-    np.testing.assert_allclose(scaled, unit * scale[None, :, None], **TOLERANCE[dtype])
+    np.testing.assert_allclose(scaled, unit * scale[None, :, None], **tolerance(dtype, accumulates=True))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_long_sequence_t1000_l400(xp, dtype):
     rng = np.random.default_rng(11)
     classes = 20
@@ -222,7 +221,7 @@ def test_labels_beyond_warp_ctc_cap_l1100(xp):
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, **dtype_ids)
+@each_dtype
 def test_gradient_is_bit_identical_run_to_run(xp, dtype):
     rng = np.random.default_rng(13)
     lp, targets, input_lengths = random_batch(rng, 31, 16, 63, 16, repeats=True)

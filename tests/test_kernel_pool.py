@@ -7,13 +7,13 @@ import pytest
 
 import nnlite as nl
 import nnlite.functional as F
-from nnlite import kernels
+from nnlite.kernels import pool as pool_kernels
 from nnlite.device import to_numpy
-from nnlite.kernels.shapes import output_size
+from nnlite.kernels.shapes import PoolGeometry, output_size
 from nnlite.reference import pool as ref
 
-DTYPES = [np.float32, np.float64]
-TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+from kernel_testing import each_dtype, tolerance
+
 
 # (x shape, kernel, stride, padding, ceil_mode)
 CASES = {
@@ -39,38 +39,37 @@ def make_case(name, dtype, seed=0):
     return x, dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("name", IDS)
 def test_maxpool_kernels_match_reference(xp, name, dtype):
     x, window = make_case(name, dtype)
-    k = kernels.for_array(xp.asarray(x))
-    y, argmax = k.maxpool_forward(xp.asarray(x), **window)
+    g = PoolGeometry.of(x.shape[2:], **window)
+    y, argmax = pool_kernels.maxpool_forward(xp.asarray(x), g)
     y_ref, argmax_ref = ref.maxpool_forward(x, **window)
     assert y.dtype == dtype and argmax.dtype == np.int32
     np.testing.assert_array_equal(to_numpy(y), y_ref)
     np.testing.assert_array_equal(to_numpy(argmax), argmax_ref)
     gy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(dtype)
-    gx = k.maxpool_backward(xp.asarray(gy), argmax, x.shape, **window)
+    gx = pool_kernels.maxpool_backward(xp.asarray(gy), argmax, g)
     np.testing.assert_allclose(to_numpy(gx), ref.maxpool_backward(gy, argmax_ref, x.shape,
-                                                                  **window), **TOLERANCE[dtype])
+                                                                  **window), **tolerance(dtype))
 
 
 @pytest.mark.parametrize("count_include_pad", [True, False], ids=["include_pad", "exclude_pad"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("name", IDS)
 def test_avgpool_kernels_match_reference(xp, name, dtype, count_include_pad):
     x, window = make_case(name, dtype)
-    k = kernels.for_array(xp.asarray(x))
-    y = k.avgpool_forward(xp.asarray(x), count_include_pad=count_include_pad, **window)
+    g = PoolGeometry.of(x.shape[2:], **window)
+    y = pool_kernels.avgpool_forward(xp.asarray(x), g, count_include_pad)
     y_ref = ref.avgpool_forward(x.astype(np.float64), count_include_pad=count_include_pad,
                                 **window)
-    np.testing.assert_allclose(to_numpy(y), y_ref, **TOLERANCE[dtype])
+    np.testing.assert_allclose(to_numpy(y), y_ref, **tolerance(dtype))
     gy = np.random.default_rng(1).standard_normal(y_ref.shape).astype(dtype)
-    gx = k.avgpool_backward(xp.asarray(gy), x.shape, count_include_pad=count_include_pad,
-                            **window)
+    gx = pool_kernels.avgpool_backward(xp.asarray(gy), g, count_include_pad)
     np.testing.assert_allclose(to_numpy(gx), ref.avgpool_backward(
         gy.astype(np.float64), x.shape, count_include_pad=count_include_pad, **window),
-        **TOLERANCE[dtype])
+        **tolerance(dtype))
 
 
 def test_caffe_empty_window_is_dropped():
@@ -98,7 +97,7 @@ def test_first_maximum_wins_ties(device):
 
     plane = np.array([[0.0, 5.0, 1.0], [5.0, 2.0, 5.0], [1.0, 5.0, 0.0]])
     data = nl.tensor(plane[None, None], device=device).data
-    _, argmax = kernels.for_array(data).maxpool_forward(data, 3)
+    _, argmax = pool_kernels.maxpool_forward(data, PoolGeometry.of((3, 3), 3))
     assert int(to_numpy(argmax).ravel()[0]) == 1  # (0, 1), not (1, 0), (1, 2) or (2, 1)
 
 
@@ -215,12 +214,12 @@ def pool(op, shape=(1, 2, 5, 5), *args, **kw):
 @pytest.mark.parametrize("args, kw, error, pattern", [
     ((6,), {}, ValueError, r"{op}_pool2d: kernel of size 6 .* larger than the padded input of "
                            r"size 5"),
-    ((2,), dict(stride=0), ValueError, r"{op}_pool2d: stride must be positive, got \(0, 0\)"),
-    ((2,), dict(stride=(2, -1)), ValueError, r"{op}_pool2d: stride must be positive"),
-    ((0,), {}, ValueError, r"{op}_pool2d: kernel_size must be positive"),
+    ((2,), dict(stride=0), ValueError, r"{op}_pool2d: stride must be a positive int, got 0"),
+    ((2,), dict(stride=(2, -1)), ValueError, r"{op}_pool2d: stride must be a positive int"),
+    ((0,), {}, ValueError, r"{op}_pool2d: kernel size must be a positive int"),
     ((3,), dict(padding=2), ValueError,
      r"{op}_pool2d: padding \(2, 2\) must be non-negative and at most half the kernel size"),
-    ((2,), dict(padding=-1), ValueError, r"{op}_pool2d: padding \(-1, -1\) must be"),
+    ((2,), dict(padding=-1), ValueError, r"{op}_pool2d: padding must be a non-negative int"),
     ((2, 2, 0), dict(ceil_mode=True), None, None),
 ])
 def test_bad_input_names_the_op(op, args, kw, error, pattern):
@@ -245,14 +244,60 @@ def test_unsupported_options_are_refused():
         pool("avg", (1, 1, 5, 5), 2, divisor_override=3)
 
 
-def test_kernel_facade_checks_gradient_shapes():
-    host = kernels.for_array(np.zeros(1))
+def test_kernel_module_checks_arrays_against_the_geometry():
     x = np.zeros((1, 2, 5, 5), np.float32)
-    y, argmax = host.maxpool_forward(x, 2)
+    g = PoolGeometry.of(x.shape[2:], 2)
+    y, argmax = pool_kernels.maxpool_forward(x, g)
+    ceil = PoolGeometry.of(x.shape[2:], 2, ceil_mode=True)
     with pytest.raises(ValueError, match=r"maxpool_backward: gy has shape \(1, 2, 2, 2\); "
-                                         r"expected \(1, 2, 3, 3\) for x_shape \(1, 2, 5, 5\)"):
-        host.maxpool_backward(y, argmax, x.shape, 2, ceil_mode=True)
+                                         r"expected \(1, 2, 3, 3\) for PoolGeometry"):
+        pool_kernels.maxpool_backward(y, argmax, ceil)
     with pytest.raises(TypeError, match=r"maxpool_backward: argmax must be an int32"):
-        host.maxpool_backward(y, argmax.astype(np.int64), x.shape, 2)
+        pool_kernels.maxpool_backward(y, argmax.astype(np.int64), g)
     with pytest.raises(ValueError, match=r"avgpool_backward: gy has shape"):
-        host.avgpool_backward(np.zeros((1, 2, 3, 2), np.float32), x.shape, 2)
+        pool_kernels.avgpool_backward(np.zeros((1, 2, 3, 2), np.float32), g)
+    with pytest.raises(ValueError, match=r"maxpool_forward: x has shape \(1, 2, 6, 5\); "
+                                         r"expected \(1, 2, 5, 5\)"):
+        pool_kernels.maxpool_forward(np.zeros((1, 2, 6, 5), np.float32), g)
+
+
+# The reliability issue's cases, each compared with PyTorch's rule or result.
+
+def test_ceil_mode_accepts_a_kernel_larger_than_the_padded_input():
+    """PyTorch gives one window, clipped to the input, whenever ceil mode starts
+    one inside it: size 2, kernel 3, stride 2 -> 1 window (was refused)."""
+    assert output_size(2, 3, 2, ceil_mode=True) == 1
+    assert output_size(3, 5, 3, 1, 1, ceil_mode=True) == 1
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        output_size(2, 3, 2, ceil_mode=False)
+    with pytest.raises(ValueError, match="larger than the padded input"):
+        output_size(1, 4, 2, ceil_mode=True)  # span -3: no window starts inside
+    x = np.array([[[[1.0, 7.0], [3.0, 2.0]]]])
+    y = F.max_pool2d(nl.tensor(x), 3, 2, ceil_mode=True).numpy()
+    np.testing.assert_array_equal(y, [[[[7.0]]]])
+    avg = F.avg_pool2d(nl.tensor(x), 3, 2, ceil_mode=True).numpy()
+    np.testing.assert_allclose(avg, [[[[13.0 / 4]]]])  # PyTorch: clipped window, 4 inputs
+
+
+@pytest.mark.parametrize("size, kernel, stride, padding", [
+    (h, k, s, p) for h in range(1, 7) for k in range(1, 8) for s in range(1, 4)
+    for p in range(0, k // 2 + 1)])
+def test_ceil_mode_window_count_matches_pytorch_rule(size, kernel, stride, padding):
+    """PyTorch's pooling_output_shape with ceil_mode (floor division rounding
+    towards -inf), written out here independently of shapes.py."""
+    numerator = size + 2 * padding - (kernel - 1) - 1 + (stride - 1)
+    expected = numerator // stride + 1
+    if (expected - 1) * stride >= size + padding:
+        expected -= 1
+    if expected < 1:
+        with pytest.raises(ValueError):
+            output_size(size, kernel, stride, padding, padding, ceil_mode=True)
+    else:
+        assert output_size(size, kernel, stride, padding, padding, ceil_mode=True) == expected
+
+
+def test_avgpool_divisor_does_not_overflow():
+    """Kernel 65537 with padding 32768 on a 1x1 input: the window covers
+    65537**2 > 2**31 padded positions (PyTorch: 1 / 65537**2 = 2.3e-10)."""
+    y = F.avg_pool2d(nl.tensor(np.ones((1, 1, 1, 1))), 65537, 1, 32768).numpy()
+    np.testing.assert_allclose(y, [[[[1.0 / 65537**2]]]], rtol=1e-12)

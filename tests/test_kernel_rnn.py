@@ -14,8 +14,8 @@ from nnlite.device import to_numpy
 from nnlite.kernels import host
 from nnlite.reference import rnn as ref
 
-DTYPES = [np.float32, np.float64]
-TOLERANCE = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
+from kernel_testing import each_dtype, tolerance
+
 SHAPES = [(1, 1), (3, 5), (7, 33)]  # (N, H)
 
 
@@ -37,7 +37,7 @@ def _dev(xp, a, dtype):
 
 
 @pytest.mark.parametrize("hard", [False, True], ids=["sigmoid", "hard_sigmoid"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_lstm_step_matches_reference(xp, shape, dtype, hard):
     n, hidden = shape
@@ -53,8 +53,8 @@ def test_lstm_step_matches_reference(xp, shape, dtype, hard):
     c, h = xp.empty_like(c_prev), xp.empty_like(h_prev)
     live = xp.asarray(lengths)
     k.lstm_cell_forward(gx, dev_gh, c_prev, h_prev, c, h, live, 0, hard)
-    np.testing.assert_allclose(to_numpy(h), h_ref, **TOLERANCE[dtype])
-    np.testing.assert_allclose(to_numpy(c), c_ref, **TOLERANCE[dtype])
+    np.testing.assert_allclose(to_numpy(h), h_ref, **tolerance(dtype))
+    np.testing.assert_allclose(to_numpy(c), c_ref, **tolerance(dtype))
 
     grads = ref.lstm_backward(a["pre"][None], a["h"], a["c"], eye, a["w_hh"], zero, zero,
                               np.zeros((1, n, hidden)), a["dh"], a["dc"], lengths=lengths,
@@ -64,16 +64,16 @@ def test_lstm_step_matches_reference(xp, shape, dtype, hard):
     k.lstm_cell_backward(gx, c_prev, c, _dev(xp, a["dh"], dtype), _dev(xp, a["dc"], dtype),
                          d_gates, dc_prev, dh_prev, live, 0, hard)
     d_gates = to_numpy(d_gates)
-    np.testing.assert_allclose(d_gates, grads["x"][0], **TOLERANCE[dtype])
-    np.testing.assert_allclose(to_numpy(dc_prev), grads["c0"], **TOLERANCE[dtype])
+    np.testing.assert_allclose(d_gates, grads["x"][0], **tolerance(dtype))
+    np.testing.assert_allclose(to_numpy(dc_prev), grads["c0"], **tolerance(dtype))
     # The kernel leaves the W_hh term of dh_prev to the caller's GEMM.
     np.testing.assert_allclose(to_numpy(dh_prev) + d_gates.astype(np.float64) @ a["w_hh"],
-                               grads["h0"], **TOLERANCE[dtype])
+                               grads["h0"], **tolerance(dtype))
 
 
 @pytest.mark.parametrize("reset_after", [True, False], ids=["reset_after", "reset_before"])
 @pytest.mark.parametrize("hard", [False, True], ids=["sigmoid", "hard_sigmoid"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_gru_step_matches_reference(xp, shape, dtype, hard, reset_after):
     n, hidden = shape
@@ -95,7 +95,7 @@ def test_gru_step_matches_reference(xp, shape, dtype, hard, reset_after):
                                  hard)
         gh = _dev(xp, to_numpy(rh).astype(np.float64) @ w_hh[2 * hidden:].T, dtype)
     k.gru_cell_forward(gx, gh, b_hn, h_prev, h, live, 0, hard, reset_after)
-    np.testing.assert_allclose(to_numpy(h), h_ref, **TOLERANCE[dtype])
+    np.testing.assert_allclose(to_numpy(h), h_ref, **tolerance(dtype))
 
     grads = ref.gru_backward(a["pre"][None], h0, eye, w_hh, zero, b_hh,
                              np.zeros((1, n, hidden)), a["dh"], lengths=lengths,
@@ -107,7 +107,7 @@ def test_gru_step_matches_reference(xp, shape, dtype, hard, reset_after):
         k.gru_cell_backward(gx, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, live, 0, hard, True)
         through_w = to_numpy(d_gh).astype(np.float64) @ w_hh
         np.testing.assert_allclose(to_numpy(d_gh).sum(axis=0), grads["b_hh"],
-                                   **TOLERANCE[dtype])
+                                   **tolerance(dtype))
     else:
         k.gru_cell_backward(gx, None, b_hn, h_prev, dh, d_gx, None, dh_prev, live, 0, hard,
                             False)
@@ -115,8 +115,8 @@ def test_gru_step_matches_reference(xp, shape, dtype, hard, reset_after):
         d_rh = _dev(xp, d_n @ w_hh[2 * hidden:], dtype)
         k.gru_reset_gate_backward(gx, h_prev, d_rh, d_gx, dh_prev, live, 0, hard)
         through_w = to_numpy(d_gx)[:, :2 * hidden].astype(np.float64) @ w_hh[:2 * hidden]
-    np.testing.assert_allclose(to_numpy(d_gx), grads["x"][0], **TOLERANCE[dtype])
-    np.testing.assert_allclose(to_numpy(dh_prev) + through_w, grads["h0"], **TOLERANCE[dtype])
+    np.testing.assert_allclose(to_numpy(d_gx), grads["x"][0], **tolerance(dtype))
+    np.testing.assert_allclose(to_numpy(dh_prev) + through_w, grads["h0"], **tolerance(dtype))
 
 
 def test_hard_sigmoid_derivative_is_zero_on_and_outside_the_clip_boundary(xp):

@@ -8,11 +8,11 @@ from nnlite import kernels
 from nnlite.kernels import host
 from nnlite.reference import softmax as ref
 
+from kernel_testing import each_dtype, tolerance
+
 SHAPES = [(1, 1), (1, 63), (992, 63), (3, 1), (2, 5000), (0, 7)]
-DTYPES = [np.float32, np.float64]
 # The reference runs in float64 on the same inputs; float32 gets float32 slack
 # (sums over up to 5000 columns).
-TOLERANCE = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-12, atol=1e-13)}
 
 
 def make_inputs(shape, dtype, seed=0, scale=3.0):
@@ -23,7 +23,7 @@ def make_inputs(shape, dtype, seed=0, scale=3.0):
 
 
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_matches_reference(xp, shape, dtype, log):
     x, gy = make_inputs(shape, dtype)
@@ -31,17 +31,17 @@ def test_matches_reference(xp, shape, dtype, log):
     y = k.softmax_forward(xp.asarray(x), log=log)
     assert y.shape == shape and y.dtype == dtype
     np.testing.assert_allclose(to_numpy(y), ref.softmax_forward(x.astype(np.float64), log),
-                               **TOLERANCE[dtype])
+                               **tolerance(dtype))
 
     # Backward from the kernel's own y, so only the backward math is compared.
     y_host = to_numpy(y)
     gx = k.softmax_backward(y, xp.asarray(gy), log=log)
     assert gx.shape == shape and gx.dtype == dtype
     expected = ref.softmax_backward(y_host.astype(np.float64), gy.astype(np.float64), log)
-    np.testing.assert_allclose(to_numpy(gx), expected, **TOLERANCE[dtype])
+    np.testing.assert_allclose(to_numpy(gx), expected, **tolerance(dtype))
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 def test_rows_are_distributions(xp, dtype, log):
     x, _ = make_inputs((64, 1000), dtype, seed=1)
@@ -51,7 +51,7 @@ def test_rows_are_distributions(xp, dtype, log):
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@each_dtype
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 def test_large_magnitudes_stay_finite(xp, dtype, log):
     rng = np.random.default_rng(2)
@@ -93,7 +93,7 @@ def test_non_contiguous_input(xp):
     view = xp.asarray(x)[:, ::2]
     y = kernels.for_array(view).softmax_forward(view)
     np.testing.assert_allclose(to_numpy(y), ref.softmax_forward(x[:, ::2].astype(np.float64)),
-                               **TOLERANCE[np.float32])
+                               **tolerance(np.float32))
 
 
 @pytest.mark.parametrize("call, error, pattern", [

@@ -1,8 +1,9 @@
 // CUDA launcher of csrc/nnlite/softmax.cuh: one block per row, the block's
 // threads share the row's columns, block_reduce joins the steps.
 //
-// Launch (nnlite/kernels/cuda.py): grid = rows, block = a power of two in
-// [32, 1024], dynamic shared memory = block * sizeof(scalar_t).
+// Launched by nnlite/kernels/softmax.py (through nnlite/kernels/launch.py):
+// grid = rows, block = a power of two in [32, 1024], dynamic shared memory =
+// block * sizeof(scalar_t). csrc/host/softmax.cpp takes the same arguments.
 #include "nnlite/softmax.cuh"
 #include "cuda/block_reduce.cuh"
 
@@ -42,22 +43,25 @@ __device__ NNL_INLINE void softmax_backward_block(const scalar_t* y, const scala
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
-softmax_forward_f32(const float* x, float* y, int cols, int log_softmax) {
-  softmax_forward_block(x, y, cols, log_softmax);
+softmax_forward_f32(const float* x, float* y, long long rows, int cols,
+                    int log_softmax) {
+  if (blockIdx.x < rows) softmax_forward_block(x, y, cols, log_softmax);
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
-softmax_forward_f64(const double* x, double* y, int cols, int log_softmax) {
-  softmax_forward_block(x, y, cols, log_softmax);
+softmax_forward_f64(const double* x, double* y, long long rows, int cols,
+                    int log_softmax) {
+  if (blockIdx.x < rows) softmax_forward_block(x, y, cols, log_softmax);
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
-softmax_backward_f32(const float* y, const float* gy, float* gx, int cols, int log_softmax) {
-  softmax_backward_block(y, gy, gx, cols, log_softmax);
+softmax_backward_f32(const float* y, const float* gy, float* gx, long long rows,
+                     int cols, int log_softmax) {
+  if (blockIdx.x < rows) softmax_backward_block(y, gy, gx, cols, log_softmax);
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
-softmax_backward_f64(const double* y, const double* gy, double* gx, int cols,
-                     int log_softmax) {
-  softmax_backward_block(y, gy, gx, cols, log_softmax);
+softmax_backward_f64(const double* y, const double* gy, double* gx, long long rows,
+                     int cols, int log_softmax) {
+  if (blockIdx.x < rows) softmax_backward_block(y, gy, gx, cols, log_softmax);
 }

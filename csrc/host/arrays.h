@@ -6,26 +6,7 @@
 #ifndef NNLITE_HOST_ARRAYS_H
 #define NNLITE_HOST_ARRAYS_H
 
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
-#include <climits>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-
-// Exact dtype, C order: bind with py::arg(...).noconvert() so pybind11 never
-// substitutes a converted temporary for an output array.
-template <typename scalar_t>
-using host_array = pybind11::array_t<scalar_t, pybind11::array::c_style>;
-
-inline std::string shape_string(const pybind11::array& a) {
-  std::ostringstream out;
-  out << "(";
-  for (pybind11::ssize_t d = 0; d < a.ndim(); ++d) out << (d ? ", " : "") << a.shape(d);
-  out << (a.ndim() == 1 ? ",)" : ")");
-  return out.str();
-}
+#include "host/checks.h"
 
 // `a` must be 2-D with an int-sized column count (the .cuh steps index with int).
 inline void require_matrix(const char* op, const char* name, const pybind11::array& a) {

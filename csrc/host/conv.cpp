@@ -1,134 +1,190 @@
-// Host launcher of csrc/nnlite/conv.cuh: the same per-entry / per-pixel math as
-// csrc/cuda/conv.cu, OpenMP over the (image, channel) planes.
+// Host launcher of csrc/nnlite/conv.cuh: the same per-entry / per-pixel math
+// and the same arguments as csrc/cuda/conv.cu, OpenMP over the (image,
+// channel) planes.
 #include "nnlite/conv.cuh"
 
-#include "host/arrays.h"
+#include "host/checks.h"
 #include "host/families.h"
-#include "host/geometry.h"
 
+#include <algorithm>
 #include <vector>
 
 namespace py = pybind11;
 
 namespace {
 
-const long long kMinParallelElements = 1 << 15;
+struct conv_call {
+  conv_geometry g;
+  long long images, planes, plane_size, out_plane, taps;
+};
 
-conv_geometry checked_geometry(const char* op, const py::array& image,
-                               const py::array& cols, const py::tuple& params) {
-  // params: (kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left,
-  //          dilation_h, dilation_w, out_h, out_w)
-  require_ndim(op, "x", image, 4);
-  require_ndim(op, "cols", cols, 2);
-  int p[10];
-  unpack_ints(op, params, p, 10);
-  require_positive(op, "kernel size, stride and dilation", p, 4);
-  require_positive(op, "kernel size, stride and dilation", p + 6, 2);
-  require_non_negative(op, "padding and output size", p + 4, 2);
-  require_non_negative(op, "padding and output size", p + 8, 2);
-  const long long rows = image.shape(1) * (long long)p[0] * p[1];
-  const long long width = image.shape(0) * (long long)p[8] * p[9];
-  if (cols.shape(0) != rows || cols.shape(1) != width || image.shape(2) > INT_MAX ||
-      image.shape(3) > INT_MAX || rows > INT_MAX) {
-    throw std::invalid_argument(std::string(op) + ": cols has shape " + shape_string(cols) +
-                                "; expected (" + std::to_string(rows) + ", " +
-                                std::to_string(width) + ") for x of shape " +
-                                shape_string(image));
-  }
-  return make_conv_geometry(static_cast<int>(image.shape(1)), static_cast<int>(image.shape(2)),
-                            static_cast<int>(image.shape(3)), p[0], p[1], p[2], p[3], p[4],
-                            p[5], p[6], p[7], p[8], p[9]);
+// Every integer in range for the int math of conv.cuh (positions along an axis
+// are formed in 64 bits there; plane offsets, rows and taps in int), and both
+// buffers of the sizes the integers imply.
+conv_call checked_call(const char* op, const py::array& x, const py::array& cols,
+                       long long images, long long channels, long long height,
+                       long long width, long long kernel_h, long long kernel_w,
+                       long long stride_h, long long stride_w, long long pad_top,
+                       long long pad_left, long long dilation_h, long long dilation_w,
+                       long long out_h, long long out_w) {
+  require_range(op, "images", images, 0, LLONG_MAX);
+  require_count(op, "channels", channels);
+  require_count(op, "height", height);
+  require_count(op, "width", width);
+  require_positive_int(op, "kernel_h", kernel_h);
+  require_positive_int(op, "kernel_w", kernel_w);
+  require_positive_int(op, "stride_h", stride_h);
+  require_positive_int(op, "stride_w", stride_w);
+  require_count(op, "pad_top", pad_top);
+  require_count(op, "pad_left", pad_left);
+  require_positive_int(op, "dilation_h", dilation_h);
+  require_positive_int(op, "dilation_w", dilation_w);
+  require_count(op, "out_h", out_h);
+  require_count(op, "out_w", out_w);
+  const long long taps = checked_product(op, "kernel_h * kernel_w", kernel_h, kernel_w);
+  const long long rows = checked_product(op, "channels * kernel_h * kernel_w", channels, taps);
+  require_range(op, "channels * kernel_h * kernel_w", rows, 0, INT_MAX);
+  const long long plane_size = checked_product(op, "height * width", height, width);
+  const long long out_plane = checked_product(op, "out_h * out_w", out_h, out_w);
+  require_range(op, "out_h * out_w", out_plane, 0, INT_MAX);
+  const long long planes = checked_product(op, "images * channels", images, channels);
+  require_elements(op, "x", x, checked_product(op, "images * channels * H * W", planes,
+                                               plane_size),
+                   "images * channels * height * width");
+  require_elements(op, "cols", cols,
+                   checked_product(op, "cols size", rows,
+                                   checked_product(op, "images * out_h * out_w", images,
+                                                   out_plane)),
+                   "(channels * kernel_h * kernel_w) * (images * out_h * out_w)");
+  conv_call call;
+  call.g = make_conv_geometry((int)channels, (int)height, (int)width, (int)kernel_h,
+                              (int)kernel_w, (int)stride_h, (int)stride_w, (int)pad_top,
+                              (int)pad_left, (int)dilation_h, (int)dilation_w, (int)out_h,
+                              (int)out_w);
+  call.images = images;
+  call.planes = planes;
+  call.plane_size = plane_size;
+  call.out_plane = out_plane;
+  call.taps = taps;
+  return call;
 }
 
+#define CONV_PARAMS                                                                      \
+  long long images, long long channels, long long height, long long width,               \
+      long long kernel_h, long long kernel_w, long long stride_h, long long stride_w,    \
+      long long pad_top, long long pad_left, long long dilation_h, long long dilation_w, \
+      long long out_h, long long out_w
+#define CONV_ARGS                                                                         \
+  images, channels, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_top,       \
+      pad_left, dilation_h, dilation_w, out_h, out_w
+
 template <typename scalar_t>
-void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, py::tuple params) {
-  const conv_geometry g = checked_geometry("im2col", x, cols, params);
+void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, CONV_PARAMS) {
+  const conv_call call = checked_call("im2col", x, cols, CONV_ARGS);
+  if (cols.size() == 0) return;
+  const conv_geometry g = call.g;
   const scalar_t* x_data = x.data();
   scalar_t* cols_data = cols.mutable_data();
-  const long long images = x.shape(0);
-  const long long planes = images * g.channels;
-  const long long image_size = (long long)g.channels * g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
-  const long long row_stride = images * out_plane;
-  const long long taps = (long long)g.kernel_h * g.kernel_w;
+  const long long image_size = g.channels * call.plane_size;
+  const long long row_stride = call.images * call.out_plane;
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * taps * out_plane >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
+  for_each_plane(call.planes, call.planes * call.taps * call.out_plane, [&](long long plane) {
     const long long n = plane / g.channels;
     const int c = static_cast<int>(plane % g.channels);
     const scalar_t* image = x_data + n * image_size;
     for (int i = 0; i < g.kernel_h; ++i) {
       for (int j = 0; j < g.kernel_w; ++j) {
         const long long row = (c * (long long)g.kernel_h + i) * g.kernel_w + j;
-        scalar_t* out = cols_data + row * row_stride + n * out_plane;
+        scalar_t* out = cols_data + row * row_stride + n * call.out_plane;
         for (int oh = 0; oh < g.out_h; ++oh) {
           im2col_row_segment(image, out, g, c, i, j, oh);
           out += g.out_w;
         }
       }
     }
-  }
+  });
 }
 
-// For every position along one axis, its (tap, output) pairs in ascending tap
-// order (conv_output_of_tap), `kernel` slots per position, and their count.
+// For every input position along one axis, the (tap, output) pairs that read
+// it, taps ascending (the order of col2im_pixel), stored compactly: position
+// pos owns pairs [first[pos], first[pos + 1]). Built from the out * kernel
+// (output, tap) pairs rather than size * kernel slots, so a huge kernel over
+// a huge input with one output costs memory in proportion to the real work.
 struct tap_table {
-  std::vector<int> taps, outs, counts;
+  std::vector<long long> first;
+  std::vector<int> taps, outs;
   tap_table(int size, int pad, int kernel, int stride, int dilation, int out)
-      : taps(size * kernel), outs(size * kernel), counts(size) {
-    for (int pos = 0; pos < size; ++pos) {
-      int count = 0;
+      : first((size_t)size + 1, 0) {
+    for (int pass = 0; pass < 2; ++pass) {  // count, then fill
+      std::vector<long long> next(first.begin(), first.end() - 1);
       for (int tap = 0; tap < kernel; ++tap) {
-        const int o = conv_output_of_tap(pos, pad, tap, stride, dilation, out);
-        if (o < 0) continue;
-        taps[pos * kernel + count] = tap;
-        outs[pos * kernel + count] = o;
-        ++count;
+        for (int o = 0; o < out; ++o) {
+          const long long pos = conv_input_position(o, stride, pad, tap, dilation);
+          if (pos < 0 || pos >= size) continue;
+          if (pass == 0) {
+            ++first[pos + 1];
+          } else {
+            taps[next[pos]] = tap;
+            outs[next[pos]] = o;
+            ++next[pos];
+          }
+        }
       }
-      counts[pos] = count;
+      if (pass == 0) {
+        for (int pos = 0; pos < size; ++pos) first[pos + 1] += first[pos];
+        taps.resize(first[size]);
+        outs.resize(first[size]);
+      }
     }
   }
+  int count(int pos) const { return (int)(first[pos + 1] - first[pos]); }
+  const int* taps_of(int pos) const { return taps.data() + first[pos]; }
+  const int* outs_of(int pos) const { return outs.data() + first[pos]; }
 };
 
 template <typename scalar_t>
-void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, py::tuple params) {
-  const conv_geometry g = checked_geometry("col2im", x, cols, params);
-  const scalar_t* cols_data = cols.data();
+void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, CONV_PARAMS) {
+  const conv_call call = checked_call("col2im", x, cols, CONV_ARGS);
+  if (x.size() == 0) return;
   scalar_t* x_data = x.mutable_data();
-  const long long images = x.shape(0);
-  const long long planes = images * g.channels;
-  const long long out_plane = (long long)g.out_h * g.out_w;
-  const long long row_stride = images * out_plane;
-  const long long plane_size = (long long)g.height * g.width;
+  if (cols.size() == 0) {  // no output position reads any pixel
+    std::fill(x_data, x_data + x.size(), scalar_t(0));
+    return;
+  }
+  const conv_geometry g = call.g;
+  const scalar_t* cols_data = cols.data();
+  const long long row_stride = call.images * call.out_plane;
   const tap_table rows(g.height, g.pad_top, g.kernel_h, g.stride_h, g.dilation_h, g.out_h);
   const tap_table cols_of(g.width, g.pad_left, g.kernel_w, g.stride_w, g.dilation_w, g.out_w);
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * plane_size >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
+  for_each_plane(call.planes, call.planes * call.plane_size, [&](long long plane) {
     const long long n = plane / g.channels;
     const int c = static_cast<int>(plane % g.channels);
-    const scalar_t* image_cols = cols_data + n * out_plane;
-    scalar_t* out = x_data + plane * plane_size;
+    const scalar_t* image_cols = cols_data + n * call.out_plane;
+    scalar_t* out = x_data + plane * call.plane_size;
     for (int h = 0; h < g.height; ++h) {
-      const int* h_taps = &rows.taps[h * g.kernel_h];
-      const int* h_outs = &rows.outs[h * g.kernel_h];
       for (int w = 0; w < g.width; ++w) {
-        out[h * g.width + w] = col2im_pixel_from_taps(
-            image_cols, row_stride, g, c, h_taps, h_outs, rows.counts[h],
-            &cols_of.taps[w * g.kernel_w], &cols_of.outs[w * g.kernel_w], cols_of.counts[w]);
+        out[(long long)h * g.width + w] = col2im_pixel_from_taps(
+            image_cols, row_stride, g, c, rows.taps_of(h), rows.outs_of(h), rows.count(h),
+            cols_of.taps_of(w), cols_of.outs_of(w), cols_of.count(w));
       }
     }
-  }
+  });
 }
 
+#define CONV_PY_ARGS                                                                     \
+  py::arg("images"), py::arg("channels"), py::arg("height"), py::arg("width"),           \
+      py::arg("kernel_h"), py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), \
+      py::arg("pad_top"), py::arg("pad_left"), py::arg("dilation_h"),                    \
+      py::arg("dilation_w"), py::arg("out_h"), py::arg("out_w")
+
 template <typename scalar_t>
-void bind_dtype(py::module_& m, const char* suffix) {
-  m.def((std::string("im2col_") + suffix).c_str(), &im2col<scalar_t>, py::arg("x").noconvert(),
-        py::arg("cols").noconvert(), py::arg("params"),
-        "Columns of x (N, C, H, W) into cols (C*kh*kw, N*out_h*out_w); params = (kh, kw, "
-        "stride_h, stride_w, pad_top, pad_left, dilation_h, dilation_w, out_h, out_w).");
-  m.def((std::string("col2im_") + suffix).c_str(), &col2im<scalar_t>,
-        py::arg("cols").noconvert(), py::arg("x").noconvert(), py::arg("params"),
+void bind_dtype(py::module_& m, const std::string& suffix) {
+  m.def(("im2col_" + suffix).c_str(), &im2col<scalar_t>, py::arg("x").noconvert(),
+        py::arg("cols").noconvert(), CONV_PY_ARGS,
+        "Columns of x (images, C, H, W) into cols (C*kh*kw, images*out_h*out_w).");
+  m.def(("col2im_" + suffix).c_str(), &col2im<scalar_t>, py::arg("cols").noconvert(),
+        py::arg("x").noconvert(), CONV_PY_ARGS,
         "Adjoint of im2col: x[n, c, h, w] = sum of the column entries read from it.");
 }
 

@@ -1,10 +1,10 @@
-// Host launcher of csrc/nnlite/pool.cuh: the same per-window / per-pixel math as
-// csrc/cuda/pool.cu, OpenMP over the (image, channel) planes.
+// Host launcher of csrc/nnlite/pool.cuh: the same per-window / per-pixel math
+// and the same arguments as csrc/cuda/pool.cu, OpenMP over the (image,
+// channel) planes.
 #include "nnlite/pool.cuh"
 
-#include "host/arrays.h"
+#include "host/checks.h"
 #include "host/families.h"
-#include "host/geometry.h"
 
 #include <vector>
 
@@ -12,88 +12,116 @@ namespace py = pybind11;
 
 namespace {
 
-const long long kMinParallelElements = 1 << 15;
+// The geometry integers of every pool entry point, checked so that each index
+// the .cuh math forms in int (window starts and ends, in-plane offsets, the
+// int32 argmax) fits one, and each buffer holds what they imply.
+struct pool_call {
+  pool_geometry g;
+  long long planes, in_plane, out_plane;
+};
 
-// params: (kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w); the input is
-// `image` (N, C, H, W), the pooled side `pooled` (N, C, out_h, out_w).
-pool_geometry checked_geometry(const char* op, const py::array& image, const char* pooled_name,
-                               const py::array& pooled, const py::tuple& params) {
-  require_ndim(op, "x", image, 4);
-  require_ndim(op, pooled_name, pooled, 4);
-  int p[6];
-  unpack_ints(op, params, p, 6);
-  require_positive(op, "kernel size and stride", p, 4);
-  require_non_negative(op, "padding", p + 4, 2);
-  if (pooled.shape(0) != image.shape(0) || pooled.shape(1) != image.shape(1) ||
-      image.shape(2) * image.shape(3) > INT_MAX || pooled.shape(2) * pooled.shape(3) > INT_MAX) {
-    throw std::invalid_argument(std::string(op) + ": " + pooled_name + " has shape " +
-                                shape_string(pooled) + " and x " + shape_string(image) +
-                                "; expected the same (N, C) and planes of at most " +
-                                std::to_string(INT_MAX) + " elements");
-  }
-  return make_pool_geometry(static_cast<int>(image.shape(2)), static_cast<int>(image.shape(3)),
-                            p[0], p[1], p[2], p[3], p[4], p[5],
-                            static_cast<int>(pooled.shape(2)), static_cast<int>(pooled.shape(3)));
+pool_call checked_call(const char* op, long long planes, long long height, long long width,
+                       long long kernel_h, long long kernel_w, long long stride_h,
+                       long long stride_w, long long pad_h, long long pad_w, long long out_h,
+                       long long out_w, const py::array& input, const char* input_name,
+                       const py::array& pooled, const char* pooled_name) {
+  require_range(op, "planes", planes, 0, LLONG_MAX);
+  require_count(op, "height", height);
+  require_count(op, "width", width);
+  require_positive_int(op, "kernel_h", kernel_h);
+  require_positive_int(op, "kernel_w", kernel_w);
+  require_positive_int(op, "stride_h", stride_h);
+  require_positive_int(op, "stride_w", stride_w);
+  require_count(op, "pad_h", pad_h);
+  require_count(op, "pad_w", pad_w);
+  require_count(op, "out_h", out_h);
+  require_count(op, "out_w", out_w);
+  const long long in_plane = checked_product(op, "height * width", height, width);
+  const long long out_plane = checked_product(op, "out_h * out_w", out_h, out_w);
+  require_range(op, "height * width", in_plane, 0, INT_MAX);
+  require_range(op, "out_h * out_w", out_plane, 0, INT_MAX);
+  // The last window's end and the padded extent, both formed in int.
+  if (out_h > 0) require_range(op, "(out_h - 1) * stride_h + kernel_h",
+                               (out_h - 1) * stride_h + kernel_h, 0, INT_MAX);
+  if (out_w > 0) require_range(op, "(out_w - 1) * stride_w + kernel_w",
+                               (out_w - 1) * stride_w + kernel_w, 0, INT_MAX);
+  require_range(op, "height + pad_h", height + pad_h, 0, INT_MAX);
+  require_range(op, "width + pad_w", width + pad_w, 0, INT_MAX);
+  require_elements(op, input_name, input, checked_product(op, "planes * H * W", planes, in_plane),
+                   "planes * height * width");
+  require_elements(op, pooled_name, pooled,
+                   checked_product(op, "planes * out_h * out_w", planes, out_plane),
+                   "planes * out_h * out_w");
+  pool_call call;
+  call.g = make_pool_geometry((int)height, (int)width, (int)kernel_h, (int)kernel_w,
+                              (int)stride_h, (int)stride_w, (int)pad_h, (int)pad_w, (int)out_h,
+                              (int)out_w);
+  call.planes = planes;
+  call.in_plane = in_plane;
+  call.out_plane = out_plane;
+  return call;
 }
 
-long long planes_of(const py::array& image) { return image.shape(0) * image.shape(1); }
+#define POOL_PARAMS                                                                   \
+  long long planes, long long height, long long width, long long kernel_h,            \
+      long long kernel_w, long long stride_h, long long stride_w, long long pad_h,    \
+      long long pad_w, long long out_h, long long out_w
+#define POOL_ARGS \
+  planes, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, out_h, out_w
 
 template <typename scalar_t>
 void maxpool_forward(host_array<scalar_t> x, host_array<scalar_t> y, host_array<int> argmax,
-                     py::tuple params) {
-  const pool_geometry g = checked_geometry("maxpool_forward", x, "y", y, params);
-  require_same_shape("maxpool_forward", "argmax", argmax, "y", y);
+                     POOL_PARAMS) {
+  const pool_call call = checked_call("maxpool_forward", POOL_ARGS, x, "x", y, "y");
+  require_elements("maxpool_forward", "argmax", argmax, y.size(), "the size of y");
+  if (call.out_plane == 0 || call.planes == 0) return;
+  const pool_geometry g = call.g;
   const scalar_t* x_data = x.data();
   scalar_t* y_data = y.mutable_data();
   int* argmax_data = argmax.mutable_data();
-  const long long planes = planes_of(x);
-  const long long in_plane = (long long)g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * in_plane >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
-    const scalar_t* in = x_data + plane * in_plane;
-    scalar_t* out = y_data + plane * out_plane;
-    int* index = argmax_data + plane * out_plane;
+  for_each_plane(call.planes, call.planes * call.in_plane, [&](long long plane) {
+    const scalar_t* in = x_data + plane * call.in_plane;
+    scalar_t* out = y_data + plane * call.out_plane;
+    int* index = argmax_data + plane * call.out_plane;
     for (int oh = 0; oh < g.out_h; ++oh) {
       for (int ow = 0; ow < g.out_w; ++ow) {
         maxpool_window(in, g, oh, ow, out + oh * g.out_w + ow, index + oh * g.out_w + ow);
       }
     }
-  }
+  });
 }
 
 // [first, last) of the output positions covering each input position along one
 // axis, computed once per call instead of once per pixel (integer divisions).
 std::vector<int> covering_ranges(int size, int pad, int kernel, int stride, int out) {
-  std::vector<int> ranges(2 * size);
+  std::vector<int> ranges(2 * (size_t)size);
   for (int pos = 0; pos < size; ++pos) {
-    pool_covering_range(pos, pad, kernel, stride, out, &ranges[2 * pos], &ranges[2 * pos + 1]);
+    pool_covering_range(pos, pad, kernel, stride, out, &ranges[2 * (size_t)pos],
+                        &ranges[2 * (size_t)pos + 1]);
   }
   return ranges;
 }
 
 template <typename scalar_t>
 void maxpool_backward(host_array<scalar_t> gy, host_array<int> argmax, host_array<scalar_t> gx,
-                      py::tuple params) {
-  const pool_geometry g = checked_geometry("maxpool_backward", gx, "gy", gy, params);
-  require_same_shape("maxpool_backward", "argmax", argmax, "gy", gy);
+                      POOL_PARAMS) {
+  const pool_call call = checked_call("maxpool_backward", POOL_ARGS, gx, "gx", gy, "gy");
+  require_elements("maxpool_backward", "argmax", argmax, gy.size(), "the size of gy");
+  if (call.in_plane == 0 || call.planes == 0) return;
+  const pool_geometry g = call.g;
   const scalar_t* gy_data = gy.data();
   const int* argmax_data = argmax.data();
   scalar_t* gx_data = gx.mutable_data();
-  const long long planes = planes_of(gx);
-  const long long in_plane = (long long)g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
   const std::vector<int> rows = covering_ranges(g.height, g.pad_h, g.kernel_h, g.stride_h,
                                                 g.out_h);
   const std::vector<int> cols = covering_ranges(g.width, g.pad_w, g.kernel_w, g.stride_w,
                                                 g.out_w);
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * in_plane >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
-    const scalar_t* gy_plane = gy_data + plane * out_plane;
-    const int* argmax_plane = argmax_data + plane * out_plane;
-    scalar_t* out = gx_data + plane * in_plane;
+  for_each_plane(call.planes, call.planes * call.in_plane, [&](long long plane) {
+    const scalar_t* gy_plane = gy_data + plane * call.out_plane;
+    const int* argmax_plane = argmax_data + plane * call.out_plane;
+    scalar_t* out = gx_data + plane * call.in_plane;
     for (int h = 0; h < g.height; ++h) {
       for (int w = 0; w < g.width; ++w) {
         out[h * g.width + w] = maxpool_backward_gather(
@@ -101,75 +129,73 @@ void maxpool_backward(host_array<scalar_t> gy, host_array<int> argmax, host_arra
             cols[2 * w], cols[2 * w + 1]);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
-void avgpool_forward(host_array<scalar_t> x, host_array<scalar_t> y, py::tuple params,
-                     int count_include_pad) {
-  const pool_geometry g = checked_geometry("avgpool_forward", x, "y", y, params);
+void avgpool_forward(host_array<scalar_t> x, host_array<scalar_t> y, POOL_PARAMS,
+                     long long count_include_pad) {
+  const pool_call call = checked_call("avgpool_forward", POOL_ARGS, x, "x", y, "y");
+  require_range("avgpool_forward", "count_include_pad", count_include_pad, 0, 1);
+  if (call.out_plane == 0 || call.planes == 0) return;
+  const pool_geometry g = call.g;
+  const int include_pad = (int)count_include_pad;
   const scalar_t* x_data = x.data();
   scalar_t* y_data = y.mutable_data();
-  const long long planes = planes_of(x);
-  const long long in_plane = (long long)g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * in_plane >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
-    const scalar_t* in = x_data + plane * in_plane;
-    scalar_t* out = y_data + plane * out_plane;
+  for_each_plane(call.planes, call.planes * call.in_plane, [&](long long plane) {
+    const scalar_t* in = x_data + plane * call.in_plane;
+    scalar_t* out = y_data + plane * call.out_plane;
     for (int oh = 0; oh < g.out_h; ++oh) {
       for (int ow = 0; ow < g.out_w; ++ow) {
-        out[oh * g.out_w + ow] = avgpool_window(in, g, oh, ow, count_include_pad);
+        out[oh * g.out_w + ow] = avgpool_window(in, g, oh, ow, include_pad);
       }
     }
-  }
+  });
 }
 
 template <typename scalar_t>
-void avgpool_backward(host_array<scalar_t> gy, host_array<scalar_t> gx, py::tuple params,
-                      int count_include_pad) {
-  const pool_geometry g = checked_geometry("avgpool_backward", gx, "gy", gy, params);
+void avgpool_backward(host_array<scalar_t> gy, host_array<scalar_t> gx, POOL_PARAMS,
+                      long long count_include_pad) {
+  const pool_call call = checked_call("avgpool_backward", POOL_ARGS, gx, "gx", gy, "gy");
+  require_range("avgpool_backward", "count_include_pad", count_include_pad, 0, 1);
+  if (call.in_plane == 0 || call.planes == 0) return;
+  const pool_geometry g = call.g;
+  const int include_pad = (int)count_include_pad;
   const scalar_t* gy_data = gy.data();
   scalar_t* gx_data = gx.mutable_data();
-  const long long planes = planes_of(gx);
-  const long long in_plane = (long long)g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
   py::gil_scoped_release no_gil;
-#pragma omp parallel for schedule(static) if (planes * in_plane >= kMinParallelElements)
-  for (long long plane = 0; plane < planes; ++plane) {
-    const scalar_t* gy_plane = gy_data + plane * out_plane;
-    scalar_t* out = gx_data + plane * in_plane;
+  for_each_plane(call.planes, call.planes * call.in_plane, [&](long long plane) {
+    const scalar_t* gy_plane = gy_data + plane * call.out_plane;
+    scalar_t* out = gx_data + plane * call.in_plane;
     for (int h = 0; h < g.height; ++h) {
       for (int w = 0; w < g.width; ++w) {
-        out[h * g.width + w] = avgpool_backward_pixel(gy_plane, g, h, w, count_include_pad);
+        out[h * g.width + w] = avgpool_backward_pixel(gy_plane, g, h, w, include_pad);
       }
     }
-  }
+  });
 }
 
+#define POOL_PY_ARGS                                                                  \
+  py::arg("planes"), py::arg("height"), py::arg("width"), py::arg("kernel_h"),        \
+      py::arg("kernel_w"), py::arg("stride_h"), py::arg("stride_w"), py::arg("pad_h"), \
+      py::arg("pad_w"), py::arg("out_h"), py::arg("out_w")
+
 template <typename scalar_t>
-void bind_dtype(py::module_& m, const char* suffix) {
-  const char* params_doc = "; params = (kh, kw, stride_h, stride_w, pad_h, pad_w)";
-  m.def((std::string("maxpool_forward_") + suffix).c_str(), &maxpool_forward<scalar_t>,
+void bind_dtype(py::module_& m, const std::string& suffix) {
+  m.def(("maxpool_forward_" + suffix).c_str(), &maxpool_forward<scalar_t>,
         py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("argmax").noconvert(),
-        py::arg("params"),
-        (std::string("Max pool x (N, C, H, W) into y and the int32 in-plane argmax") +
-         params_doc).c_str());
-  m.def((std::string("maxpool_backward_") + suffix).c_str(), &maxpool_backward<scalar_t>,
+        POOL_PY_ARGS, "Max pool x (planes, H, W) into y and the int32 in-plane argmax.");
+  m.def(("maxpool_backward_" + suffix).c_str(), &maxpool_backward<scalar_t>,
         py::arg("gy").noconvert(), py::arg("argmax").noconvert(), py::arg("gx").noconvert(),
-        py::arg("params"),
-        (std::string("Gradient of max pooling into gx, gathered per input pixel") +
-         params_doc).c_str());
-  m.def((std::string("avgpool_forward_") + suffix).c_str(), &avgpool_forward<scalar_t>,
-        py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("params"),
+        POOL_PY_ARGS, "Gradient of max pooling into gx, gathered per input pixel.");
+  m.def(("avgpool_forward_" + suffix).c_str(), &avgpool_forward<scalar_t>,
+        py::arg("x").noconvert(), py::arg("y").noconvert(), POOL_PY_ARGS,
+        py::arg("count_include_pad"), "Average pool x (planes, H, W) into y.");
+  m.def(("avgpool_backward_" + suffix).c_str(), &avgpool_backward<scalar_t>,
+        py::arg("gy").noconvert(), py::arg("gx").noconvert(), POOL_PY_ARGS,
         py::arg("count_include_pad"),
-        (std::string("Average pool x (N, C, H, W) into y") + params_doc).c_str());
-  m.def((std::string("avgpool_backward_") + suffix).c_str(), &avgpool_backward<scalar_t>,
-        py::arg("gy").noconvert(), py::arg("gx").noconvert(), py::arg("params"),
-        py::arg("count_include_pad"),
-        (std::string("Gradient of average pooling into gx, gathered per input pixel") +
-         params_doc).c_str());
+        "Gradient of average pooling into gx, gathered per input pixel.");
 }
 
 }  // namespace

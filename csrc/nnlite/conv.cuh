@@ -23,6 +23,14 @@
 
 #include "nnlite/portable.cuh"
 
+// Input position read by output position `o` through tap `tap` along one
+// axis. 64-bit: with a huge stride, padding or dilation the position passes
+// 2^31 even though every argument fits an int (it is then simply outside).
+NNL_HD NNL_INLINE long long conv_input_position(int o, int stride, int pad, int tap,
+                                                int dilation) {
+  return (long long)o * stride - pad + (long long)tap * dilation;
+}
+
 struct conv_geometry {
   int channels, height, width;
   int kernel_h, kernel_w;
@@ -58,8 +66,8 @@ NNL_HD NNL_INLINE conv_geometry make_conv_geometry(int channels, int height, int
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t im2col_entry(const scalar_t* image, const conv_geometry& g, int c,
                                         int i, int j, int oh, int ow) {
-  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
-  const int w = ow * g.stride_w - g.pad_left + j * g.dilation_w;
+  const long long h = conv_input_position(oh, g.stride_h, g.pad_top, i, g.dilation_h);
+  const long long w = conv_input_position(ow, g.stride_w, g.pad_left, j, g.dilation_w);
   if (h < 0 || h >= g.height || w < 0 || w >= g.width) return scalar_t(0);
   return image[((long long)c * g.height + h) * g.width + w];
 }
@@ -71,22 +79,23 @@ template <typename scalar_t>
 NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
                                           const conv_geometry& g, int c, int i, int j,
                                           int oh) {
-  const int h = oh * g.stride_h - g.pad_top + i * g.dilation_h;
+  const long long h = conv_input_position(oh, g.stride_h, g.pad_top, i, g.dilation_h);
   if (h < 0 || h >= g.height) {
     for (int ow = 0; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
     return;
   }
   // Input column of output column ow: ow * stride_w + base.
-  const int base = j * g.dilation_w - g.pad_left;
-  const int first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
-  const int end = g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
-  const int lo = nnl_min(first, g.out_w);
-  const int hi = nnl_max(lo, nnl_min(end, g.out_w));
+  const long long base = (long long)j * g.dilation_w - g.pad_left;
+  const long long first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
+  const long long end =
+      g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
+  const int lo = (int)nnl_min(first, (long long)g.out_w);
+  const int hi = nnl_max(lo, (int)nnl_min(end, (long long)g.out_w));
   for (int ow = 0; ow < lo; ++ow) out[ow] = scalar_t(0);
   if (lo < hi) {
     // The input element of output column lo; in bounds because lo is.
     const scalar_t* src =
-        image + ((long long)c * g.height + h) * g.width + lo * g.stride_w + base;
+        image + ((long long)c * g.height + h) * g.width + (long long)lo * g.stride_w + base;
     scalar_t* dst = out + lo;
     const int count = hi - lo;
     if (g.stride_w == 1) {
@@ -103,10 +112,10 @@ NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
 // lands inside [0, out); -1 when no output reads it through this tap.
 NNL_HD NNL_INLINE int conv_output_of_tap(int pos, int pad, int tap, int stride, int dilation,
                                          int out) {
-  const int offset = pos + pad - tap * dilation;
+  const long long offset = (long long)pos + pad - (long long)tap * dilation;
   if (offset < 0 || offset % stride != 0) return -1;
-  const int o = offset / stride;
-  return o < out ? o : -1;
+  const long long o = offset / stride;
+  return o < out ? (int)o : -1;
 }
 
 // col2im value of input pixel (c, h, w) of one image: the sum of every column

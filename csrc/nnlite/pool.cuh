@@ -155,9 +155,10 @@ NNL_HD NNL_INLINE scalar_t maxpool_backward_pixel(const scalar_t* gy_plane,
                                  oh_last, ow_first, ow_last);
 }
 
-// The divisor of average-pool window (oh, ow).
-NNL_HD NNL_INLINE int avgpool_divisor(const pool_geometry& g, int oh, int ow,
-                                      int count_include_pad) {
+// The divisor of average-pool window (oh, ow): 64-bit, as a huge kernel over
+// a padded input can cover more than 2^31 positions.
+NNL_HD NNL_INLINE long long avgpool_divisor(const pool_geometry& g, int oh, int ow,
+                                            int count_include_pad) {
   int h_start = oh * g.stride_h - g.pad_h;
   int w_start = ow * g.stride_w - g.pad_w;
   int h_end = nnl_min(h_start + g.kernel_h, g.height + g.pad_h);
@@ -168,7 +169,7 @@ NNL_HD NNL_INLINE int avgpool_divisor(const pool_geometry& g, int oh, int ow,
     h_end = nnl_min(h_end, g.height);
     w_end = nnl_min(w_end, g.width);
   }
-  return (h_end - h_start) * (w_end - w_start);
+  return (long long)(h_end - h_start) * (w_end - w_start);
 }
 
 template <typename scalar_t>
@@ -182,7 +183,7 @@ NNL_HD NNL_INLINE scalar_t avgpool_window(const scalar_t* plane, const pool_geom
   for (int h = nnl_max(h_start, 0); h < h_end; ++h) {
     for (int w = nnl_max(w_start, 0); w < w_end; ++w) sum += plane[h * g.width + w];
   }
-  const int divisor = avgpool_divisor(g, oh, ow, count_include_pad);
+  const long long divisor = avgpool_divisor(g, oh, ow, count_include_pad);
   return divisor > 0 ? sum / scalar_t(divisor) : scalar_t(0);
 }
 
@@ -196,7 +197,7 @@ NNL_HD NNL_INLINE scalar_t avgpool_backward_pixel(const scalar_t* gy_plane,
   scalar_t sum = 0;
   for (int oh = oh_first; oh < oh_last; ++oh) {
     for (int ow = ow_first; ow < ow_last; ++ow) {
-      const int divisor = avgpool_divisor(g, oh, ow, count_include_pad);
+      const long long divisor = avgpool_divisor(g, oh, ow, count_include_pad);
       if (divisor > 0) sum += gy_plane[oh * g.out_w + ow] / scalar_t(divisor);
     }
   }

@@ -1,7 +1,7 @@
 """Activations, softmax / log-softmax (through the softmax kernel) and dropout."""
 import numpy as np
 
-from nnlite import kernels
+from nnlite.kernels import softmax as softmax_kernels
 from nnlite import random as nl_random
 from nnlite.device import xp_of
 from nnlite.functional.arithmetic import clip
@@ -77,7 +77,7 @@ class _SoftmaxBase(Function):
     def forward(cls, ctx, x, dim):
         _check_softmax_input("log_softmax" if cls.log else "softmax", x, dim)
         rows, moved_shape = _rows_along(x, dim)
-        y_rows = kernels.for_array(rows).softmax_forward(rows, log=cls.log)
+        y_rows = softmax_kernels.softmax_forward(rows, log=cls.log)
         ctx.save_for_backward(y_rows)
         ctx.meta = (moved_shape, dim)
         return _from_rows(y_rows, moved_shape, dim)
@@ -87,7 +87,7 @@ class _SoftmaxBase(Function):
         y_rows, = ctx.saved_tensors
         moved_shape, dim = ctx.meta
         gy_rows, _ = _rows_along(gy, dim)
-        gx_rows = kernels.for_array(y_rows).softmax_backward(y_rows, gy_rows, log=cls.log)
+        gx_rows = softmax_kernels.softmax_backward(y_rows, gy_rows, log=cls.log)
         return _from_rows(gx_rows, moved_shape, dim)
 
 

@@ -11,10 +11,9 @@ gradients for col2im).
 """
 import numpy as np
 
-from nnlite import kernels
 from nnlite.device import xp_of
-from nnlite.kernels import _window_checks
-from nnlite.kernels.shapes import same_padding
+from nnlite.kernels import conv as conv_kernels
+from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
 from nnlite.tensor import Function
 
 DEFAULT_CONV_WORKSPACE = 64 * 2**20
@@ -51,7 +50,7 @@ def conv_padding(padding, kernel_size, stride, dilation, op="conv2d"):
     if isinstance(padding, (tuple, list)) and len(padding) == 4:
         values = tuple(padding)
     else:
-        ph, pw = _window_checks.int_pair(op, "padding", padding)
+        ph, pw = int_pair(op, "padding", padding)
         values = (ph, ph, pw, pw)
     if any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in values):
         raise ValueError(f"{op}: padding must be non-negative ints, got {padding!r}")
@@ -87,20 +86,16 @@ class Conv2d(Function):
         _check_inputs(x, weight, bias)
         xp = xp_of(x)
         x = xp.ascontiguousarray(x)
-        k = kernels.for_array(x)
-        g = _window_checks.conv_geometry("conv2d", x.shape, weight.shape[2:], stride, padding,
-                                         dilation)
-        geometry = dict(kernel_size=g.kernel, stride=g.stride, padding=g.padding,
-                        dilation=g.dilation)
+        g = ConvGeometry.of(x.shape[2:], weight.shape[2:], stride, padding, dilation)
         n, out_channels = x.shape[0], weight.shape[0]
-        rows, pixels = weight[0].size, g.out_h * g.out_w
+        rows, pixels = x.shape[1] * g.kernel[0] * g.kernel[1], g.out_h * g.out_w
         w2 = xp.ascontiguousarray(weight).reshape(out_channels, rows)
         chunks = _chunks(n, rows * pixels * x.itemsize, get_conv_workspace())
         y = xp.empty((n, out_channels, pixels), dtype=x.dtype)
         if y.size and rows:
             for start, stop in chunks:
                 # One GEMM per chunk: (out, rows) x (rows, images * pixels).
-                y_chunk = xp.matmul(w2, k.im2col(x[start:stop], **geometry))
+                y_chunk = xp.matmul(w2, conv_kernels.im2col(x[start:stop], g))
                 y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
                     1, 0, 2)
         elif y.size:
@@ -108,36 +103,35 @@ class Conv2d(Function):
         if bias is not None:
             y += bias[:, None]
         ctx.save_for_backward(x, w2)
-        ctx.meta = (geometry, chunks, weight.shape, bias is not None)
+        ctx.meta = (g, chunks, weight.shape, bias is not None)
         return y.reshape(n, out_channels, g.out_h, g.out_w)
 
     @staticmethod
     def backward(ctx, gy):
         x, w2 = ctx.saved_tensors
-        geometry, chunks, weight_shape, has_bias = ctx.meta
+        g, chunks, weight_shape, has_bias = ctx.meta
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = has_bias and ctx.needs_input_grad[2]
         xp = xp_of(gy)
-        k = kernels.for_array(x)
         n, out_channels = gy.shape[0], gy.shape[1]
-        gy = gy.reshape(n, out_channels, -1)
+        gy = gy.reshape(n, out_channels, g.out_h * g.out_w)  # not -1: n may be 0
         gb = gy.sum(axis=(0, 2)) if need_b else None
         gw = xp.zeros_like(w2) if need_w else None
-        gx = xp.empty_like(x) if need_x and len(chunks) > 1 else None
+        gx = xp.empty_like(x) if need_x and len(chunks) > 1 and gy.size else None
         for start, stop in chunks if gy.size else ():
             # (out, images * pixels), the layout of the columns' GEMM.
             gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
                 out_channels, -1)
             if need_w:
-                gw += xp.matmul(gy_chunk, k.im2col(x[start:stop], **geometry).T)
+                gw += xp.matmul(gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
             if need_x:
                 grad_cols = xp.matmul(w2.T, gy_chunk)
-                grad_x = k.col2im(grad_cols, (stop - start,) + x.shape[1:], **geometry)
+                grad_x = conv_kernels.col2im(grad_cols, (stop - start,) + x.shape[1:], g)
                 if len(chunks) == 1:
                     gx = grad_x
                 else:
                     gx[start:stop] = grad_x
-        if need_x and gx is None:  # an empty batch
+        if need_x and gx is None:  # an empty batch, or no output channels
             gx = xp.zeros_like(x)
         gw = gw.reshape(weight_shape) if need_w else None
         return (gx, gw, gb) if has_bias else (gx, gw)
@@ -151,8 +145,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
     """
-    stride = _window_checks.int_pair("conv2d", "stride", stride)
-    dilation = _window_checks.int_pair("conv2d", "dilation", dilation)
+    stride = int_pair("conv2d", "stride", stride)
+    dilation = int_pair("conv2d", "dilation", dilation)
     for name, pair in (("stride", stride), ("dilation", dilation)):
         if min(pair) <= 0:
             raise ValueError(f"conv2d: {name} must be positive, got {pair}")

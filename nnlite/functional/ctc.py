@@ -13,9 +13,9 @@ import warnings
 
 import numpy as np
 
-from nnlite import kernels
 from nnlite.device import is_device_array, move, to_numpy, xp_of
 from nnlite.functional.loss import check_reduction
+from nnlite.kernels import ctc as ctc_kernels
 from nnlite.tensor import Function, raw
 
 _MAX_SAMPLES_NAMED = 5
@@ -105,9 +105,8 @@ class CTCLoss(Function):
     @staticmethod
     def forward(ctx, log_probs, targets, input_lengths, target_lengths, blank=0,
                 reduction="mean", zero_infinity=False):
-        backend = kernels.for_array(log_probs)
         xp = xp_of(log_probs)
-        nll, alpha = backend.ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank)
+        nll, alpha = ctc_kernels.ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank)
         losses = xp.where(xp.isinf(nll), 0, nll).astype(nll.dtype) if zero_infinity else nll
         divisor = xp.maximum(target_lengths, 1).astype(nll.dtype)
         if reduction == "none":
@@ -135,7 +134,7 @@ class CTCLoss(Function):
         else:
             scale = gy / (divisor * batch)
         scale = xp.ascontiguousarray(scale, dtype=log_probs.dtype)
-        grad = kernels.for_array(log_probs).ctc_backward(
+        grad = ctc_kernels.ctc_backward(
             log_probs, targets, input_lengths, target_lengths, alpha, nll, scale, blank)
         return grad, None, None, None
 

@@ -8,72 +8,58 @@ backward gathers per input pixel, so it is deterministic with overlapping window
 """
 import numpy as np
 
-from nnlite import kernels
-from nnlite.kernels import _window_checks
+from nnlite.kernels import pool as pool_kernels
+from nnlite.kernels.shapes import PoolGeometry, int_pair
 from nnlite.tensor import Function
 
 
-def _pool_args(op, x, kernel_size, stride, padding, ceil_mode):
+def pool_geometry(op, x, kernel_size, stride, padding, ceil_mode):
+    """The PoolGeometry of x (N, C, H, W), with PyTorch's argument rules and
+    messages that name the op the user called."""
     if x.ndim != 4:
         raise ValueError(f"{op}: x must be 4-D (N, C, H, W), got shape {tuple(x.shape)}")
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"{op}: expected a float32 or float64 tensor, got {x.dtype}")
-    kernel = _window_checks.int_pair(op, "kernel_size", kernel_size)
-    if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0):
-        stride = kernel  # PyTorch's default, also spelled stride=[]
-    else:
-        stride = _window_checks.int_pair(op, "stride", stride)
-    padding = _window_checks.int_pair(op, "padding", padding)
-    for name, pair in (("kernel_size", kernel), ("stride", stride)):
-        if min(pair) <= 0:
-            raise ValueError(f"{op}: {name} must be positive, got {pair}")
-    if min(padding) < 0 or padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
-        raise ValueError(f"{op}: padding {padding} must be non-negative and at most half the "
-                         f"kernel size {kernel}")
-    # Sizes checked here so the message names the op the user called.
-    _window_checks.pool_geometry(op, x.shape, kernel, stride, padding, ceil_mode)
-    return dict(kernel_size=kernel, stride=stride, padding=padding)
+    g = PoolGeometry.of(x.shape[2:], kernel_size, stride, padding, ceil_mode, op=op)
+    if min(g.padding) < 0 or g.padding[0] > g.kernel[0] // 2 or g.padding[1] > g.kernel[1] // 2:
+        raise ValueError(f"{op}: padding {g.padding} must be non-negative and at most half the "
+                         f"kernel size {g.kernel}")
+    return g
 
 
 class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode):
-        window = _pool_args("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
-        y, argmax = kernels.for_array(x).maxpool_forward(x, ceil_mode=ceil_mode, **window)
+        g = pool_geometry("max_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        y, argmax = pool_kernels.maxpool_forward(x, g)
         ctx.save_for_backward(argmax)
-        ctx.meta = (x.shape, window, ceil_mode)
+        ctx.meta = g
         return y
 
     @staticmethod
     def backward(ctx, gy):
         argmax, = ctx.saved_tensors
-        x_shape, window, ceil_mode = ctx.meta
-        return kernels.for_array(gy).maxpool_backward(gy, argmax, x_shape, ceil_mode=ceil_mode,
-                                                      **window)
+        return pool_kernels.maxpool_backward(gy, argmax, ctx.meta)
 
 
 class AvgPool2d(Function):
     @staticmethod
     def forward(ctx, x, kernel_size, stride, padding, ceil_mode, count_include_pad):
-        window = _pool_args("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
-        ctx.meta = (x.shape, window, ceil_mode, count_include_pad)
-        return kernels.for_array(x).avgpool_forward(x, ceil_mode=ceil_mode,
-                                                    count_include_pad=count_include_pad,
-                                                    **window)
+        g = pool_geometry("avg_pool2d", x, kernel_size, stride, padding, ceil_mode)
+        ctx.meta = (g, count_include_pad)
+        return pool_kernels.avgpool_forward(x, g, count_include_pad)
 
     @staticmethod
     def backward(ctx, gy):
-        x_shape, window, ceil_mode, count_include_pad = ctx.meta
-        return kernels.for_array(gy).avgpool_backward(gy, x_shape, ceil_mode=ceil_mode,
-                                                      count_include_pad=count_include_pad,
-                                                      **window)
+        g, count_include_pad = ctx.meta
+        return pool_kernels.avgpool_backward(gy, g, count_include_pad)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
     """Max over kh x kw windows of x (N, C, H, W); stride defaults to the kernel size.
     PyTorch's signature; dilation other than 1 and return_indices are not supported."""
-    if _window_checks.int_pair("max_pool2d", "dilation", dilation) != (1, 1):
+    if int_pair("max_pool2d", "dilation", dilation) != (1, 1):
         raise ValueError(f"max_pool2d: dilation {dilation!r} is not supported; only 1")
     if return_indices:
         raise ValueError("max_pool2d: return_indices=True is not supported")

@@ -8,8 +8,8 @@ direction), and a step that a padded row skips simply copies its state along.
 """
 import numpy as np
 
-from nnlite import kernels
 from nnlite.device import xp_of
+from nnlite.kernels import rnn as cells
 from nnlite.tensor import Function
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
@@ -88,7 +88,6 @@ class LSTMSequence(Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False,
                 hard_sigmoid=False):
         xp, single, seq, steps, batch, hidden, live, slots = _plan(x, w_hh, lengths, reverse)
-        k = kernels.for_array(x)
         bias = None if b_ih is None else b_ih + b_hh
         gx = _input_projection(xp, seq, w_ih, bias)
         hs = xp.empty((steps + 1, batch, hidden), dtype=x.dtype)
@@ -100,7 +99,7 @@ class LSTMSequence(Function):
         w_hh_t = w_hh.T
         for t, prev, new in slots:
             xp.matmul(hs[prev], w_hh_t, out=gh)
-            k.lstm_cell_forward(gx[t], gh, cs[prev], hs[prev], cs[new], hs[new], live, t,
+            cells.lstm_cell_forward(gx[t], gh, cs[prev], hs[prev], cs[new], hs[new], live, t,
                                 hard_sigmoid)
         ctx.save_for_backward(seq, w_ih, w_hh, gx, hs, cs)
         ctx.meta = (single, live, lengths, slots, reverse, hard_sigmoid, b_ih is not None)
@@ -114,7 +113,6 @@ class LSTMSequence(Function):
         seq, w_ih, w_hh, gates, hs, cs = ctx.saved_tensors
         single, live, lengths, slots, reverse, hard_sigmoid, has_bias = ctx.meta
         xp = xp_of(gates)
-        k = kernels.for_array(gates)
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         gy = _mask_outputs(xp, gy.reshape(steps, batch, hidden), lengths, steps)
         d_gates = xp.empty_like(gates)
@@ -123,7 +121,7 @@ class LSTMSequence(Function):
         recurrent = xp.empty_like(dh)
         for t, prev, new in reversed(slots):
             dh += gy[t]
-            k.lstm_cell_backward(gates[t], cs[prev], cs[new], dh, dc, d_gates[t], dc, dh, live,
+            cells.lstm_cell_backward(gates[t], cs[prev], cs[new], dh, dc, d_gates[t], dc, dh, live,
                                  t, hard_sigmoid)
             xp.matmul(d_gates[t], w_hh, out=recurrent)
             dh += recurrent
@@ -143,7 +141,6 @@ class GRUSequence(Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, lengths=None, reverse=False,
                 hard_sigmoid=False, reset_after=True):
         xp, single, seq, steps, batch, hidden, live, slots = _plan(x, w_hh, lengths, reverse)
-        k = kernels.for_array(x)
         if b_ih is None:
             bias, b_hn = None, xp.zeros((hidden,), dtype=x.dtype)
         else:
@@ -160,7 +157,7 @@ class GRUSequence(Function):
             w_hh_t = w_hh.T
             for t, prev, new in slots:
                 xp.matmul(hs[prev], w_hh_t, out=recurrent[t])
-                k.gru_cell_forward(gx[t], recurrent[t], b_hn, hs[prev], hs[new], live, t,
+                cells.gru_cell_forward(gx[t], recurrent[t], b_hn, hs[prev], hs[new], live, t,
                                    hard_sigmoid, True)
         else:
             # TensorFlow's order: r first, then the candidate's matmul on r * h.
@@ -170,9 +167,9 @@ class GRUSequence(Function):
             w_rz_t, w_n_t = w_hh[:2 * hidden].T, w_hh[2 * hidden:].T
             for t, prev, new in slots:
                 xp.matmul(hs[prev], w_rz_t, out=gh_rz)
-                k.gru_reset_gate_forward(gx[t], gh_rz, hs[prev], recurrent[t], hard_sigmoid)
+                cells.gru_reset_gate_forward(gx[t], gh_rz, hs[prev], recurrent[t], hard_sigmoid)
                 xp.matmul(recurrent[t], w_n_t, out=gh_n)
-                k.gru_cell_forward(gx[t], gh_n, b_hn, hs[prev], hs[new], live, t,
+                cells.gru_cell_forward(gx[t], gh_n, b_hn, hs[prev], hs[new], live, t,
                                    hard_sigmoid, False)
         ctx.save_for_backward(seq, w_ih, w_hh, gx, hs, recurrent, b_hn)
         ctx.meta = (single, live, lengths, slots, reverse, hard_sigmoid, reset_after,
@@ -185,7 +182,6 @@ class GRUSequence(Function):
         seq, w_ih, w_hh, gates, hs, recurrent, b_hn = ctx.saved_tensors
         single, live, lengths, slots, reverse, hard_sigmoid, reset_after, has_bias = ctx.meta
         xp = xp_of(gates)
-        k = kernels.for_array(gates)
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         gy = _mask_outputs(xp, gy.reshape(steps, batch, hidden), lengths, steps)
         d_gx = xp.empty_like(gates)
@@ -196,7 +192,7 @@ class GRUSequence(Function):
             d_gh = xp.empty_like(recurrent)
             for t, prev, new in reversed(slots):
                 dh += gy[t]
-                k.gru_cell_backward(gates[t], recurrent[t], b_hn, hs[prev], dh, d_gx[t],
+                cells.gru_cell_backward(gates[t], recurrent[t], b_hn, hs[prev], dh, d_gx[t],
                                     d_gh[t], dh, live, t, hard_sigmoid, True)
                 xp.matmul(d_gh[t], w_hh, out=through_w)
                 dh += through_w
@@ -208,10 +204,10 @@ class GRUSequence(Function):
             w_rz, w_n = w_hh[:2 * hidden], w_hh[2 * hidden:]
             for t, prev, new in reversed(slots):
                 dh += gy[t]
-                k.gru_cell_backward(gates[t], None, b_hn, hs[prev], dh, d_gx[t], None, dh, live,
+                cells.gru_cell_backward(gates[t], None, b_hn, hs[prev], dh, d_gx[t], None, dh, live,
                                     t, hard_sigmoid, False)
                 xp.matmul(d_gx[t][:, 2 * hidden:], w_n, out=d_rh)
-                k.gru_reset_gate_backward(gates[t], hs[prev], d_rh, d_gx[t], dh, live, t,
+                cells.gru_reset_gate_backward(gates[t], hs[prev], d_rh, d_gx[t], dh, live, t,
                                           hard_sigmoid)
                 xp.matmul(d_gx[t][:, :2 * hidden], w_rz, out=through_w)
                 dh += through_w

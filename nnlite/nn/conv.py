@@ -6,7 +6,7 @@ import numpy as np
 
 from nnlite import functional as F
 from nnlite.functional.conv import conv_padding
-from nnlite.kernels._window_checks import int_pair
+from nnlite.kernels.shapes import int_pair
 from nnlite.nn import init
 from nnlite.nn.linear import empty_parameter
 from nnlite.nn.module import Module
