@@ -1,7 +1,7 @@
 """Run nnlite's CUDA kernels on the CPU, for the *_cuda_*_glue tests.
 
 A stand-in CuPy (`fake_cupy`) built on NumPy replaces the real one. Its
-RawModule takes the very source nnlite.kernels.cuda hands to NVRTC (the .cu
+RawModule takes the very source nnlite.kernels.nvrtc hands to NVRTC (the .cu
 with its local includes inlined), compiles it with g++ into a ctypes library,
 and launches each entry point in an emulator:
 
@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from nnlite.kernels import nvrtc
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 MAX_SHARED_BYTES = 48 * 1024
@@ -172,24 +174,14 @@ def have_compiler():
 def entry_parameters(code, name):
     """[(declared type, name), ...] of entry point `name` in CUDA source
     `code`, NNL_ macros expanded, e.g. ("const float*", "gx"), ("long long", "units")."""
-    macros = dict(re.findall(r"#define (NNL_\w+)[ \t]+((?:.*\\\n)*.*)", code))
-    match = re.search(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\([^)]*\)\s*)?'
-                      + name + r"\s*\(([^)]*)\)", code)
-    assert match, f"entry point {name} not found in the source"
-    signature = match.group(1)
-    for macro, body in macros.items():
-        signature = re.sub(rf"\b{macro}\b", body.replace("\\\n", " "), signature)
-    params = []
-    for declaration in signature.split(","):
-        words = declaration.replace("*", " * ").split()
-        params.append((" ".join(words[:-1]).replace(" *", "*"), words[-1]))
-    return params
+    signatures = nvrtc.entry_signatures(code)
+    assert name in signatures, f"entry point {name} not found in the source"
+    return signatures[name]
 
 
 def family_source(family):
-    """The source nnlite.kernels.cuda gives NVRTC for csrc/cuda/<family>.cu."""
-    from nnlite.kernels import cuda as cuda_kernels
-    return cuda_kernels.load_source(f"cuda/{family}.cu")
+    """The source nnlite.kernels.nvrtc gives NVRTC for csrc/cuda/<family>.cu."""
+    return nvrtc.load_source(f"cuda/{family}.cu")
 
 
 def _translation_unit(code, names):
@@ -273,14 +265,12 @@ class EmulatedModule:
         self.code = code
 
     def get_function(self, name):
-        from nnlite.kernels import cuda as cuda_kernels
-        family = next(f for f, names in cuda_kernels.ENTRY_POINTS.items() if name in names)
-        run = emulated_kernel(self.code, name, cuda_kernels.ENTRY_POINTS[family])
+        run = emulated_kernel(self.code, name, tuple(nvrtc.entry_signatures(self.code)))
 
         def launch(grid, block, args, shared_mem=0):
             bound = bind(name, entry_parameters(self.code, name), args)[0]
             assert len(grid) == 1 and len(block) == 1, f"{name}: grid {grid}, block {block}"
-            assert 1 <= block[0] <= cuda_kernels.MAX_THREADS_PER_BLOCK, f"{name}: block {block}"
+            assert 1 <= block[0] <= nvrtc.MAX_THREADS_PER_BLOCK, f"{name}: block {block}"
             assert 1 <= grid[0] <= 2**31 - 1 and 0 <= shared_mem <= MAX_SHARED_BYTES
             record = Launch(name, tuple(grid), tuple(block), shared_mem, bound)
             EmulatedModule.launches.append(record)
@@ -345,7 +335,7 @@ def install_fake_cupy(monkeypatch, policy):
     """Route nnlite's GPU backend through the emulator; returns the list of
     Launch records the calls append to."""
     import nnlite.cuda
-    from nnlite.kernels import cuda as cuda_kernels
+    from nnlite.kernels import launch
     EmulatedModule.policy = staticmethod(policy)
     EmulatedModule.launches = []
     fake = types.SimpleNamespace(
@@ -354,5 +344,20 @@ def install_fake_cupy(monkeypatch, policy):
         RawModule=EmulatedModule,
         cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)))
     monkeypatch.setattr(nnlite.cuda, "ensure_initialized", lambda: fake)
-    monkeypatch.setattr(cuda_kernels, "_functions", {})
+    monkeypatch.setattr(launch, "on_device", lambda array: True)  # NumPy arrays play the GPU's
+    monkeypatch.setattr(nvrtc, "_modules", {})
     return EmulatedModule.launches
+
+
+class host_build:
+    """Within `with host_build():` the kernels take the host path again, so a
+    test can compare the emulated CUDA launch with the host build on the same
+    NumPy arrays."""
+
+    def __enter__(self):
+        from nnlite.kernels import launch
+        self._launch, self._saved = launch, launch.on_device
+        launch.on_device = lambda array: False
+
+    def __exit__(self, *exc):
+        self._launch.on_device = self._saved

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from nnlite.kernels import cuda as cuda_kernels
+from nnlite.kernels import nvrtc as cuda_kernels
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 CU_FILES = sorted((CSRC / "cuda").glob("*.cu"))
@@ -104,9 +104,9 @@ def test_registers_and_shared_memory_within_tk1_limits(cu, tmp_path):
 
 @pytest.mark.parametrize("cu", CU_FILES, **by_name)
 def test_entry_points_table_matches_source(cu):
-    """nnlite.kernels.cuda resolves ENTRY_POINTS by name; a kernel missing from
+    """nnlite.kernels.nvrtc resolves the entry points it parses; a kernel missing from
     the table would never be compile-checked."""
-    assert sorted(cuda_kernels.ENTRY_POINTS.get(cu.stem, ())) == \
+    assert sorted(cuda_kernels.family_signatures(cu.stem)) == \
         sorted(global_kernels(cu.read_text()))
 
 
@@ -133,7 +133,8 @@ def test_nvrtc_compiles_what_the_gpu_backend_sends(cu):
     finally:
         nvrtc.destroyProgram(program)
     ptx = ptx.decode() if isinstance(ptx, bytes) else ptx
-    assert sorted(re.findall(r"\.entry (\w+)", ptx)) == sorted(cuda_kernels.ENTRY_POINTS[cu.stem])
+    assert sorted(re.findall(r"\.entry (\w+)", ptx)) == \
+        sorted(cuda_kernels.family_signatures(cu.stem))
 
 
 def test_launcher_limits_agree_with_portable_header():
@@ -142,12 +143,23 @@ def test_launcher_limits_agree_with_portable_header():
     shared = eval(re.search(r"#define NNL_MAX_SHARED_BYTES \(([\d *]+)\)", text).group(1))
     assert (threads, shared) == (cuda_kernels.MAX_THREADS_PER_BLOCK,
                                  cuda_kernels.MAX_SHARED_BYTES)
+    grid_threads = int(re.search(r"#define NNL_GRID_THREADS (\d+)", text).group(1))
+    grid_blocks = int(re.search(r"#define NNL_MAX_GRID_BLOCKS (\d+)", text).group(1))
+    assert (grid_threads, grid_blocks) == (cuda_kernels.GRID_THREADS,
+                                           cuda_kernels.MAX_GRID_BLOCKS)
+
+
+def test_every_cuda_source_is_a_family():
+    assert sorted(cu.stem for cu in (CSRC / "cuda").glob("*.cu")) == \
+        sorted(cuda_kernels.FAMILIES)
 
 
 @pytest.mark.parametrize("cols", [0, 1, 31, 32, 33, 63, 1000, 1024, 5000, 10**6])
 @pytest.mark.parametrize("itemsize", [4, 8])
-def test_row_launch_config_is_power_of_two_within_limits(cols, itemsize):
-    threads, shared = cuda_kernels.row_launch_config(cols, itemsize)
+def test_block_per_row_launch_is_power_of_two_within_limits(cols, itemsize):
+    from nnlite.kernels.launch import Blocks
+    blocks, threads, shared = cuda_kernels.launch_shape(Blocks(7, cols, 1), itemsize)
+    assert blocks == 7
     assert threads & (threads - 1) == 0 and 32 <= threads <= cuda_kernels.MAX_THREADS_PER_BLOCK
     assert threads >= min(cols, cuda_kernels.MAX_THREADS_PER_BLOCK)
     assert shared == threads * itemsize <= cuda_kernels.MAX_SHARED_BYTES

@@ -47,22 +47,22 @@ __device__ NNL_INLINE void col2im_grid(const scalar_t* cols, scalar_t* x, long l
   make_conv_geometry(channels, height, width, kernel_h, kernel_w, stride_h, stride_w,      \
                      pad_top, pad_left, dilation_h, dilation_w, out_h, out_w)
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 im2col_f32(const float* x, float* cols, NNL_CONV_PARAMS) {
   im2col_grid(x, cols, images, NNL_CONV_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 im2col_f64(const double* x, double* cols, NNL_CONV_PARAMS) {
   im2col_grid(x, cols, images, NNL_CONV_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 col2im_f32(const float* cols, float* x, NNL_CONV_PARAMS) {
   col2im_grid(cols, x, images, NNL_CONV_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 col2im_f64(const double* cols, double* x, NNL_CONV_PARAMS) {
   col2im_grid(cols, x, images, NNL_CONV_GEOMETRY);
 }

@@ -64,42 +64,42 @@ __device__ NNL_INLINE void avgpool_backward_grid(const scalar_t* gy, scalar_t* g
   }
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_forward_f32(const float* x, float* y, int* argmax, NNL_POOL_PARAMS) {
   maxpool_forward_grid(x, y, argmax, planes, NNL_POOL_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_forward_f64(const double* x, double* y, int* argmax, NNL_POOL_PARAMS) {
   maxpool_forward_grid(x, y, argmax, planes, NNL_POOL_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_backward_f32(const float* gy, const int* argmax, float* gx, NNL_POOL_PARAMS) {
   maxpool_backward_grid(gy, argmax, gx, planes, NNL_POOL_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_backward_f64(const double* gy, const int* argmax, double* gx, NNL_POOL_PARAMS) {
   maxpool_backward_grid(gy, argmax, gx, planes, NNL_POOL_GEOMETRY);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_forward_f32(const float* x, float* y, NNL_POOL_PARAMS, int count_include_pad) {
   avgpool_forward_grid(x, y, planes, NNL_POOL_GEOMETRY, count_include_pad);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_forward_f64(const double* x, double* y, NNL_POOL_PARAMS, int count_include_pad) {
   avgpool_forward_grid(x, y, planes, NNL_POOL_GEOMETRY, count_include_pad);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_backward_f32(const float* gy, float* gx, NNL_POOL_PARAMS, int count_include_pad) {
   avgpool_backward_grid(gy, gx, planes, NNL_POOL_GEOMETRY, count_include_pad);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
+extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_backward_f64(const double* gy, double* gx, NNL_POOL_PARAMS, int count_include_pad) {
   avgpool_backward_grid(gy, gx, planes, NNL_POOL_GEOMETRY, count_include_pad);
 }

@@ -30,6 +30,8 @@
 // blocks, and a grid-stride loop that covers whatever the grid does not. The
 // index is 64-bit: N * C * H * W may pass 2^31 while each extent fits an int.
 // nnlite/kernels/nvrtc.py launches with the same numbers (a test checks them).
+// Their __launch_bounds__ stay NNL_MAX_THREADS_PER_BLOCK: that bound is what
+// holds the compiler to the TK1's 63 registers per thread on newer GPUs too.
 #define NNL_GRID_THREADS 256
 #define NNL_MAX_GRID_BLOCKS 65535
 #define NNL_GRID_STRIDE_LOOP(index, total)                                           \
