@@ -23,11 +23,27 @@ def _no_sync():
     pass
 
 
+def primary_output(result):
+    """The first array of what an implementation returned, as a NumPy array:
+    (y, argmax) -> y, an nnlite or torch tensor or a CuPy array -> its values."""
+    while isinstance(result, (tuple, list)):
+        result = result[0]
+    if type(result).__module__.startswith("torch"):
+        return result.detach().cpu().numpy()
+    if hasattr(result, "numpy"):  # nnlite.Tensor
+        return result.numpy()
+    if hasattr(result, "get"):  # cupy.ndarray
+        return result.get()
+    return np.asarray(result)
+
+
 @dataclass
 class Impl:
-    name: str                      # "nnlite", "numpy-ref", "cupy-ref", "torch"
+    name: str                      # "nnlite" (or "nnlite:<version>"), "numpy-ref", "torch"
     run: Callable[[], object]      # one timed call
     sync: Callable[[], None] = _no_sync  # waits for queued device work
+    # What of run()'s result is compared with the case's reference (host array).
+    output: Callable[[object], np.ndarray] = primary_output
 
 
 @dataclass
@@ -38,6 +54,11 @@ class Case:
     impls: List[Impl]
     nbytes: int = 0                # bytes read + written once by the ideal kernel
     flops: int = 0
+    # The NumPy reference's result (a host array), which every implementation's
+    # output must match before it is timed; None for a case with nothing to check.
+    expected: Callable[[], np.ndarray] = None
+    rtol: float = 1e-4             # float32 kernels against a float32/64 reference
+    atol: float = 1e-4
 
 
 @dataclass
@@ -52,6 +73,7 @@ class Result:
     gflop_per_s: float = None
     ratio_to_nnlite: float = None  # this impl's median / nnlite's median
     times_ms: List[float] = field(default_factory=list)
+    failed: str = None             # why its output disagreed with the reference (not timed)
 
 
 def torch_or_none():
@@ -100,11 +122,37 @@ def build_cases(devices, name_filter=None):
     return found
 
 
+def disagreement(case, impl, expected):
+    """None when impl's output matches the reference within the case's
+    tolerance, else what differs."""
+    result = impl.run()
+    impl.sync()
+    actual = impl.output(result)
+    if actual.shape != expected.shape:
+        return f"shape {actual.shape}, reference {expected.shape}"
+    if np.allclose(actual, expected, rtol=case.rtol, atol=case.atol, equal_nan=True):
+        return None
+    with np.errstate(invalid="ignore"):
+        worst = np.nanmax(np.abs(actual.astype(np.float64) - expected))
+    return f"max |difference| {worst:.3g} > rtol {case.rtol:g}, atol {case.atol:g}"
+
+
 def run_cases(cases, repeat, warmup, progress=None):
+    """Validate, then time, every implementation of every case. An
+    implementation whose output disagrees with the case's reference is reported
+    as failed and not timed: a fast wrong kernel has no speed."""
     results = []
     for case in cases:
         case_results = []
+        expected = None if case.expected is None else primary_output(case.expected())
         for impl in case.impls:
+            problem = None if expected is None else disagreement(case, impl, expected)
+            if problem is not None:
+                case_results.append(Result(case.name, case.device, case.shape, impl.name,
+                                           float("nan"), float("nan"), failed=problem))
+                if progress is not None:
+                    progress.update(1)
+                continue
             times = time_impl(impl, repeat, warmup)
             median = statistics.median(times)
             seconds = median / 1e3
@@ -115,7 +163,7 @@ def run_cases(cases, repeat, warmup, progress=None):
                 times_ms=times))
             if progress is not None:
                 progress.update(1)
-        base = next((r for r in case_results if r.impl == BASELINE), None)
+        base = next((r for r in case_results if r.impl == BASELINE and not r.failed), None)
         for r in case_results:
             r.ratio_to_nnlite = r.median_ms / base.median_ms if base else None
         results += case_results
@@ -123,18 +171,29 @@ def run_cases(cases, repeat, warmup, progress=None):
 
 
 def format_table(results, device):
+    """The results of one device as an aligned table; `vs nnlite` is the
+    implementation's median over nnlite's, so above 1x means nnlite is faster."""
     rows = [r for r in results if r.device == device]
-    head = f"{'case':<22} {'shape':<26} {'impl':<10} {'median ms':>10} {'min ms':>9} " \
-           f"{'GB/s':>7} {'vs nnlite':>9}"
-    lines = [f"device: {device}", head, "-" * len(head)]
+    case_width = max([len("case")] + [len(r.case) for r in rows])
+    shape_width = max([len("shape")] + [len(r.shape) for r in rows])
+    impl_width = max([len("impl")] + [len(r.impl) for r in rows])
+    head = f"{'case':<{case_width}} {'shape':<{shape_width}} {'impl':<{impl_width}} " \
+           f"{'median ms':>10} {'min ms':>9} {'GB/s':>7} {'GFLOP/s':>8} {'vs nnlite':>9}"
+    lines = [f"device: {device}    (vs nnlite = time / nnlite's time: > 1x means nnlite "
+             f"is faster; every output is checked against the NumPy reference first)",
+             head, "-" * len(head)]
     previous = None
     for r in rows:
         label = (r.case, r.shape) if (r.case, r.shape) != previous else ("", "")
         previous = (r.case, r.shape)
+        start = f"{label[0]:<{case_width}} {label[1]:<{shape_width}} {r.impl:<{impl_width}} "
+        if r.failed:
+            lines.append(start + f"FAILED, not timed: {r.failed}")
+            continue
         rate = f"{r.gb_per_s:7.1f}" if r.gb_per_s is not None else f"{'':>7}"
+        flops = f"{r.gflop_per_s:8.1f}" if r.gflop_per_s is not None else f"{'':>8}"
         ratio = f"{r.ratio_to_nnlite:8.2f}x" if r.ratio_to_nnlite is not None else ""
-        lines.append(f"{label[0]:<22} {label[1]:<26} {r.impl:<10} {r.median_ms:10.4f} "
-                     f"{r.min_ms:9.4f} {rate} {ratio:>9}")
+        lines.append(start + f"{r.median_ms:10.4f} {r.min_ms:9.4f} {rate} {flops} {ratio:>9}")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from bench.harness import Case, Impl, device_sync, register, torch_or_none
 import nnlite as nl
 import nnlite.functional as F
+from nnlite.reference import conv as reference
 
 # label: (N, C_in, H, W, C_out, k)
 SHAPES = {"charnet conv1": (32, 1, 32, 100, 64, 5), "ocr conv3": (32, 128, 8, 32, 256, 3)}
@@ -50,8 +51,14 @@ def _cases(device, xp, label, n, c, h, w, o, k):
         both.append(both_torch)
     shape = f"{label} {n}x{c}x{h}x{w} {c}->{o} {k}x{k} same"
     flops = 2 * n * o * c * k * k * h * w
-    return [Case("conv2d fwd", device, shape, fwd, flops=flops),
-            Case("conv2d fwd+bwd", device, shape, both, flops=3 * flops)]
+    pad = (k // 2, k - 1 - k // 2) * 2
+    pad = (pad[0], pad[1], pad[0], pad[1])  # "same": (top, bottom, left, right)
+    x64, w64 = x.astype(np.float64), weight.astype(np.float64)
+    return [Case("conv2d fwd", device, shape, fwd, flops=flops, rtol=1e-3, atol=1e-3,
+                 expected=lambda: reference.conv2d_forward(x64, w64, bias, (1, 1), pad, (1, 1))),
+            Case("conv2d fwd+bwd", device, shape, both, flops=3 * flops, rtol=1e-3, atol=1e-3,
+                 expected=lambda: reference.conv2d_backward(x64, w64, gy, (1, 1), pad,
+                                                            (1, 1))[0])]
 
 
 def _torch_impls(torch, device, x, weight, bias, gy):

@@ -57,7 +57,8 @@ def _cases(device, xp, label, max_time, batch, classes, shortest, longest):
     both = [Impl("nnlite", forward_backward, sync)]
     if device == "cpu" and label == "crnn":  # the Python-loop reference is slow beyond this
         both.append(Impl("numpy-ref", lambda: reference.ctc_loss_grad_vectorized(
-            log_probs, targets, input_lengths, target_lengths), sync))
+            log_probs, targets, input_lengths, target_lengths), sync,
+            output=lambda result: result[1] / (batch * target_lengths)[None, :, None]))
     torch = torch_or_none()
     if torch is not None:
         fwd_torch, both_torch = _torch_impls(torch, device, log_probs, targets, input_lengths,
@@ -65,8 +66,18 @@ def _cases(device, xp, label, max_time, batch, classes, shortest, longest):
         fwd.append(fwd_torch)
         both.append(both_torch)
     array_bytes = log_probs.size * 4
-    return [Case("ctc_loss fwd", device, shape, fwd, nbytes=array_bytes),
-            Case("ctc_loss fwd+bwd", device, shape, both, nbytes=3 * array_bytes)]
+    # reduction="mean": each sample's loss over its target length, averaged over N.
+    scale = 1.0 / (batch * target_lengths)
+
+    def reference_loss_and_grad():
+        nll, grad = reference.ctc_loss_grad_vectorized(log_probs, targets, input_lengths,
+                                                       target_lengths)
+        return (nll * scale).sum(), grad * scale[None, :, None]
+
+    return [Case("ctc_loss fwd", device, shape, fwd, nbytes=array_bytes, rtol=1e-4, atol=1e-5,
+                 expected=lambda: reference_loss_and_grad()[0]),
+            Case("ctc_loss fwd+bwd", device, shape, both, nbytes=3 * array_bytes, rtol=1e-3,
+                 atol=1e-6, expected=lambda: reference_loss_and_grad()[1])]
 
 
 def _torch_impls(torch, device, log_probs, targets, input_lengths, target_lengths):
@@ -86,7 +97,18 @@ def _torch_impls(torch, device, log_probs, targets, input_lengths, target_length
         torch.nn.functional.ctc_loss(x, tg, il, tl).backward()
         return x.grad
 
-    return Impl("torch", forward, sync), Impl("torch", forward_backward, sync)
+    def true_gradient(grad):
+        """PyTorch's CTC gradient assumes log_probs came from a log_softmax and
+        returns scale * (exp(log_probs) - occupancy); nnlite returns the true
+        gradient, -scale * occupancy (DESIGN.md). Both over the frames t <
+        input_length, so the difference is scale * exp(log_probs) there."""
+        scale = 1.0 / (log_probs.shape[1] * np.asarray(target_lengths))
+        live = np.arange(log_probs.shape[0])[:, None] < np.asarray(input_lengths)[None, :]
+        return (grad.detach().cpu().numpy()
+                - (scale[None, :, None] * np.exp(log_probs)) * live[:, :, None])
+
+    return (Impl("torch", forward, sync),
+            Impl("torch", forward_backward, sync, output=true_gradient))
 
 
 def _beam_case():

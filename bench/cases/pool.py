@@ -2,7 +2,8 @@
 import numpy as np
 
 from bench.harness import Case, Impl, device_sync, register, torch_or_none
-from nnlite import kernels
+from nnlite.kernels import pool as pool_kernels
+from nnlite.kernels.shapes import PoolGeometry
 from nnlite.reference import pool as reference
 
 # label: (x shape, kernel, stride, ceil_mode)
@@ -22,22 +23,22 @@ def _cases(device, xp, label, shape, kernel, stride, ceil_mode):
     rng = np.random.default_rng(0)
     x_host = rng.standard_normal(shape, dtype=np.float32)
     x = xp.asarray(x_host)
-    backend = kernels.for_array(x)
     window = dict(kernel_size=kernel, stride=stride, padding=0, ceil_mode=ceil_mode)
-    y, _ = backend.maxpool_forward(x, **window)
+    g = PoolGeometry.of(shape[2:], **window)
+    y, _ = pool_kernels.maxpool_forward(x, g)
     gy_host = rng.standard_normal(y.shape, dtype=np.float32)
     gy = xp.asarray(gy_host)
     sync = device_sync(device)
 
     def forward_backward():
-        y, argmax = backend.maxpool_forward(x, **window)
-        return backend.maxpool_backward(gy, argmax, shape, **window)
+        y, argmax = pool_kernels.maxpool_forward(x, g)
+        return pool_kernels.maxpool_backward(gy, argmax, g)
 
     def ref_forward_backward():
         y, argmax = reference.maxpool_forward(x_host, **window)
         return reference.maxpool_backward(gy_host, argmax, shape, **window)
 
-    fwd = [Impl("nnlite", lambda: backend.maxpool_forward(x, **window), sync)]
+    fwd = [Impl("nnlite", lambda: pool_kernels.maxpool_forward(x, g), sync)]
     both = [Impl("nnlite", forward_backward, sync)]
     if device == "cpu":  # the reference is NumPy loops; it has no GPU form
         fwd.append(Impl("numpy-ref", lambda: reference.maxpool_forward(x_host, **window)))
@@ -55,8 +56,10 @@ def _cases(device, xp, label, shape, kernel, stride, ceil_mode):
     # The copy of x is the bandwidth yardstick of the GPU target (max pool at
     # >= 60% of it); its GB/s column counts the bytes read and written.
     copy = [Impl("copy", lambda: x.copy(), sync)]
-    return [Case("max_pool2d fwd", device, name, fwd, nbytes=x_bytes + 2 * y_bytes),
-            Case("max_pool2d fwd+bwd", device, name, both, nbytes=2 * x_bytes + 4 * y_bytes),
+    return [Case("max_pool2d fwd", device, name, fwd, nbytes=x_bytes + 2 * y_bytes,
+                 expected=lambda: reference.maxpool_forward(x_host, **window)[0], rtol=0, atol=0),
+            Case("max_pool2d fwd+bwd", device, name, both, nbytes=2 * x_bytes + 4 * y_bytes,
+                 expected=ref_forward_backward, rtol=0, atol=0),
             Case("copy of x", device, name, copy, nbytes=2 * x_bytes)]
 
 

@@ -67,6 +67,7 @@ def _cases(device, xp, shape, kind, features, hidden, steps, batch):
         module.zero_grad()
         x_grad.grad = None
         run(x_grad).backward(gy)
+        return x_grad.grad
 
     fwd = [Impl("nnlite", forward, sync)]
     both = [Impl("nnlite", forward_backward, sync)]
@@ -145,5 +146,6 @@ def _torch_impls(torch, device, module, kind, x, gy, steps):
         t_module.zero_grad()
         xg.grad = None
         run(xg).backward(gyt)
+        return xg.grad
 
     return Impl("torch", forward, sync), Impl("torch", forward_backward, sync)

@@ -2,7 +2,8 @@
 import numpy as np
 
 from bench.harness import Case, Impl, device_sync, register, torch_or_none
-from nnlite import kernels
+from nnlite.device import to_numpy
+from nnlite.kernels import softmax as softmax_kernels
 from nnlite.reference import softmax as reference
 
 # CRNN: 31*32 = 992 (time step, batch) rows over 63 classes; "large": a wide classifier.
@@ -23,13 +24,12 @@ def _cases(device, xp, shape, rows, cols, log):
     rng = np.random.default_rng(0)
     x = xp.asarray(rng.standard_normal((rows, cols), dtype=np.float32))
     gy = xp.asarray(rng.standard_normal((rows, cols), dtype=np.float32))
-    backend = kernels.for_array(x)
     sync = device_sync(device)
     ref = "numpy-ref" if device == "cpu" else "cupy-ref"
-    fwd = [Impl("nnlite", lambda: backend.softmax_forward(x, log), sync),
+    fwd = [Impl("nnlite", lambda: softmax_kernels.softmax_forward(x, log), sync),
            Impl(ref, lambda: reference.softmax_forward(x, log), sync)]
-    both = [Impl("nnlite", lambda: backend.softmax_backward(
-                backend.softmax_forward(x, log), gy, log), sync),
+    both = [Impl("nnlite", lambda: softmax_kernels.softmax_backward(
+                softmax_kernels.softmax_forward(x, log), gy, log), sync),
             Impl(ref, lambda: reference.softmax_backward(
                 reference.softmax_forward(x, log), gy, log), sync)]
     torch = torch_or_none()
@@ -40,8 +40,12 @@ def _cases(device, xp, shape, rows, cols, log):
     op = "log_softmax" if log else "softmax"
     array_bytes = rows * cols * 4
     # Ideal traffic: forward reads x and writes y; backward reads y, gy and writes gx.
-    return [Case(f"{op} fwd", device, shape, fwd, nbytes=2 * array_bytes),
-            Case(f"{op} fwd+bwd", device, shape, both, nbytes=5 * array_bytes)]
+    x64, gy64 = (to_numpy(a).astype(np.float64) for a in (x, gy))
+    return [Case(f"{op} fwd", device, shape, fwd, nbytes=2 * array_bytes,
+                 expected=lambda: reference.softmax_forward(x64, log), rtol=1e-5, atol=1e-6),
+            Case(f"{op} fwd+bwd", device, shape, both, nbytes=5 * array_bytes,
+                 expected=lambda: reference.softmax_backward(reference.softmax_forward(x64, log),
+                                                             gy64, log), rtol=1e-5, atol=1e-5)]
 
 
 def _torch_impls(torch, device, x, gy, log):
