@@ -1,0 +1,118 @@
+"""Child process of tests/test_entry_point_fuzz.py: calls the entry points of
+nnlite._C with hostile arguments and reports every outcome on stdout.
+
+The calls start from real ones, recorded while the kernel modules run small
+valid cases, and mutate one to three arguments: an integer becomes negative,
+zero, huge or overflowing; an array gets the wrong dtype, size, layout or
+becomes empty or non-contiguous. Each case is printed before it runs, so if
+the process dies the parent knows which call killed it.
+
+Usage: python entry_point_fuzz.py SEED CASES
+"""
+import sys
+
+import numpy as np
+
+from nnlite.kernels import conv, ctc, launch, pool, rnn, softmax
+from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
+
+HOSTILE_INTS = [-2**63, -2**31 - 1, -2**31, -1, 0, 1, 2, 3, 5, 2**31 - 1, 2**31, 2**32 + 1,
+                2**62, 2**63 - 1]
+
+
+def record_real_calls():
+    """[(name, dtype, args), ...] of the entry-point calls of small valid cases."""
+    calls = []
+    real_launch = launch.launch
+
+    def recording(name, dtype, work, args):
+        calls.append((name, np.dtype(dtype), tuple(args)))
+        try:
+            real_launch(name, dtype, work, args)
+        except (ValueError, TypeError, AttributeError):
+            pass  # the recorded arguments are what matters; results are unused
+
+    launch.launch = recording
+    for module in (conv, ctc, pool, rnn, softmax):
+        module.launch = recording
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
+        g = ConvGeometry.of((5, 6), (3, 2), (2, 1), (1, 0, 1, 1), (1, 2))
+        conv.col2im(conv.im2col(x, g), x.shape, g)
+        p = PoolGeometry.of((5, 6), 2, ceil_mode=True)
+        y, argmax = pool.maxpool_forward(x, p)
+        pool.maxpool_backward(y, argmax, p)
+        pool.avgpool_backward(pool.avgpool_forward(x, p), p)
+        softmax.softmax_backward(softmax.softmax_forward(x.reshape(6, 30)), x.reshape(6, 30))
+        lp = np.log(np.full((6, 2, 4), 0.25, dtype))
+        targets = np.array([[1, 2], [3, 0]], np.int32)
+        lengths = np.array([6, 5], np.int32)
+        target_lengths = np.array([2, 1], np.int32)
+        nll, alpha = ctc.ctc_alpha(lp, targets, lengths, target_lengths)
+        ctc.ctc_backward(lp, targets, lengths, target_lengths, alpha, nll, np.ones(2, dtype))
+        n, h = 3, 4
+        z = lambda k: np.zeros((n, k * h), dtype)  # noqa: E731
+        live = np.full(n, 2, np.int32)
+        rnn.lstm_cell_forward(z(4), z(4), z(1), z(1), z(1), z(1), live, 0)
+        rnn.lstm_cell_backward(z(4), z(1), z(1), z(1), z(1), z(4), z(1), z(1), live, 0)
+        rnn.gru_reset_gate_forward(z(3), z(2), z(1), z(1))
+        rnn.gru_cell_forward(z(3), z(3), np.zeros(h, dtype), z(1), z(1), live, 0)
+        rnn.gru_cell_backward(z(3), z(3), np.zeros(h, dtype), z(1), z(1), z(3), z(3), z(1),
+                              live, 0)
+        rnn.gru_reset_gate_backward(z(3), z(1), z(1), z(3), z(1), live, 0)
+    launch.launch = real_launch
+    return calls
+
+
+def mutate_array(a, rng):
+    choice = rng.integers(7)
+    if choice == 0:
+        return a.astype(np.float64 if a.dtype != np.float64 else np.float32)
+    if choice == 1:
+        return np.zeros(max(a.size - int(rng.integers(1, 4)), 0), a.dtype)
+    if choice == 2:
+        return np.zeros(a.size + int(rng.integers(1, 100)), a.dtype)
+    if choice == 3:
+        return np.zeros(0, a.dtype)
+    if choice == 4:
+        return np.zeros(2 * a.size + 2, a.dtype)[::2]  # non-contiguous, right size
+    if choice == 5:
+        return a.astype(np.int64)
+    return np.full(a.shape, rng.choice([-1, 2**31 - 1, -2**31]), a.dtype)  # hostile values
+
+
+def mutate(args, rng):
+    args = list(args)
+    for _ in range(int(rng.integers(1, 4))):
+        k = int(rng.integers(len(args)))
+        if isinstance(args[k], np.ndarray):
+            args[k] = mutate_array(args[k].copy(), rng)
+        else:
+            args[k] = int(rng.choice(HOSTILE_INTS))
+    return args
+
+
+def main(seed, cases):
+    from nnlite import _C
+    calls = record_real_calls()
+    rng = np.random.default_rng(seed)
+    calls = [c for c in calls if hasattr(_C, f"{c[0]}_f32")]
+    for case in range(cases):
+        name, dtype, args = calls[int(rng.integers(len(calls)))]
+        entry = f"{name}_{'f32' if dtype == np.float32 else 'f64'}"
+        args = mutate(args, rng)
+        described = ", ".join(f"{a.dtype}{a.shape}{'' if a.flags.c_contiguous else ' strided'}"
+                              if isinstance(a, np.ndarray) else str(a) for a in args)
+        print(f"CALL {case} {entry}({described})", flush=True)
+        try:
+            getattr(_C, entry)(*args)
+            print("OK", flush=True)
+        except (ValueError, TypeError) as exc:
+            print(f"REFUSED {type(exc).__name__}: {str(exc).splitlines()[0][:200]}", flush=True)
+        except Exception as exc:  # anything else is a finding
+            print(f"UNEXPECTED {type(exc).__name__}: {exc}", flush=True)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))
