@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnlite.data import MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, read_idx
+from nnlite.data import (MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, read_idx,
+                         read_image)
 
 
 def _save(path, array, mode="L"):
@@ -20,6 +21,101 @@ def _half_black(height, width):
     image = np.full((height, width), 255, np.uint8)
     image[:, :width // 2] = 0
     return image
+
+
+# ---------------------------------------------------------------- read_image
+# Every kind of file must come back as the picture a viewer shows, in [0, 1]:
+# training images (the datasets) and users' images (load_image) share read_image.
+
+def test_read_image_scales_16_bit_grey_by_its_bit_depth(tmp_path):
+    levels = np.array([[0, 1000, 32768, 65535]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "deep.png")  # a 16-bit greyscale PNG
+    expected = [[0.0, 1000 / 65535, 32768 / 65535, 1.0]]
+    grey = read_image(tmp_path / "deep.png")
+    assert grey.dtype == np.float32
+    np.testing.assert_allclose(grey, expected, rtol=1e-6)
+    colour = read_image(tmp_path / "deep.png", grey=False)
+    assert colour.shape == (1, 4, 3)
+    np.testing.assert_allclose(colour, np.repeat(np.array(expected)[..., None], 3, 2), rtol=1e-6)
+
+
+def test_read_image_16_bit_grey_colour_key_is_white(tmp_path):
+    levels = np.array([[0, 1000, 30000]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "keyed.png", transparency=1000)
+    np.testing.assert_allclose(read_image(tmp_path / "keyed.png"), [[0.0, 1.0, 30000 / 65535]],
+                               rtol=1e-6)
+
+
+def _glyph_on_transparency(mode):
+    """A 2x3 picture: transparent background (its colour black, as many tools
+    leave it), an opaque black pixel, and a half-transparent black one."""
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[0, 0, 3] = 255
+    rgba[0, 1, 3] = 51  # 20 % opaque black: 80 % of the white shows through
+    image = Image.fromarray(rgba, "RGBA")
+    return image if mode == "RGBA" else image.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+@pytest.mark.parametrize("grey", [True, False])
+def test_read_image_composites_transparency_on_white(tmp_path, mode, grey):
+    _glyph_on_transparency(mode).save(tmp_path / "glyph.png")
+    image = read_image(tmp_path / "glyph.png", grey=grey)
+    expected = np.array([[0.0, 0.8, 1.0], [1.0, 1.0, 1.0]])
+    if not grey:
+        expected = np.repeat(expected[..., None], 3, 2)
+    np.testing.assert_allclose(image, expected, atol=1 / 255)
+
+
+def test_read_image_palette_and_colour_key_transparency_is_white(tmp_path):
+    palette = Image.new("P", (3, 1))
+    palette.putpalette([0, 0, 0, 0, 0, 0, 255, 0, 0])  # index 0 and 1 black, 2 red
+    palette.putdata([0, 1, 2])
+    palette.save(tmp_path / "palette.png", transparency=0)  # index 0 see-through
+    np.testing.assert_allclose(read_image(tmp_path / "palette.png", grey=False),
+                               [[[1, 1, 1], [0, 0, 0], [1, 0, 0]]])
+    keyed = Image.fromarray(np.array([[[0, 0, 0], [9, 9, 9]]], np.uint8), "RGB")
+    keyed.save(tmp_path / "keyed.png", transparency=(0, 0, 0))  # black is see-through
+    np.testing.assert_allclose(read_image(tmp_path / "keyed.png"), [[1.0, 9 / 255]], atol=1e-6)
+
+
+def test_read_image_one_bit_palette_and_cmyk(tmp_path):
+    bits = Image.fromarray(np.array([[0, 1, 1, 0]], bool))
+    bits.save(tmp_path / "bits.png")  # mode "1"
+    np.testing.assert_array_equal(read_image(tmp_path / "bits.png"), [[0, 1, 1, 0]])
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([255, 255, 255, 0, 0, 255])
+    palette.putdata([0, 1])
+    palette.save(tmp_path / "palette.png")
+    np.testing.assert_allclose(read_image(tmp_path / "palette.png", grey=False),
+                               [[[1, 1, 1], [0, 0, 1]]])
+    cmyk = Image.new("CMYK", (16, 8), (0, 0, 0, 0))  # white paper
+    cmyk.paste((0, 0, 0, 255), (0, 0, 8, 8))  # black ink on the left half
+    cmyk.save(tmp_path / "cmyk.jpg", quality=95)
+    image = read_image(tmp_path / "cmyk.jpg")
+    assert image[:, :6].max() < 0.05 and image[:, 10:].min() > 0.95
+
+
+def test_read_image_applies_the_exif_orientation(tmp_path):
+    stored = np.zeros((2, 3), np.uint8)
+    stored[0, 0] = 255  # top-left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: viewers rotate 90 degrees clockwise
+    Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif)
+    shown = read_image(tmp_path / "turned.png")
+    assert shown.shape == (3, 2)
+    np.testing.assert_array_equal(shown, [[0, 1], [0, 0], [0, 0]])  # now top-right
+
+
+def test_read_image_float_pixels_in_range_or_refused(tmp_path):
+    Image.fromarray(np.array([[0.25, 0.5, 1.0]], np.float32)).save(tmp_path / "unit.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "unit.tif"), [[0.25, 0.5, 1.0]])
+    Image.fromarray(np.array([[0.0, 300.0]], np.float32)).save(tmp_path / "wide.tif")
+    with pytest.raises(ValueError, match=r"wide.tif.*outside \[0, 1\]"):
+        read_image(tmp_path / "wide.tif")
+    Image.fromarray(np.array([[0, 70000]], np.int32)).save(tmp_path / "int32.tif")
+    with pytest.raises(ValueError, match=r"int32.tif.*32-bit integer"):
+        read_image(tmp_path / "int32.tif")
 
 
 # ---------------------------------------------------------------- MJSynth
