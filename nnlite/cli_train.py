@@ -262,11 +262,14 @@ def run_eval(args):
 # ---------------------------------------------------------------- predict --
 
 def _read_lexicon(path):
+    from nnlite.data import load_lexicon  # decodes as training lexicons are (BOMs, UTF-8)
     try:
-        with open(path, encoding="utf-8") as f:
-            words = [line.strip() for line in f if line.strip()]
+        words = load_lexicon(path)
     except OSError as exc:
-        raise CommandError(f"--lexicon: cannot read {path!r}: {exc.strerror}") from None
+        reason = f"cannot read {path!r}: {exc.strerror}" if exc.strerror else str(exc)
+        raise CommandError(f"--lexicon: {reason}") from None
+    except ValueError as exc:
+        raise CommandError(f"--lexicon: {exc}") from None
     if not words:
         raise CommandError(f"--lexicon: {path!r} holds no words")
     return words

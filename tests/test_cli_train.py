@@ -150,3 +150,16 @@ def test_bad_input_is_reported(registry, tmp_path, capsys):
     assert cli.main(["train", "toy", "--out", str(tmp_path / "r"), "--steps", "2"]) == 0
     assert cli.main(["predict", "toy", str(tmp_path / "r" / "last.h5"), "nope.npy"]) == 2
     assert "no such image file: nope.npy" in capsys.readouterr().err
+
+
+def test_predict_lexicon_in_another_encoding_is_a_message(registry, tmp_path, capsys):
+    latin = tmp_path / "words.txt"
+    latin.write_bytes("ok\ncafé\n".encode("latin-1"))
+    assert cli.main(["predict", "toy", "x.h5", "y.npy", "--lexicon", str(latin)]) == 2
+    err = capsys.readouterr().err
+    assert f"nnlite predict: --lexicon: lexicon: {latin}:2: cannot decode byte 0xe9 as " \
+           f"UTF-8" in err and "Traceback" not in err
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes("café\n".encode("utf-16"))  # Windows' "Unicode": a BOM, then UTF-16
+    assert cli.main(["predict", "toy", "x.h5", "y.npy", "--lexicon", str(marked)]) == 2
+    assert "checkpoint 'x.h5' does not exist" in capsys.readouterr().err  # got past the lexicon

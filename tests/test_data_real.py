@@ -1,14 +1,15 @@
 """Loaders for datasets on disk, each on tiny files written here in the true
 format: MJSynth, ImageFolderWithLabels, MNIST idx, SVHN digitStruct.mat."""
 import gzip
+import re
 import struct
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from nnlite.data import (MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, read_idx,
-                         read_image)
+from nnlite.data import (MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, load_lexicon,
+                         read_idx, read_image)
 
 
 def _save(path, array, mode="L"):
@@ -195,6 +196,60 @@ def test_image_folder_errors(tmp_path):
         ImageFolderWithLabels(tmp_path)[0]
 
 
+# ---------------------------------------------------------------- labels files
+
+LABELS = "a.png\tcafé\nsub/b.png naïve\n"
+
+
+# Python's "utf-16" and "utf-32" codecs write a byte-order mark, as Notepad
+# and Excel's "Unicode text" do.
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-be-bom",
+                                      "utf-32"])
+def test_labels_file_encodings_marked_by_a_bom_are_decoded(tmp_path, encoding):
+    _save(tmp_path / "a.png", _half_black(4, 4))
+    _save(tmp_path / "sub" / "b.png", _half_black(4, 4))
+    if encoding == "utf-16-be-bom":
+        raw = b"\xfe\xff" + LABELS.encode("utf-16-be")
+    else:
+        raw = LABELS.encode(encoding)
+    (tmp_path / "labels.txt").write_bytes(raw)
+    data = ImageFolderWithLabels(tmp_path)
+    assert data.labels == ["café", "naïve"]
+    assert [p.replace("\\", "/") for p in data.paths] == [str(tmp_path / "a.png"),
+                                                          str(tmp_path / "sub" / "b.png")]
+
+
+def test_labels_file_in_another_encoding_names_file_line_and_encoding(tmp_path):
+    _save(tmp_path / "a.png", _half_black(4, 4))
+    (tmp_path / "labels.txt").write_bytes("a.png ok\na.png café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"labels.txt:2: cannot decode byte 0xe9 as UTF-8"):
+        ImageFolderWithLabels(tmp_path)
+    # UTF-16 without its byte-order mark cannot be told from other bytes
+    (tmp_path / "labels.txt").write_bytes("a.png x\n".encode("utf-16-le"))
+    with pytest.raises(ValueError, match=r"labels.txt:1: .*NUL.*UTF-16"):
+        ImageFolderWithLabels(tmp_path)
+
+
+def test_mjsynth_annotation_with_a_bom_reads_its_first_path(tmp_path):
+    root = _mjsynth(tmp_path)
+    (root / "bom.txt").write_bytes("./1/2/7_Hello_123.jpg 123\n".encode("utf-8-sig"))
+    data = MJSynth(root, split_file="bom.txt")
+    assert data.paths == [str(root / "1" / "2" / "7_Hello_123.jpg")]
+    assert data[0][1] == "Hello"
+    (root / "latin.txt").write_bytes("./1/2/7_Hello_123.jpg 123\n./1/2/7_é_1.jpg 1\n"
+                                     .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt:2: cannot decode byte 0xe9 as UTF-8"):
+        MJSynth(root, split_file="latin.txt")
+
+
+def test_lexicon_files_get_the_same_decoding(tmp_path):
+    (tmp_path / "words.txt").write_bytes("\ncafé\r\nnaïve\n".encode("utf-16"))
+    assert load_lexicon(tmp_path / "words.txt") == ["café", "naïve"]
+    (tmp_path / "latin.txt").write_bytes("café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt:1: cannot decode byte 0xe9 as UTF-8"):
+        load_lexicon(tmp_path / "latin.txt")
+
+
 # ---------------------------------------------------------------- MNIST
 
 def _idx(values, type_code=0x08):
@@ -249,6 +304,48 @@ def test_mnist_errors(tmp_path):
     (tmp_path / "short").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
     with pytest.raises(ValueError, match="truncated inside its header"):
         read_idx(tmp_path / "short")
+
+
+def _idx_typed(values, type_code, dtype):
+    header = bytes([0, 0, type_code, values.ndim]) + struct.pack(">" + "I" * values.ndim,
+                                                                 *values.shape)
+    return header + values.astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize("type_code, dtype, labels", [
+    (0x09, ">i1", [0, -1, 2]),       # signed bytes: -1 used to pass as a label
+    (0x0D, ">f4", [0.0, 1.7, 2.0]),  # floats: 1.7 used to become 1
+    (0x0C, ">i4", [0, 1, 2]),        # in range, but not MNIST's unsigned bytes
+])
+def test_mnist_refuses_labels_that_are_not_unsigned_bytes(tmp_path, type_code, dtype, labels):
+    _mnist(tmp_path, gz=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(
+        _idx_typed(np.array(labels), type_code, dtype))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte' holds .* labels; expected "
+                                         r"unsigned bytes \(idx type 0x08\)"):
+        MNIST(tmp_path)
+
+
+def test_mnist_refuses_labels_outside_0_to_9(tmp_path):
+    _mnist(tmp_path, gz=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.array([0, 10, 255])))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte' has labels 10, 255 "
+                                         r"at 1, 2; digits are 0-9"):
+        MNIST(tmp_path)
+
+
+@pytest.mark.parametrize("dims", [(2 ** 32 - 1,) * 3, (65536,) * 4, (2 ** 31, 2 ** 31, 4)])
+def test_idx_header_dimensions_larger_than_the_file_are_refused(tmp_path, dims):
+    """(65536,) * 4 multiplies to 2**64, which wraps to 0 in int64 and let an
+    empty file through to a raw reshape error."""
+    path = tmp_path / "huge-idx"
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + struct.pack(">" + "I" * len(dims), *dims))
+    size = 1
+    for dim in dims:
+        size *= dim
+    with pytest.raises(ValueError, match=rf"huge-idx' is truncated: shape {re.escape(str(dims))} "
+                                         rf"needs {size} bytes of data, found 0"):
+        read_idx(path)
 
 
 # ---------------------------------------------------------------- SVHN

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from nnlite.data.dataset import Dataset
+from nnlite.data.text_files import read_lines
 
 RESIZE_MODES = ("stretch", "pad")
 
@@ -160,21 +161,20 @@ class MJSynth(Dataset):
         if not os.path.isfile(annotation):
             raise FileNotFoundError(f"MJSynth: annotation file {annotation!r} does not exist")
         self.paths, self.words = [], []
-        with open(annotation, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                    raise ValueError(f"MJSynth: {annotation}:{number}: expected "
-                                     f"'./path/INDEX_WORD_LEXICONINDEX.jpg LEXICONINDEX', "
-                                     f"got {line.strip()!r}")
-                try:
-                    word = mjsynth_label(fields[0])
-                except ValueError as error:
-                    raise ValueError(f"{annotation}:{number}: {error}") from None
-                self.paths.append(os.path.normpath(os.path.join(self.root, fields[0])))
-                self.words.append(word)
+        for number, line in enumerate(read_lines(annotation, "MJSynth"), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+                raise ValueError(f"MJSynth: {annotation}:{number}: expected "
+                                 f"'./path/INDEX_WORD_LEXICONINDEX.jpg LEXICONINDEX', "
+                                 f"got {line.strip()!r}")
+            try:
+                word = mjsynth_label(fields[0])
+            except ValueError as error:
+                raise ValueError(f"{annotation}:{number}: {error}") from None
+            self.paths.append(os.path.normpath(os.path.join(self.root, fields[0])))
+            self.words.append(word)
 
     def __len__(self):
         return len(self.paths)
@@ -207,22 +207,19 @@ class ImageFolderWithLabels(Dataset):
             raise FileNotFoundError(f"ImageFolderWithLabels: labels file {labels_path!r} "
                                     f"does not exist")
         self.paths, self.labels = [], []
-        with open(labels_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                name, sep, label = line.partition("\t") if "\t" in line else \
-                    line.partition(" ")
-                if not sep or not name or not label.strip():
-                    raise ValueError(f"ImageFolderWithLabels: {labels_path}:{number}: expected "
-                                     f"'filename<TAB>label', got {line!r}")
-                path = os.path.join(self.root, name)
-                if not os.path.isfile(path):
-                    raise FileNotFoundError(f"ImageFolderWithLabels: {labels_path}:{number} "
-                                            f"names {name!r}, but {path!r} does not exist")
-                self.paths.append(path)
-                self.labels.append(label.strip())
+        for number, line in enumerate(read_lines(labels_path, "ImageFolderWithLabels"), 1):
+            if not line.strip():
+                continue
+            name, sep, label = line.partition("\t") if "\t" in line else line.partition(" ")
+            if not sep or not name or not label.strip():
+                raise ValueError(f"ImageFolderWithLabels: {labels_path}:{number}: expected "
+                                 f"'filename<TAB>label', got {line!r}")
+            path = os.path.join(self.root, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"ImageFolderWithLabels: {labels_path}:{number} "
+                                        f"names {name!r}, but {path!r} does not exist")
+            self.paths.append(path)
+            self.labels.append(label.strip())
 
     def __len__(self):
         return len(self.paths)
