@@ -35,7 +35,9 @@ def add_train_command(subparsers):
         description="Train a registered model with its default recipe: a progress bar with "
                     "loss and the validation metric, periodic evaluation, best.h5 and last.h5 "
                     "checkpoints, metrics.json and curves.png in --out. Ctrl-C saves last.h5; "
-                    "--resume continues exactly where the run stopped.")
+                    "--resume continues exactly where the run stopped. A run directory "
+                    "that already holds files is never overwritten unless --overwrite is "
+                    "given.")
     _model_argument(parser)
     _data_options(parser)
     parser.add_argument("--steps", type=int, default=None, metavar="N",
@@ -46,6 +48,9 @@ def add_train_command(subparsers):
                         help="run directory (default runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in DIR/last.h5")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a DIR that holds an earlier run, deleting its "
+                             "checkpoints, metrics.json and curves.png")
     parser.set_defaults(run=run_train)
 
 
@@ -195,6 +200,24 @@ def _batches(images):
 
 # ------------------------------------------------------------------ train --
 
+def _check_run_directory(out_dir, args):
+    from nnlite.training import RunExistsError, check_run_directory
+    if args.resume and args.overwrite:
+        raise CommandError(f"--resume continues the run in {out_dir} and --overwrite replaces "
+                           f"it; give one")
+    try:
+        check_run_directory(out_dir, resume=args.resume, overwrite=args.overwrite)
+    except FileNotFoundError:
+        last = os.path.join(out_dir, "last.h5")
+        raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
+                           f"(start without --resume, or pass the run's --out)") from None
+    except RunExistsError as exc:
+        raise CommandError(f"{out_dir} already holds a run ({', '.join(exc.entries[:6])}"
+                           f"{' ...' if len(exc.entries) > 6 else ''}); continue it with "
+                           f"--resume, train into a new --out DIR, or replace it with "
+                           f"--overwrite") from None
+
+
 @_reporting("train")
 def run_train(args):
     from nnlite.training import Trainer
@@ -203,17 +226,14 @@ def run_train(args):
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
     out_dir = args.out or os.path.join("runs", args.model)
-    last = os.path.join(out_dir, "last.h5")
-    if args.resume and not os.path.exists(last):
-        raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
-                           f"(start without --resume, or pass the run's --out)")
+    _check_run_directory(out_dir, args)  # before the recipe, which may take a while to build
     recipe = _recipe(module, args)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
                       log_every=recipe.log_every, device=args.device, seed=args.seed)
     try:
-        history = trainer.fit(resume=args.resume)
+        history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
         print(f"\nnnlite train: interrupted; saved the state after step {trainer.step} to "
               f"{trainer.last_path}; continue with: nnlite train {args.model} --out {out_dir} "

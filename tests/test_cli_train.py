@@ -163,3 +163,24 @@ def test_predict_lexicon_in_another_encoding_is_a_message(registry, tmp_path, ca
     marked.write_bytes("café\n".encode("utf-16"))  # Windows' "Unicode": a BOM, then UTF-16
     assert cli.main(["predict", "toy", "x.h5", "y.npy", "--lexicon", str(marked)]) == 2
     assert "checkpoint 'x.h5' does not exist" in capsys.readouterr().err  # got past the lexicon
+
+
+def test_train_refuses_to_overwrite_an_earlier_run(registry, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out, runs/toy, lands here
+    assert cli.main(["train", "toy", "--steps", "10"]) == 0
+    run = tmp_path / "runs" / "toy"
+    before = {name: (run / name).read_bytes() for name in os.listdir(run)}
+    capsys.readouterr()
+    assert cli.main(["train", "toy", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nnlite train: {os.path.join('runs', 'toy')} already holds a run "
+                          f"(best.h5, curves.png, last.h5, metrics.json)")
+    assert "--resume" in err and "new --out" in err and "--overwrite" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
+    assert cli.main(["train", "toy", "--steps", "1", "--resume", "--overwrite"]) == 2
+    assert "give one" in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--steps", "2", "--overwrite"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["eval"][-1]["step"] == 2 and nl.io.load(run / "best.h5",
+                                                          toy_model())["step"] == 2
