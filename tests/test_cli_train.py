@@ -184,3 +184,64 @@ def test_train_refuses_to_overwrite_an_earlier_run(registry, tmp_path, capsys, m
     report = json.loads((run / "metrics.json").read_text())
     assert report["eval"][-1]["step"] == 2 and nl.io.load(run / "best.h5",
                                                           toy_model())["step"] == 2
+
+
+def _one_line_message(capsys, command):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.split("\n") if line and not line.startswith("\r")]  # no bar
+    assert len(lines) == 1 and lines[0].startswith(f"nnlite {command}: "), err
+    return lines[0]
+
+
+def test_unwritable_out_is_a_message_naming_path_and_reason(registry, tmp_path, capsys):
+    """Permissions cannot stop root (tests may run as root), so the unwritable
+    places are a path under a regular file and a path that is a file."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for out in (afile / "run", afile):
+        assert cli.main(["train", "toy", "--out", str(out), "--steps", "2"]) == 2
+        err = _one_line_message(capsys, "train")
+        assert f"--out {out}: " in err and ("Not a directory" in err or "is a file" in err)
+    assert afile.read_text() == "not a folder"
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "2"]) == 0
+    image = tmp_path / "word.npy"
+    np.save(image, toy_arrays(1, seed=3)[0][0])
+    capsys.readouterr()
+    for out in (afile / "pictures", afile):
+        assert cli.main(["visualize", "toy", str(tmp_path / "run" / "last.h5"), str(image),
+                         "--out", str(out)]) == 2
+        err = _one_line_message(capsys, "visualize")
+        assert f"--out {out}: " in err
+
+
+def test_a_write_failure_during_training_is_a_message(registry, tmp_path, capsys, monkeypatch):
+    def disk_full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(nl.io, "save", disk_full)
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "12"]) == 1
+    err = _one_line_message(capsys, "train")
+    assert f"{tmp_path / 'run' / 'best.h5'}: No space left on device" in err
+
+
+def test_unreadable_images_and_checkpoints_are_messages(registry, tmp_path, capsys):
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "2"]) == 0
+    checkpoint = str(tmp_path / "run" / "last.h5")
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")  # np.load raises EOFError on it
+    capsys.readouterr()
+    assert cli.main(["predict", "toy", checkpoint, str(empty)]) == 2
+    assert f"cannot read image '{empty}'" in _one_line_message(capsys, "predict")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for argv, command in ((["eval", "toy", str(folder)], "eval"),
+                          (["predict", "toy", str(folder), str(empty)], "predict"),
+                          (["visualize", "toy", str(folder), str(empty), "--out",
+                            str(tmp_path / "v")], "visualize")):
+        assert cli.main(argv) == 2
+        assert f"checkpoint '{folder}' is a directory, not a checkpoint file" in \
+            _one_line_message(capsys, command)
+    assert cli.main(["visualize", "toy", str(tmp_path / "none.h5"), str(empty), "--out",
+                     str(tmp_path / "v")]) == 2
+    assert f"checkpoint '{tmp_path / 'none.h5'}' does not exist" in \
+        _one_line_message(capsys, "visualize")

@@ -192,9 +192,9 @@ class Trainer:
                 self._restore_buffers(buffers)
             self._save_last(safe)
             self._write_reports()
-            bar.close()
             raise
-        bar.close()
+        finally:
+            bar.close()  # on any error too: an open bar reprints itself over the message
         return self.history
 
     @property
