@@ -241,8 +241,7 @@ def _check_run_directory(out_dir, args):
         raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
                            f"(start without --resume, or pass the run's --out)") from None
     except RunExistsError as exc:
-        raise CommandError(f"{out_dir} already holds a run ({', '.join(exc.entries[:6])}"
-                           f"{' ...' if len(exc.entries) > 6 else ''}); continue it with "
+        raise CommandError(f"{out_dir} already holds a run ({exc.listing}); continue it with "
                            f"--resume, train into a new --out DIR, or replace it with "
                            f"--overwrite") from None
 

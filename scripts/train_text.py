@@ -57,7 +57,7 @@ def main(argv=None):
     except FileNotFoundError as exc:
         parser.error(f"--resume: {exc}")
     except RunExistsError as exc:
-        parser.error(f"{args.out} already holds a run ({', '.join(exc.entries)}); continue it "
+        parser.error(f"{args.out} already holds a run ({exc.listing}); continue it "
                      f"with --resume, choose a new --out, or replace it with --overwrite")
     module = models.recipe_module(args.model)
     recipe = module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,

@@ -46,12 +46,17 @@ def _positive_int(op, name, value):
 
 
 class RunExistsError(FileExistsError):
-    """A fresh run was pointed at a folder that already holds files; `out_dir`
-    and `entries` (its sorted names) let a caller word its own advice."""
+    """A fresh run was pointed at a folder that already holds files; `out_dir`,
+    `entries` (its sorted names) and `listing` (the first of them, as text)
+    let a caller such as the CLI word its own advice."""
 
-    def __init__(self, message, out_dir, entries):
-        super().__init__(message)
+    def __init__(self, out_dir, entries, shown=6):
         self.out_dir, self.entries = out_dir, entries
+        more = len(entries) - shown
+        self.listing = ", ".join(entries[:shown]) + (f" and {more} more" if more > 0 else "")
+        super().__init__(f"Trainer.fit: {out_dir} already holds {self.listing}; "
+                         f"fit(resume=True) continues that run, fit(overwrite=True) replaces "
+                         f"it, or give the Trainer another out_dir")
 
 
 def check_run_directory(out_dir, resume=False, overwrite=False):
@@ -73,15 +78,7 @@ def check_run_directory(out_dir, resume=False, overwrite=False):
         return
     entries = sorted(os.listdir(out_dir))
     if entries:
-        raise RunExistsError(f"Trainer.fit: {out_dir} already holds {_listing(entries)}; "
-                             f"fit(resume=True) continues that run, fit(overwrite=True) "
-                             f"replaces it, or give the Trainer another out_dir",
-                             out_dir, entries)
-
-
-def _listing(names, shown=6):
-    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more"
-                                       if len(names) > shown else "")
+        raise RunExistsError(out_dir, entries)
 
 
 def check_loader(op, name, loader):
