@@ -35,7 +35,9 @@ def add_train_command(subparsers):
         description="Train a registered model with its default recipe: a progress bar with "
                     "loss and the validation metric, periodic evaluation, best.h5 and last.h5 "
                     "checkpoints, metrics.json and curves.png in --out. Ctrl-C saves last.h5; "
-                    "--resume continues exactly where the run stopped.")
+                    "--resume continues exactly where the run stopped. A run directory "
+                    "that already holds files is never overwritten unless --overwrite is "
+                    "given.")
     _model_argument(parser)
     _data_options(parser)
     parser.add_argument("--steps", type=int, default=None, metavar="N",
@@ -46,6 +48,9 @@ def add_train_command(subparsers):
                         help="run directory (default runs/MODEL)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run saved in DIR/last.h5")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh in a DIR that holds an earlier run, deleting its "
+                             "checkpoints, metrics.json and curves.png")
     parser.set_defaults(run=run_train)
 
 
@@ -146,6 +151,14 @@ def _recipe(module, args):
         raise CommandError(f"--data {args.data}: {exc}") from None
 
 
+def _check_checkpoint(path):
+    """A message, before any model is built, for a checkpoint that is not a file."""
+    if not os.path.exists(path):
+        raise CommandError(f"checkpoint {path!r} does not exist")
+    if os.path.isdir(path):
+        raise CommandError(f"checkpoint {path!r} is a directory, not a checkpoint file")
+
+
 def _load_checkpoint(path, model, device):
     from nnlite import io
     model.to(device)
@@ -155,6 +168,28 @@ def _load_checkpoint(path, model, device):
         raise CommandError(f"checkpoint {path!r} does not exist") from None
     except io.CheckpointError as exc:
         raise CommandError(str(exc)) from None
+    except OSError as exc:  # unreadable: permissions, a device, an I/O error
+        raise CommandError(f"cannot read checkpoint {path!r}: {_reason(exc)}") from None
+
+
+def _reason(exc):
+    """An OSError in words: its strerror (the path is said by the caller) or its text."""
+    return exc.strerror or str(exc)
+
+
+def _writable_directory(path, option):
+    """Create the output folder `path` and prove a file can be written there,
+    so an unwritable `option` (--out) is a message, not a traceback after the
+    work is done."""
+    import tempfile
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CommandError(f"{option} {path}: is a file, not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        raise CommandError(f"{option} {path}: cannot write there: {_reason(exc)}") from None
 
 
 def _build_for(builder, module, args):
@@ -163,8 +198,7 @@ def _build_for(builder, module, args):
     default), else the registered builder's default."""
     if not callable(getattr(module, "build_for_checkpoint", None)):
         return builder()
-    if not os.path.exists(args.checkpoint):
-        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    _check_checkpoint(args.checkpoint)
     try:
         return module.build_for_checkpoint(args.checkpoint, args.model)
     except (OSError, KeyError, ValueError) as exc:
@@ -179,7 +213,7 @@ def _load_images(module, paths):
     for path in paths:
         try:
             images.append(module.load_image(path))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, EOFError) as exc:  # np.load: EOFError on an empty .npy
             raise CommandError(f"cannot read image {path!r}: {exc}") from None
     return images
 
@@ -195,6 +229,23 @@ def _batches(images):
 
 # ------------------------------------------------------------------ train --
 
+def _check_run_directory(out_dir, args):
+    from nnlite.training import RunExistsError, check_run_directory
+    if args.resume and args.overwrite:
+        raise CommandError(f"--resume continues the run in {out_dir} and --overwrite replaces "
+                           f"it; give one")
+    try:
+        check_run_directory(out_dir, resume=args.resume, overwrite=args.overwrite)
+    except FileNotFoundError:
+        last = os.path.join(out_dir, "last.h5")
+        raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
+                           f"(start without --resume, or pass the run's --out)") from None
+    except RunExistsError as exc:
+        raise CommandError(f"{out_dir} already holds a run ({exc.listing}); continue it with "
+                           f"--resume, train into a new --out DIR, or replace it with "
+                           f"--overwrite") from None
+
+
 @_reporting("train")
 def run_train(args):
     from nnlite.training import Trainer
@@ -203,22 +254,24 @@ def run_train(args):
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
     out_dir = args.out or os.path.join("runs", args.model)
-    last = os.path.join(out_dir, "last.h5")
-    if args.resume and not os.path.exists(last):
-        raise CommandError(f"--resume: no checkpoint to resume from: {last} does not exist "
-                           f"(start without --resume, or pass the run's --out)")
+    _check_run_directory(out_dir, args)  # before the recipe, which may take a while to build
+    _writable_directory(out_dir, "--out")
     recipe = _recipe(module, args)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
                       log_every=recipe.log_every, device=args.device, seed=args.seed)
     try:
-        history = trainer.fit(resume=args.resume)
+        history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
         print(f"\nnnlite train: interrupted; saved the state after step {trainer.step} to "
               f"{trainer.last_path}; continue with: nnlite train {args.model} --out {out_dir} "
               f"--resume", file=sys.stderr)
         return 130
+    except OSError as exc:  # a checkpoint or report could not be written (disk full ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CommandError(f"stopped after step {trainer.step}: {where}{_reason(exc)}",
+                           status=1) from None
     name = recipe.task.metric_name
     if history["train"]:
         row = history["train"][-1]
@@ -242,8 +295,7 @@ def run_eval(args):
     import nnlite as nl
     _, module = _resolve(args.model, ["training_recipe"], "training recipe")
     _positive("--batch", args.batch)
-    if not os.path.exists(args.checkpoint):
-        raise CommandError(f"checkpoint {args.checkpoint!r} does not exist")
+    _check_checkpoint(args.checkpoint)
     recipe = _recipe(module, args)
     if recipe.val_loader is None:
         raise CommandError(f"the {args.model} recipe has no validation data for --data "
@@ -262,11 +314,14 @@ def run_eval(args):
 # ---------------------------------------------------------------- predict --
 
 def _read_lexicon(path):
+    from nnlite.data import load_lexicon  # decodes as training lexicons are (BOMs, UTF-8)
     try:
-        with open(path, encoding="utf-8") as f:
-            words = [line.strip() for line in f if line.strip()]
+        words = load_lexicon(path)
     except OSError as exc:
-        raise CommandError(f"--lexicon: cannot read {path!r}: {exc.strerror}") from None
+        reason = f"cannot read {path!r}: {exc.strerror}" if exc.strerror else str(exc)
+        raise CommandError(f"--lexicon: {reason}") from None
+    except ValueError as exc:
+        raise CommandError(f"--lexicon: {exc}") from None
     if not words:
         raise CommandError(f"--lexicon: {path!r} holds no words")
     return words
@@ -279,6 +334,7 @@ def run_predict(args):
                                                                             "support")
     _positive("--beam", args.beam)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
+    _check_checkpoint(args.checkpoint)
     model = _build_for(builder, module, args)
     _load_checkpoint(args.checkpoint, model, args.device)
     images = _load_images(module, args.images)
@@ -300,10 +356,11 @@ def run_visualize(args):
     from nnlite.training import plots
     builder, module = _resolve(args.model, ["load_image", "attention_masks"],
                                "attention masks")
+    _check_checkpoint(args.checkpoint)
     model = builder()
     _load_checkpoint(args.checkpoint, model, args.device)
     images = _load_images(module, args.images)
-    os.makedirs(args.out, exist_ok=True)
+    _writable_directory(args.out, "--out")
     model.eval()
     masks = []
     with nl.no_grad():
@@ -315,8 +372,12 @@ def run_visualize(args):
                 raise CommandError(str(exc), status=1) from None
     for path, image, image_masks in zip(args.images, images, masks):
         stem = os.path.splitext(os.path.basename(path))[0]
-        png, gif = plots.attention_pictures(
-            image, image_masks, os.path.join(args.out, f"{stem}_attention.png"),
-            os.path.join(args.out, f"{stem}_attention.gif"))
+        try:
+            png, gif = plots.attention_pictures(
+                image, image_masks, os.path.join(args.out, f"{stem}_attention.png"),
+                os.path.join(args.out, f"{stem}_attention.gif"))
+        except OSError as exc:  # the folder was writable a moment ago: disk full ...
+            raise CommandError(f"--out {args.out}: cannot write the pictures of {path}: "
+                               f"{_reason(exc)}", status=1) from None
         print(f"{path}: {png} {gif}")
     return 0

@@ -6,12 +6,13 @@ not expose (curriculum length, model size, lexicon size, lr):
     python scripts/train_text.py dictnet --lexicon-size 100 --steps 1000 --out /work/runs/dictnet
 
 Same Trainer, checkpoints, metrics.json and curves.png as `nnlite train`;
---resume continues a stopped run (give it the same options)."""
+--resume continues a stopped run (give it the same options); an --out that
+already holds files is refused unless --overwrite is given."""
 import argparse
 import sys
 
 from nnlite import models
-from nnlite.training import Trainer
+from nnlite.training import RunExistsError, Trainer, check_run_directory
 
 
 def main(argv=None):
@@ -37,6 +38,8 @@ def main(argv=None):
                         help="charnet/dictnet weight init (default he)")
     parser.add_argument("--out", required=True)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --out")
     args = parser.parse_args(argv)
     options = {key: value for key, value in (
         ("size", args.size), ("max_length", args.max_length), ("val_size", args.val_size),
@@ -47,6 +50,15 @@ def main(argv=None):
         options["model"] = args.model
     elif args.clean or args.augment:
         options["augment"] = args.augment
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in --out and --overwrite replaces it; give one")
+    try:  # before the recipe, whose validation set takes a while to render
+        check_run_directory(args.out, resume=args.resume, overwrite=args.overwrite)
+    except FileNotFoundError as exc:
+        parser.error(f"--resume: {exc}")
+    except RunExistsError as exc:
+        parser.error(f"{args.out} already holds a run ({exc.listing}); continue it "
+                     f"with --resume, choose a new --out, or replace it with --overwrite")
     module = models.recipe_module(args.model)
     recipe = module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
                                     **options)
@@ -54,7 +66,7 @@ def main(argv=None):
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=args.out,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
                       log_every=recipe.log_every, seed=args.seed)
-    history = trainer.fit(resume=args.resume)
+    history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     for row in history["eval"]:
         print(" ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
                        for key, value in row.items()))

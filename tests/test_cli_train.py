@@ -150,3 +150,98 @@ def test_bad_input_is_reported(registry, tmp_path, capsys):
     assert cli.main(["train", "toy", "--out", str(tmp_path / "r"), "--steps", "2"]) == 0
     assert cli.main(["predict", "toy", str(tmp_path / "r" / "last.h5"), "nope.npy"]) == 2
     assert "no such image file: nope.npy" in capsys.readouterr().err
+
+
+def test_predict_lexicon_in_another_encoding_is_a_message(registry, tmp_path, capsys):
+    latin = tmp_path / "words.txt"
+    latin.write_bytes("ok\ncafé\n".encode("latin-1"))
+    assert cli.main(["predict", "toy", "x.h5", "y.npy", "--lexicon", str(latin)]) == 2
+    err = capsys.readouterr().err
+    assert f"nnlite predict: --lexicon: lexicon: {latin}:2: cannot decode byte 0xe9 as " \
+           f"UTF-8" in err and "Traceback" not in err
+    marked = tmp_path / "marked.txt"
+    marked.write_bytes("café\n".encode("utf-16"))  # Windows' "Unicode": a BOM, then UTF-16
+    assert cli.main(["predict", "toy", "x.h5", "y.npy", "--lexicon", str(marked)]) == 2
+    assert "checkpoint 'x.h5' does not exist" in capsys.readouterr().err  # got past the lexicon
+
+
+def test_train_refuses_to_overwrite_an_earlier_run(registry, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default --out, runs/toy, lands here
+    assert cli.main(["train", "toy", "--steps", "10"]) == 0
+    run = tmp_path / "runs" / "toy"
+    before = {name: (run / name).read_bytes() for name in os.listdir(run)}
+    capsys.readouterr()
+    assert cli.main(["train", "toy", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nnlite train: {os.path.join('runs', 'toy')} already holds a run "
+                          f"(best.h5, curves.png, last.h5, metrics.json)")
+    assert "--resume" in err and "new --out" in err and "--overwrite" in err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert {name: (run / name).read_bytes() for name in os.listdir(run)} == before
+    assert cli.main(["train", "toy", "--steps", "1", "--resume", "--overwrite"]) == 2
+    assert "give one" in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--steps", "2", "--overwrite"]) == 0
+    report = json.loads((run / "metrics.json").read_text())
+    assert report["eval"][-1]["step"] == 2 and nl.io.load(run / "best.h5",
+                                                          toy_model())["step"] == 2
+
+
+def _one_line_message(capsys, command):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    lines = [line for line in err.split("\n") if line and not line.startswith("\r")]  # no bar
+    assert len(lines) == 1 and lines[0].startswith(f"nnlite {command}: "), err
+    return lines[0]
+
+
+def test_unwritable_out_is_a_message_naming_path_and_reason(registry, tmp_path, capsys):
+    """Permissions cannot stop root (tests may run as root), so the unwritable
+    places are a path under a regular file and a path that is a file."""
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    for out in (afile / "run", afile):
+        assert cli.main(["train", "toy", "--out", str(out), "--steps", "2"]) == 2
+        err = _one_line_message(capsys, "train")
+        assert f"--out {out}: " in err and ("Not a directory" in err or "is a file" in err)
+    assert afile.read_text() == "not a folder"
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "2"]) == 0
+    image = tmp_path / "word.npy"
+    np.save(image, toy_arrays(1, seed=3)[0][0])
+    capsys.readouterr()
+    for out in (afile / "pictures", afile):
+        assert cli.main(["visualize", "toy", str(tmp_path / "run" / "last.h5"), str(image),
+                         "--out", str(out)]) == 2
+        err = _one_line_message(capsys, "visualize")
+        assert f"--out {out}: " in err
+
+
+def test_a_write_failure_during_training_is_a_message(registry, tmp_path, capsys, monkeypatch):
+    def disk_full(path, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(path))
+    monkeypatch.setattr(nl.io, "save", disk_full)
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "12"]) == 1
+    err = _one_line_message(capsys, "train")
+    assert f"{tmp_path / 'run' / 'best.h5'}: No space left on device" in err
+
+
+def test_unreadable_images_and_checkpoints_are_messages(registry, tmp_path, capsys):
+    assert cli.main(["train", "toy", "--out", str(tmp_path / "run"), "--steps", "2"]) == 0
+    checkpoint = str(tmp_path / "run" / "last.h5")
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")  # np.load raises EOFError on it
+    capsys.readouterr()
+    assert cli.main(["predict", "toy", checkpoint, str(empty)]) == 2
+    assert f"cannot read image '{empty}'" in _one_line_message(capsys, "predict")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    for argv, command in ((["eval", "toy", str(folder)], "eval"),
+                          (["predict", "toy", str(folder), str(empty)], "predict"),
+                          (["visualize", "toy", str(folder), str(empty), "--out",
+                            str(tmp_path / "v")], "visualize")):
+        assert cli.main(argv) == 2
+        assert f"checkpoint '{folder}' is a directory, not a checkpoint file" in \
+            _one_line_message(capsys, command)
+    assert cli.main(["visualize", "toy", str(tmp_path / "none.h5"), str(empty), "--out",
+                     str(tmp_path / "v")]) == 2
+    assert f"checkpoint '{tmp_path / 'none.h5'}' does not exist" in \
+        _one_line_message(capsys, "visualize")

@@ -45,6 +45,57 @@ def test_default_collate_stacks_arrays_as_float32_and_keeps_strings():
         default_collate([np.ones(2), np.ones(3)])
 
 
+# (samples, expected dtype, expected values): written by hand from the rule
+# "bools stay bool, integers keep numpy's result type, any float makes the
+# batch float32 (nnlite's compute type)".
+PROMOTION_CASES = [
+    ([1, 2.5], np.float32, [1.0, 2.5]),
+    ([2.5, 1], np.float32, [2.5, 1.0]),
+    ([True, False], np.bool_, [True, False]),
+    ([True, 2], np.int64, [1, 2]),
+    ([1, 2], np.int64, [1, 2]),
+    ([1, np.float32(2.5)], np.float32, [1.0, 2.5]),
+    ([np.int32(1), np.float32(2.5)], np.float32, [1.0, 2.5]),
+    ([np.int32(1), np.int64(2)], np.int64, [1, 2]),
+    ([np.int32(1), 2], np.int64, [1, 2]),
+    ([np.int8(1), 300], np.int64, [1, 300]),
+    ([np.bool_(True), np.bool_(False)], np.bool_, [True, False]),
+    ([np.float64(1.5), 2], np.float32, [1.5, 2.0]),
+    ([np.array([1], np.int32), np.array([2.5], np.float32)], np.float32, [[1.0], [2.5]]),
+    ([np.array([1], np.uint8), np.array([-2], np.int8)], np.int16, [[1], [-2]]),
+    ([np.array([True]), np.array([200], np.uint8)], np.uint8, [[1], [200]]),
+    ([np.array([1], np.int64), np.array([2], np.float32)], np.float32, [[1.0], [2.0]]),
+]
+
+
+@pytest.mark.parametrize("samples, dtype, values", PROMOTION_CASES)
+def test_default_collate_promotes_mixed_numbers_instead_of_truncating(samples, dtype, values):
+    batch = default_collate(samples)
+    assert batch.dtype == dtype and batch.tolist() == values
+
+
+@pytest.mark.parametrize("samples, dtype, values", PROMOTION_CASES)
+def test_default_collate_follows_torch_dtype_rules(samples, dtype, values):
+    """Same kind (bool / integer / float) and values as PyTorch's
+    default_collate, the same integer type; floats are float32 here where
+    PyTorch may keep float64 (nnlite's compute type is float32)."""
+    torch_data = pytest.importorskip("torch.utils.data")
+    ours, theirs = default_collate(samples), torch_data.default_collate(samples)
+    theirs_numpy = theirs.numpy()
+    assert ours.dtype.kind == theirs_numpy.dtype.kind
+    if ours.dtype.kind != "f":
+        assert ours.dtype == theirs_numpy.dtype
+    assert ours.tolist() == theirs_numpy.astype(ours.dtype).tolist()
+
+
+def test_default_collate_refuses_what_it_cannot_batch_faithfully():
+    with pytest.raises(ValueError, match="outside int64"):
+        default_collate([1, 2 ** 63])  # numpy would make both float64 and lose the 1's bits
+    with pytest.raises(TypeError, match="mixes numbers and str"):
+        default_collate([1, "a"])
+    assert default_collate([np.str_("a"), np.str_("b")]) == ["a", "b"]
+
+
 def test_array_dataset_subset_and_random_split():
     data = ArrayDataset(np.arange(10), np.arange(10) * 2)
     assert len(data) == 10 and data[3] == (3, 6) and data[-1] == (9, 18)

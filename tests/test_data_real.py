@@ -1,13 +1,16 @@
 """Loaders for datasets on disk, each on tiny files written here in the true
 format: MJSynth, ImageFolderWithLabels, MNIST idx, SVHN digitStruct.mat."""
 import gzip
+import os
+import re
 import struct
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from nnlite.data import MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, read_idx
+from nnlite.data import (MNIST, SVHN, DataLoader, ImageFolderWithLabels, MJSynth, load_lexicon,
+                         read_idx, read_image)
 
 
 def _save(path, array, mode="L"):
@@ -20,6 +23,101 @@ def _half_black(height, width):
     image = np.full((height, width), 255, np.uint8)
     image[:, :width // 2] = 0
     return image
+
+
+# ---------------------------------------------------------------- read_image
+# Every kind of file must come back as the picture a viewer shows, in [0, 1]:
+# training images (the datasets) and users' images (load_image) share read_image.
+
+def test_read_image_scales_16_bit_grey_by_its_bit_depth(tmp_path):
+    levels = np.array([[0, 1000, 32768, 65535]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "deep.png")  # a 16-bit greyscale PNG
+    expected = [[0.0, 1000 / 65535, 32768 / 65535, 1.0]]
+    grey = read_image(tmp_path / "deep.png")
+    assert grey.dtype == np.float32
+    np.testing.assert_allclose(grey, expected, rtol=1e-6)
+    colour = read_image(tmp_path / "deep.png", grey=False)
+    assert colour.shape == (1, 4, 3)
+    np.testing.assert_allclose(colour, np.repeat(np.array(expected)[..., None], 3, 2), rtol=1e-6)
+
+
+def test_read_image_16_bit_grey_colour_key_is_white(tmp_path):
+    levels = np.array([[0, 1000, 30000]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "keyed.png", transparency=1000)
+    np.testing.assert_allclose(read_image(tmp_path / "keyed.png"), [[0.0, 1.0, 30000 / 65535]],
+                               rtol=1e-6)
+
+
+def _glyph_on_transparency(mode):
+    """A 2x3 picture: transparent background (its colour black, as many tools
+    leave it), an opaque black pixel, and a half-transparent black one."""
+    rgba = np.zeros((2, 3, 4), np.uint8)
+    rgba[0, 0, 3] = 255
+    rgba[0, 1, 3] = 51  # 20 % opaque black: 80 % of the white shows through
+    image = Image.fromarray(rgba, "RGBA")
+    return image if mode == "RGBA" else image.convert(mode)
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA"])
+@pytest.mark.parametrize("grey", [True, False])
+def test_read_image_composites_transparency_on_white(tmp_path, mode, grey):
+    _glyph_on_transparency(mode).save(tmp_path / "glyph.png")
+    image = read_image(tmp_path / "glyph.png", grey=grey)
+    expected = np.array([[0.0, 0.8, 1.0], [1.0, 1.0, 1.0]])
+    if not grey:
+        expected = np.repeat(expected[..., None], 3, 2)
+    np.testing.assert_allclose(image, expected, atol=1 / 255)
+
+
+def test_read_image_palette_and_colour_key_transparency_is_white(tmp_path):
+    palette = Image.new("P", (3, 1))
+    palette.putpalette([0, 0, 0, 0, 0, 0, 255, 0, 0])  # index 0 and 1 black, 2 red
+    palette.putdata([0, 1, 2])
+    palette.save(tmp_path / "palette.png", transparency=0)  # index 0 see-through
+    np.testing.assert_allclose(read_image(tmp_path / "palette.png", grey=False),
+                               [[[1, 1, 1], [0, 0, 0], [1, 0, 0]]])
+    keyed = Image.fromarray(np.array([[[0, 0, 0], [9, 9, 9]]], np.uint8), "RGB")
+    keyed.save(tmp_path / "keyed.png", transparency=(0, 0, 0))  # black is see-through
+    np.testing.assert_allclose(read_image(tmp_path / "keyed.png"), [[1.0, 9 / 255]], atol=1e-6)
+
+
+def test_read_image_one_bit_palette_and_cmyk(tmp_path):
+    bits = Image.fromarray(np.array([[0, 1, 1, 0]], bool))
+    bits.save(tmp_path / "bits.png")  # mode "1"
+    np.testing.assert_array_equal(read_image(tmp_path / "bits.png"), [[0, 1, 1, 0]])
+    palette = Image.new("P", (2, 1))
+    palette.putpalette([255, 255, 255, 0, 0, 255])
+    palette.putdata([0, 1])
+    palette.save(tmp_path / "palette.png")
+    np.testing.assert_allclose(read_image(tmp_path / "palette.png", grey=False),
+                               [[[1, 1, 1], [0, 0, 1]]])
+    cmyk = Image.new("CMYK", (16, 8), (0, 0, 0, 0))  # white paper
+    cmyk.paste((0, 0, 0, 255), (0, 0, 8, 8))  # black ink on the left half
+    cmyk.save(tmp_path / "cmyk.jpg", quality=95)
+    image = read_image(tmp_path / "cmyk.jpg")
+    assert image[:, :6].max() < 0.05 and image[:, 10:].min() > 0.95
+
+
+def test_read_image_applies_the_exif_orientation(tmp_path):
+    stored = np.zeros((2, 3), np.uint8)
+    stored[0, 0] = 255  # top-left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # the camera was turned: viewers rotate 90 degrees clockwise
+    Image.fromarray(stored).save(tmp_path / "turned.png", exif=exif)
+    shown = read_image(tmp_path / "turned.png")
+    assert shown.shape == (3, 2)
+    np.testing.assert_array_equal(shown, [[0, 1], [0, 0], [0, 0]])  # now top-right
+
+
+def test_read_image_float_pixels_in_range_or_refused(tmp_path):
+    Image.fromarray(np.array([[0.25, 0.5, 1.0]], np.float32)).save(tmp_path / "unit.tif")
+    np.testing.assert_allclose(read_image(tmp_path / "unit.tif"), [[0.25, 0.5, 1.0]])
+    Image.fromarray(np.array([[0.0, 300.0]], np.float32)).save(tmp_path / "wide.tif")
+    with pytest.raises(ValueError, match=r"wide.tif.*outside \[0, 1\]"):
+        read_image(tmp_path / "wide.tif")
+    Image.fromarray(np.array([[0, 70000]], np.int32)).save(tmp_path / "int32.tif")
+    with pytest.raises(ValueError, match=r"int32.tif.*32-bit integer"):
+        read_image(tmp_path / "int32.tif")
 
 
 # ---------------------------------------------------------------- MJSynth
@@ -99,6 +197,59 @@ def test_image_folder_errors(tmp_path):
         ImageFolderWithLabels(tmp_path)[0]
 
 
+# ---------------------------------------------------------------- labels files
+
+LABELS = "a.png\tcafé\nsub/b.png naïve\n"
+
+
+# Python's "utf-16" and "utf-32" codecs write a byte-order mark, as Notepad
+# and Excel's "Unicode text" do.
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-be-bom",
+                                      "utf-32"])
+def test_labels_file_encodings_marked_by_a_bom_are_decoded(tmp_path, encoding):
+    _save(tmp_path / "a.png", _half_black(4, 4))
+    _save(tmp_path / "sub" / "b.png", _half_black(4, 4))
+    if encoding == "utf-16-be-bom":
+        raw = b"\xfe\xff" + LABELS.encode("utf-16-be")
+    else:
+        raw = LABELS.encode(encoding)
+    (tmp_path / "labels.txt").write_bytes(raw)
+    data = ImageFolderWithLabels(tmp_path)
+    assert data.labels == ["café", "naïve"]
+    assert data.paths == [os.path.join(tmp_path, "a.png"), os.path.join(tmp_path, "sub/b.png")]
+
+
+def test_labels_file_in_another_encoding_names_file_line_and_encoding(tmp_path):
+    _save(tmp_path / "a.png", _half_black(4, 4))
+    (tmp_path / "labels.txt").write_bytes("a.png ok\na.png café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"labels.txt:2: cannot decode byte 0xe9 as UTF-8"):
+        ImageFolderWithLabels(tmp_path)
+    # UTF-16 without its byte-order mark cannot be told from other bytes
+    (tmp_path / "labels.txt").write_bytes("a.png x\n".encode("utf-16-le"))
+    with pytest.raises(ValueError, match=r"labels.txt:1: .*NUL.*UTF-16"):
+        ImageFolderWithLabels(tmp_path)
+
+
+def test_mjsynth_annotation_with_a_bom_reads_its_first_path(tmp_path):
+    root = _mjsynth(tmp_path)
+    (root / "bom.txt").write_bytes("./1/2/7_Hello_123.jpg 123\n".encode("utf-8-sig"))
+    data = MJSynth(root, split_file="bom.txt")
+    assert data.paths == [str(root / "1" / "2" / "7_Hello_123.jpg")]
+    assert data[0][1] == "Hello"
+    (root / "latin.txt").write_bytes("./1/2/7_Hello_123.jpg 123\n./1/2/7_é_1.jpg 1\n"
+                                     .encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt:2: cannot decode byte 0xe9 as UTF-8"):
+        MJSynth(root, split_file="latin.txt")
+
+
+def test_lexicon_files_get_the_same_decoding(tmp_path):
+    (tmp_path / "words.txt").write_bytes("\ncafé\r\nnaïve\n".encode("utf-16"))
+    assert load_lexicon(tmp_path / "words.txt") == ["café", "naïve"]
+    (tmp_path / "latin.txt").write_bytes("café\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin.txt:1: cannot decode byte 0xe9 as UTF-8"):
+        load_lexicon(tmp_path / "latin.txt")
+
+
 # ---------------------------------------------------------------- MNIST
 
 def _idx(values, type_code=0x08):
@@ -153,6 +304,48 @@ def test_mnist_errors(tmp_path):
     (tmp_path / "short").write_bytes(bytes([0, 0, 8, 3, 0, 0]))
     with pytest.raises(ValueError, match="truncated inside its header"):
         read_idx(tmp_path / "short")
+
+
+def _idx_typed(values, type_code, dtype):
+    header = bytes([0, 0, type_code, values.ndim]) + struct.pack(">" + "I" * values.ndim,
+                                                                 *values.shape)
+    return header + values.astype(dtype).tobytes()
+
+
+@pytest.mark.parametrize("type_code, dtype, labels", [
+    (0x09, ">i1", [0, -1, 2]),       # signed bytes: -1 used to pass as a label
+    (0x0D, ">f4", [0.0, 1.7, 2.0]),  # floats: 1.7 used to become 1
+    (0x0C, ">i4", [0, 1, 2]),        # in range, but not MNIST's unsigned bytes
+])
+def test_mnist_refuses_labels_that_are_not_unsigned_bytes(tmp_path, type_code, dtype, labels):
+    _mnist(tmp_path, gz=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(
+        _idx_typed(np.array(labels), type_code, dtype))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte' holds .* labels; expected "
+                                         r"unsigned bytes \(idx type 0x08\)"):
+        MNIST(tmp_path)
+
+
+def test_mnist_refuses_labels_outside_0_to_9(tmp_path):
+    _mnist(tmp_path, gz=False)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx(np.array([0, 10, 255])))
+    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte' has labels 10, 255 "
+                                         r"at 1, 2; digits are 0-9"):
+        MNIST(tmp_path)
+
+
+@pytest.mark.parametrize("dims", [(2 ** 32 - 1,) * 3, (65536,) * 4, (2 ** 31, 2 ** 31, 4)])
+def test_idx_header_dimensions_larger_than_the_file_are_refused(tmp_path, dims):
+    """(65536,) * 4 multiplies to 2**64, which wraps to 0 in int64 and let an
+    empty file through to a raw reshape error."""
+    path = tmp_path / "huge-idx"
+    path.write_bytes(bytes([0, 0, 8, len(dims)]) + struct.pack(">" + "I" * len(dims), *dims))
+    size = 1
+    for dim in dims:
+        size *= dim
+    with pytest.raises(ValueError, match=rf"huge-idx' is truncated: shape {re.escape(str(dims))} "
+                                         rf"needs {size} bytes of data, found 0"):
+        read_idx(path)
 
 
 # ---------------------------------------------------------------- SVHN

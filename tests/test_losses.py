@@ -160,3 +160,23 @@ def test_batch_norm_bad_input():
         F.batch_norm(x, nl.tensor(np.zeros(2)), nl.tensor(np.ones(3)), training=True)
     with pytest.raises(ValueError, match="more than one value per channel"):
         F.batch_norm(nl.tensor(np.ones((1, 3))), None, None, training=True)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("shape", [(2, 0, 3, 3), (2, 0), (0, 3, 2, 2), (2, 3, 0, 2)])
+def test_batch_norm_of_an_empty_batch_is_empty_as_in_pytorch(shape, training):
+    """PyTorch returns the empty output for zero channels, zero samples or an
+    empty spatial size, and leaves the running statistics as they were."""
+    channels = shape[1]
+    x = nl.tensor(np.zeros(shape), requires_grad=True)
+    w = nl.tensor(np.ones(channels), requires_grad=True)
+    b = nl.tensor(np.zeros(channels), requires_grad=True)
+    rm, rv = nl.tensor(np.full(channels, 0.5)), nl.tensor(np.full(channels, 2.0))
+    y = F.batch_norm(x, rm, rv, w, b, training=training)
+    assert y.shape == shape
+    y.sum().backward()
+    assert x.grad.shape == shape
+    assert w.grad.numpy().tolist() == [0.0] * channels  # nothing flowed through them
+    assert b.grad.numpy().tolist() == [0.0] * channels
+    assert rm.numpy().tolist() == [0.5] * channels and rv.numpy().tolist() == [2.0] * channels
+    assert F.batch_norm(nl.tensor(np.zeros(shape)), None, None, training=True).shape == shape

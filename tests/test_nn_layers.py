@@ -257,3 +257,16 @@ def test_constant_and_orthogonal_initialisers():
     assert nn.init.calculate_gain("relu") == math.sqrt(2)
     with pytest.raises(ValueError, match="unsupported nonlinearity 'gelu'"):
         nn.init.calculate_gain("gelu")
+
+
+def test_batch_norm_of_an_empty_batch_is_empty_as_in_pytorch():
+    bn = perturbed_bn(nn.BatchNorm2d, 3)
+    mean, var = bn.running_mean.numpy().copy(), bn.running_var.numpy().copy()
+    assert bn(nl.tensor(np.zeros((0, 3, 4, 4)))).shape == (0, 3, 4, 4)
+    np.testing.assert_array_equal(bn.running_mean.numpy(), mean)  # no statistics to learn
+    np.testing.assert_array_equal(bn.running_var.numpy(), var)
+    # PyTorch constructs BatchNorm2d(0) but its forward fails inside ATen
+    # (IndexError); here the layer is refused when built, with a message.
+    with pytest.raises(ValueError, match="BatchNorm2d: num_features must be a positive int, "
+                                         "got 0"):
+        nn.BatchNorm2d(0)

@@ -95,3 +95,20 @@ def test_cli_train_then_predict(tmp_path, monkeypatch, capsys):
     assert line.startswith(f"{path}\t")
     assert set(line.split("\t", 1)[1]) <= set(crnn.CHARACTERS)
     assert crnn.load_image(path).shape == (1, 32, 128)
+
+
+def test_a_users_transparent_image_is_read_as_a_training_image_is(tmp_path):
+    """`nnlite predict crnn word.png` and MJSynth training both go through
+    read_image: a word saved with a transparent background is dark on white
+    for both, bit for bit."""
+    from nnlite.data import MJSynth
+    rgba = np.zeros((31, 60, 4), np.uint8)  # transparent black background
+    rgba[8:20, 5:50, 3] = 255  # an opaque black word
+    path = tmp_path / "1" / "7_word_3.png"
+    path.parent.mkdir()
+    Image.fromarray(rgba, "RGBA").save(path)
+    (tmp_path / "annotation_train.txt").write_text("./1/7_word_3.png 3\n")
+    users = crnn.load_image(path)
+    training = MJSynth(tmp_path, height=32, width=128, mode="pad")[0][0]
+    np.testing.assert_array_equal(users, training)
+    assert users[0, 0, :].min() == 1.0 and users[0, 14, 10:40].max() == 0.0

@@ -193,3 +193,32 @@ def test_bad_arguments_are_named(tmp_path):
     with pytest.raises(ValueError, match="must return a dict holding the task's metric "
                                          "'accuracy'"):
         trainer.fit()
+
+
+def _contents(folder):
+    return {name: (folder / name).read_bytes() for name in sorted(os.listdir(folder))}
+
+
+def test_a_fresh_fit_refuses_a_folder_holding_files(tmp_path):
+    toy_trainer(tmp_path, steps=4).fit()
+    before = _contents(tmp_path)
+    again = toy_trainer(tmp_path, steps=1, init_seed=3)
+    with pytest.raises(FileExistsError, match=r"already holds best.h5, curves.png, last.h5, "
+                                              r"metrics.json; fit\(resume=True\) continues"):
+        again.fit()
+    assert _contents(tmp_path) == before  # not one byte of the earlier run changed
+    with pytest.raises(ValueError, match="resume=True continues .* overwrite=True replaces"):
+        again.fit(resume=True, overwrite=True)
+
+
+def test_overwrite_replaces_the_whole_run(tmp_path):
+    toy_trainer(tmp_path, steps=4).fit()  # with validation: writes best.h5
+    model = toy_model()
+    train, _ = toy_loaders()
+    unvalidated = Trainer(model, nl.optim.SGD(model.parameters(), lr=0.1), ClassificationTask(),
+                          train, steps=2, out_dir=tmp_path, log_every=1, progress=False)
+    unvalidated.fit(overwrite=True)
+    # the earlier run's best.h5 would pass for this run's: it is gone
+    assert sorted(os.listdir(tmp_path)) == ["curves.png", "last.h5", "metrics.json"]
+    with open(tmp_path / "metrics.json") as f:
+        assert [row["step"] for row in json.load(f)["train"]] == [1, 2]

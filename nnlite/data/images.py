@@ -10,25 +10,92 @@ import os
 import numpy as np
 
 from nnlite.data.dataset import Dataset
+from nnlite.data.text_files import read_lines
 
 RESIZE_MODES = ("stretch", "pad")
 
 
+# Modes whose pixels are not 8-bit: Pillow's convert("L") would clip them to
+# 0..255 instead of scaling, so they are scaled here by their real white level.
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# Modes with an alpha channel; palette and colour-key transparency show up
+# as image.info["transparency"] instead.
+ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
+
+
 def read_image(path, grey=True):
-    """float32 (H, W) (grey) or (H, W, 3) (RGB) in [0, 1] from an image file."""
+    """float32 (H, W) (grey) or (H, W, 3) (RGB) in [0, 1] from an image file.
+
+    The array is the picture a viewer shows, whatever the file's form, so a
+    user's image and a training image (both come through here) look alike:
+    the EXIF orientation is applied; 1-bit, palette, CMYK and 8-bit images go
+    through Pillow's conversion; 16-bit grey is scaled by 65535; float pixels
+    must already lie in [0, 1]; transparency (an alpha channel, a transparent
+    palette entry or colour key) is composited on white, the paper of
+    printed text."""
     from PIL import Image, UnidentifiedImageError
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"image file {path!r} does not exist")
     try:
         with Image.open(path) as image:
-            image = image.convert("L" if grey else "RGB")
-            array = np.asarray(image, dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+            array = _decode(image, grey)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError,
+            ValueError) as error:
         raise ValueError(f"cannot decode image file {path!r}: {error}") from None
     if min(array.shape[:2]) < 1:
         raise ValueError(f"image file {path!r} is empty (shape {array.shape})")
     return array
+
+
+def _decode(image, grey):
+    from PIL import ImageOps
+    white = _integer_white_level(image)  # before exif_transpose: its copy has no .format
+    image = ImageOps.exif_transpose(image)
+    if image.mode in SIXTEEN_BIT_MODES + ("I", "F"):
+        array = _deep_grey(image, white)
+        return array if grey else np.repeat(array[..., None], 3, axis=2)
+    if image.mode in ALPHA_MODES or "transparency" in image.info:
+        image = _on_white(image)
+    image = image.convert("L" if grey else "RGB")
+    return np.asarray(image, dtype=np.float32) / 255.0
+
+
+def _integer_white_level(image):
+    """The pixel value of white in a single-channel integer image, or None
+    when the file does not say (32-bit integer TIFFs)."""
+    if image.mode in SIXTEEN_BIT_MODES:
+        return 65535
+    if image.mode == "I" and image.format == "PNG":  # Pillow < 10.x opens 16-bit PNGs as "I"
+        return 65535
+    return None
+
+
+def _deep_grey(image, white):
+    """(H, W) float32 in [0, 1] from a 16-bit, 32-bit integer or float image."""
+    raw = np.asarray(image)
+    if image.mode == "F":
+        if not np.all(np.isfinite(raw)) or raw.size and (raw.min() < 0 or raw.max() > 1):
+            raise ValueError(f"float pixels range over [{raw.min()}, {raw.max()}], outside "
+                             f"[0, 1]; scale the image to [0, 1] or save it with 8 or 16 "
+                             f"bits per channel")
+        return raw.astype(np.float32)
+    if white is None:
+        raise ValueError("32-bit integer pixels have no standard white level; save the "
+                         "image with 8 or 16 bits per channel")
+    array = raw.astype(np.float32) / white
+    colour_key = image.info.get("transparency")
+    if isinstance(colour_key, int):  # a PNG tRNS chunk: this grey level is see-through
+        array[raw == colour_key] = 1.0
+    return array
+
+
+def _on_white(image):
+    """An 8-bit image with transparency composited on white, as RGB."""
+    from PIL import Image
+    rgba = image.convert("RGBA")
+    paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(paper, rgba).convert("RGB")
 
 
 def resize(image, height, width):
@@ -94,21 +161,20 @@ class MJSynth(Dataset):
         if not os.path.isfile(annotation):
             raise FileNotFoundError(f"MJSynth: annotation file {annotation!r} does not exist")
         self.paths, self.words = [], []
-        with open(annotation, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                fields = line.split()
-                if not fields:
-                    continue
-                if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                    raise ValueError(f"MJSynth: {annotation}:{number}: expected "
-                                     f"'./path/INDEX_WORD_LEXICONINDEX.jpg LEXICONINDEX', "
-                                     f"got {line.strip()!r}")
-                try:
-                    word = mjsynth_label(fields[0])
-                except ValueError as error:
-                    raise ValueError(f"{annotation}:{number}: {error}") from None
-                self.paths.append(os.path.normpath(os.path.join(self.root, fields[0])))
-                self.words.append(word)
+        for number, line in enumerate(read_lines(annotation, "MJSynth"), 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
+                raise ValueError(f"MJSynth: {annotation}:{number}: expected "
+                                 f"'./path/INDEX_WORD_LEXICONINDEX.jpg LEXICONINDEX', "
+                                 f"got {line.strip()!r}")
+            try:
+                word = mjsynth_label(fields[0])
+            except ValueError as error:
+                raise ValueError(f"{annotation}:{number}: {error}") from None
+            self.paths.append(os.path.normpath(os.path.join(self.root, fields[0])))
+            self.words.append(word)
 
     def __len__(self):
         return len(self.paths)
@@ -141,22 +207,19 @@ class ImageFolderWithLabels(Dataset):
             raise FileNotFoundError(f"ImageFolderWithLabels: labels file {labels_path!r} "
                                     f"does not exist")
         self.paths, self.labels = [], []
-        with open(labels_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                name, sep, label = line.partition("\t") if "\t" in line else \
-                    line.partition(" ")
-                if not sep or not name or not label.strip():
-                    raise ValueError(f"ImageFolderWithLabels: {labels_path}:{number}: expected "
-                                     f"'filename<TAB>label', got {line!r}")
-                path = os.path.join(self.root, name)
-                if not os.path.isfile(path):
-                    raise FileNotFoundError(f"ImageFolderWithLabels: {labels_path}:{number} "
-                                            f"names {name!r}, but {path!r} does not exist")
-                self.paths.append(path)
-                self.labels.append(label.strip())
+        for number, line in enumerate(read_lines(labels_path, "ImageFolderWithLabels"), 1):
+            if not line.strip():
+                continue
+            name, sep, label = line.partition("\t") if "\t" in line else line.partition(" ")
+            if not sep or not name or not label.strip():
+                raise ValueError(f"ImageFolderWithLabels: {labels_path}:{number}: expected "
+                                 f"'filename<TAB>label', got {line!r}")
+            path = os.path.join(self.root, name)
+            if not os.path.isfile(path):
+                raise FileNotFoundError(f"ImageFolderWithLabels: {labels_path}:{number} "
+                                        f"names {name!r}, but {path!r} does not exist")
+            self.paths.append(path)
+            self.labels.append(label.strip())
 
     def __len__(self):
         return len(self.paths)

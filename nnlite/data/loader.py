@@ -29,13 +29,47 @@ class DataLoaderError(RuntimeError):
         self.index = index
 
 
+INT64_RANGE = (-2 ** 63, 2 ** 63 - 1)
+
+
+def _is_numeric(value):
+    """A number or an array of numbers: what default_collate stacks."""
+    if isinstance(value, (str, bytes)):  # np.str_ and np.bytes_ are np.generic too
+        return False
+    return isinstance(value, (numbers.Number, np.bool_, np.ndarray, np.generic))
+
+
+def _stack_numeric(samples):
+    """One array of all samples, typed as numpy promotes them together (so
+    [1, 2.5] is float, [True, 2] integer), never by the first sample alone."""
+    strangers = sorted({type(s).__name__ for s in samples if not _is_numeric(s)})
+    if strangers:
+        raise TypeError(f"default_collate: the batch mixes numbers and "
+                        f"{', '.join(strangers)}; give every sample the same kind of field")
+    shapes = {np.shape(s) for s in samples}
+    if len(shapes) != 1:
+        raise ValueError(f"default_collate: cannot stack arrays of different shapes "
+                         f"{sorted(shapes)}")
+    too_large = [s for s in samples if isinstance(s, int) and not isinstance(s, bool)
+                 and not INT64_RANGE[0] <= s <= INT64_RANGE[1]]
+    if too_large:
+        # numpy would hold such an int as uint64 or object and promote the
+        # whole batch to float64, silently rounding every other integer
+        raise ValueError(f"default_collate: integer {too_large[0]} is outside int64")
+    batch = np.stack(samples)
+    return batch.astype(np.float32) if batch.dtype.kind == "f" else batch
+
+
 def default_collate(samples):
     """Stack a list of samples into a batch.
 
-    Tuples/lists are collated field by field (a tuple back), dicts key by key;
-    float arrays and Python floats become one float32 array, integer/bool
-    arrays and Python ints stacked arrays of their kind (ints as int64);
-    strings and anything else stay a list."""
+    Tuples/lists are collated field by field (a tuple back), dicts key by key.
+    Numbers and arrays (Python or numpy) are stacked into one array whose type
+    is what numpy promotes all of them to, as PyTorch's default_collate does:
+    all bools stay bool, integers keep their promoted integer type (Python
+    ints as int64), and a batch with any float becomes float32, nnlite's
+    compute type (where PyTorch may keep float64). Strings and anything else
+    stay a list."""
     if not samples:
         raise ValueError("default_collate: got an empty list of samples")
     first = samples[0]
@@ -47,19 +81,8 @@ def default_collate(samples):
             raise ValueError(f"default_collate: samples have different numbers of fields "
                              f"{sorted(widths)}")
         return tuple(default_collate(list(field)) for field in zip(*samples))
-    if isinstance(first, np.ndarray) or isinstance(first, np.generic):
-        shapes = {np.shape(s) for s in samples}
-        if len(shapes) != 1:
-            raise ValueError(f"default_collate: cannot stack arrays of different shapes "
-                             f"{sorted(shapes)}")
-        batch = np.stack(samples)
-        return batch.astype(np.float32) if batch.dtype.kind == "f" else batch
-    if isinstance(first, (bool, np.bool_)):
-        return np.asarray(samples, dtype=bool)
-    if isinstance(first, numbers.Integral):
-        return np.asarray(samples, dtype=np.int64)
-    if isinstance(first, numbers.Real):
-        return np.asarray(samples, dtype=np.float32)
+    if _is_numeric(first):
+        return _stack_numeric(samples)
     return list(samples)  # strings and other objects
 
 

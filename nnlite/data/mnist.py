@@ -4,6 +4,7 @@ idx: two zero bytes, a type code (0x08 = unsigned byte), the number of
 dimensions, each dimension as a big-endian uint32, then the data, row-major.
 """
 import gzip
+import math
 import os
 
 import numpy as np
@@ -37,7 +38,9 @@ def read_idx(path):
                          f"dimensions need {header} bytes, the file has {len(data)})")
     shape = tuple(int(d) for d in np.frombuffer(data, ">u4", count=ndim, offset=4))
     dtype = np.dtype(IDX_TYPES[data[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
+    # math.prod of Python ints: np.prod wraps past int64 (65536**4 -> 0) and let
+    # a header claiming more data than the file holds through to reshape
+    expected = math.prod(shape) * dtype.itemsize
     if len(data) - header != expected:
         problem = "truncated" if len(data) - header < expected else "too long"
         raise ValueError(f"idx file {path!r} is {problem}: shape {shape} needs {expected} "
@@ -74,9 +77,16 @@ class MNIST(Dataset):
         if labels.ndim != 1 or len(labels) != len(images):
             raise ValueError(f"MNIST: {labels_path!r} holds shape {labels.shape}; expected "
                              f"({len(images)},) labels for the {len(images)} images")
-        if labels.size and labels.max() > 9:
-            raise ValueError(f"MNIST: {labels_path!r} has label {int(labels.max())}; "
-                             f"digits are 0-9")
+        if labels.dtype != np.uint8:
+            # signed types let -1 through, float ones were truncated to ints
+            raise ValueError(f"MNIST: {labels_path!r} holds {labels.dtype} labels; expected "
+                             f"unsigned bytes (idx type 0x08)")
+        wrong = np.flatnonzero(labels > 9)
+        if wrong.size:
+            raise ValueError(f"MNIST: {labels_path!r} has labels "
+                             f"{', '.join(str(labels[i]) for i in wrong[:5])} at "
+                             f"{', '.join(str(i) for i in wrong[:5])}"
+                             f"{' ...' if wrong.size > 5 else ''}; digits are 0-9")
         self.images, self.labels = images, labels.astype(np.int64)
 
     def __len__(self):

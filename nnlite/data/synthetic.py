@@ -14,6 +14,7 @@ import numpy as np
 
 from nnlite.data import text_render
 from nnlite.data.dataset import Dataset
+from nnlite.data.text_files import read_lines
 
 
 def _check_size_and_seed(name, size, seed):
@@ -36,8 +37,7 @@ def load_lexicon(lexicon):
     if isinstance(lexicon, (str, os.PathLike)):
         if not os.path.isfile(lexicon):
             raise FileNotFoundError(f"lexicon file {os.fspath(lexicon)!r} does not exist")
-        with open(lexicon, encoding="utf-8") as handle:
-            return [line.strip() for line in handle if line.strip()]
+        return [line.strip() for line in read_lines(lexicon, "lexicon") if line.strip()]
     return [str(word) for word in lexicon]
 
 

@@ -72,12 +72,16 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         raise TypeError(f"batch_norm: input is {x.dtype} but weight is {weight.dtype}; "
                         f"convert one (model.double() or x.float())")
     if training:
-        count = x.numel() // channels
-        if count < 2:
-            raise ValueError(f"batch_norm: training needs more than one value per channel, "
-                             f"got input of shape {x.shape}")
         if (weight is None) != (bias is None):
             raise ValueError("batch_norm: give both weight and bias, or neither")
+        if x.numel() == 0:
+            # No channels, samples or positions: no statistics to normalise
+            # with or to learn. PyTorch returns the empty output and leaves
+            # the running statistics as they are; so does this.
+            return _affine(x, weight, bias)
+        if x.numel() // channels < 2:
+            raise ValueError(f"batch_norm: training needs more than one value per channel, "
+                             f"got input of shape {x.shape}")
         affine = () if weight is None else (weight, bias)
         running = None
         if running_mean is not None and running_var is not None:
@@ -90,9 +94,14 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
     shift = -raw(running_mean) * scale
     y = x * as_channel_column(scale, x.ndim).astype(x.dtype) + \
         as_channel_column(shift, x.ndim).astype(x.dtype)
+    return _affine(y, weight, bias)
+
+
+def _affine(y, weight, bias):
+    """y * weight + bias per channel, either of them optional (Tensors)."""
     if weight is not None:
-        y = y * weight.reshape((1, channels) + (1,) * (x.ndim - 2))
+        y = y * as_channel_column(weight, y.ndim)
     if bias is not None:
-        y = y + bias.reshape((1, channels) + (1,) * (x.ndim - 2))
+        y = y + as_channel_column(bias, y.ndim)
     return y
 

@@ -1,7 +1,9 @@
 """The training loop: steps, periodic evaluation, best/last checkpoints,
 exact resume and Ctrl-C safety.
 
-A run lives in `out_dir`:
+A run lives in `out_dir`, one run per folder: ``fit()`` refuses a folder that
+already holds files, ``fit(resume=True)`` continues the run there and
+``fit(overwrite=True)`` deletes its files and starts afresh.
     last.h5       model + optimiser + meta after the latest evaluation (or Ctrl-C)
     best.h5       the same at the evaluation with the best validation metric
     metrics.json  {"train": [{step, loss, lr, stats...}], "eval": [{step, metrics...}],
@@ -41,6 +43,42 @@ def _positive_int(op, name, value):
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError(f"{op}: {name} must be a positive int, got {value!r}")
     return value
+
+
+class RunExistsError(FileExistsError):
+    """A fresh run was pointed at a folder that already holds files; `out_dir`,
+    `entries` (its sorted names) and `listing` (the first of them, as text)
+    let a caller such as the CLI word its own advice."""
+
+    def __init__(self, out_dir, entries, shown=6):
+        self.out_dir, self.entries = out_dir, entries
+        more = len(entries) - shown
+        self.listing = ", ".join(entries[:shown]) + (f" and {more} more" if more > 0 else "")
+        super().__init__(f"Trainer.fit: {out_dir} already holds {self.listing}; "
+                         f"fit(resume=True) continues that run, fit(overwrite=True) replaces "
+                         f"it, or give the Trainer another out_dir")
+
+
+def check_run_directory(out_dir, resume=False, overwrite=False):
+    """Raise unless a run may use `out_dir` as fit(resume, overwrite) would:
+    ValueError for both flags, FileNotFoundError when resuming without
+    out_dir/last.h5, RunExistsError when starting afresh without overwrite in
+    a folder that holds anything. Writes nothing, so a caller can check before
+    the slow work of building a recipe."""
+    if resume and overwrite:
+        raise ValueError("Trainer.fit: resume=True continues the run in out_dir and "
+                         "overwrite=True replaces it; give one")
+    if resume:
+        last = os.path.join(out_dir, LAST)
+        if not os.path.exists(last):
+            raise FileNotFoundError(f"Trainer.fit(resume=True): no checkpoint to resume from: "
+                                    f"{last} does not exist")
+        return
+    if overwrite or not os.path.isdir(out_dir):
+        return
+    entries = sorted(os.listdir(out_dir))
+    if entries:
+        raise RunExistsError(out_dir, entries)
 
 
 def check_loader(op, name, loader):
@@ -99,16 +137,21 @@ class Trainer:
         return os.path.join(self.out_dir, CURVES)
 
     # ------------------------------------------------------------- fit --
-    def fit(self, resume=False):
+    def fit(self, resume=False, overwrite=False):
         """Train up to `steps`; with resume=True continue the run saved in
-        out_dir/last.h5. On Ctrl-C, last.h5 is written with the state after
-        the last completed step and the KeyboardInterrupt is re-raised.
-        Returns the history dict."""
+        out_dir/last.h5. A fresh run refuses an out_dir holding files
+        (RunExistsError) unless overwrite=True, which first deletes the
+        earlier run's checkpoints and reports (other files stay). On Ctrl-C,
+        last.h5 is written with the state after the last completed step and
+        the KeyboardInterrupt is re-raised. Returns the history dict."""
+        check_run_directory(self.out_dir, resume, overwrite)
         os.makedirs(self.out_dir, exist_ok=True)
         self.model.to(self.device)  # the optimiser holds the same Parameter objects
         if resume:
             self._resume()
         else:
+            if overwrite:
+                self._remove_earlier_run()
             self._start()
         if self.step >= self.steps:
             return self.history
@@ -146,9 +189,9 @@ class Trainer:
                 self._restore_buffers(buffers)
             self._save_last(safe)
             self._write_reports()
-            bar.close()
             raise
-        bar.close()
+        finally:
+            bar.close()  # on any error too: an open bar reprints itself over the message
         return self.history
 
     @property
@@ -162,11 +205,15 @@ class Trainer:
         self._window = _empty_window()
         self.train_loader.set_epoch(0)
 
+    def _remove_earlier_run(self):
+        # all four, so that no file of the earlier run passes for this run's
+        # (a best.h5 outlives a rerun without validation data)
+        for path in (self.last_path, self.best_path, self.metrics_path, self.curves_path):
+            if os.path.exists(path):
+                os.remove(path)
+
     def _resume(self):
         path = self.last_path
-        if not os.path.exists(path):
-            raise FileNotFoundError(f"Trainer.fit(resume=True): no checkpoint to resume from: "
-                                    f"{path} does not exist")
         meta = _io.load(path, self.model, self.optimizer)
         if meta.get("trainer_format") != TRAINER_FORMAT:
             raise _io.CheckpointError(f"Trainer.fit(resume=True): {path} was not written by "
