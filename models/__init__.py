@@ -5,12 +5,16 @@ build(), preprocessing, loss, metrics and default training config.
 Installed from the repository's top-level models/ folder as nnlite.models
 (setup.py's package_dir). ``available()`` lists the networks by name and
 ``get(name)`` returns (builder, default input shape), as `nnlite summary` uses.
+``recipe_module(name)`` returns the module with the model's training recipe:
+the model module itself, or the sibling it names in RECIPE_MODULE (crnn ->
+crnn_train), so that building a network never imports the data pipeline.
 """
 
 import importlib
 
 # The model modules, in SPECS order. Each defines MODELS (CLI name -> builder)
-# and INPUT_SHAPES (CLI name -> default input shape without the batch).
+# and INPUT_SHAPES (CLI name -> default input shape without the batch); one
+# whose recipe lives in a module of its own names it in RECIPE_MODULE.
 MODEL_MODULES = ("jaderberg", "attention_reader", "crnn", "nalu", "digit_sequence", "svhn")
 
 # CLI name -> (builder, default input shape); filled on first use, so that
@@ -47,9 +51,14 @@ def get(name):
 
 
 def recipe_module(name):
-    """The module that defines model `name`, where `nnlite train/eval/predict/
-    visualize` look for training_recipe, load_image, predict_texts and
-    attention_masks; a KeyError listing the available names for an unknown one."""
+    """The module with the training recipe of model `name`, where `nnlite train/
+    eval/predict/visualize` look for training_recipe, load_image, predict_texts,
+    build_for_checkpoint and attention_masks: the module named by the defining
+    module's RECIPE_MODULE (a sibling in nnlite.models), else the defining module
+    itself. A KeyError listing the available names for an unknown model."""
     builder, _ = get(name)
-    module_name = _MODULE_OF.get(name) or getattr(builder, "__module__", None)
-    return importlib.import_module(module_name)
+    module = importlib.import_module(_MODULE_OF.get(name) or getattr(builder, "__module__", None))
+    recipe = getattr(module, "RECIPE_MODULE", None)
+    if recipe is None:
+        return module
+    return importlib.import_module(f"{__name__}.{recipe}")

@@ -191,6 +191,9 @@ def crnn(num_classes=63, blank="last", **options):
 build = crnn
 MODELS = {"crnn": crnn}
 INPUT_SHAPES = {"crnn": (1, INPUT_HEIGHT, INPUT_WIDTH)}
+# `nnlite train/predict crnn`'s recipe, found through nnlite.models.recipe_module;
+# a module of its own, so that building the network never imports the data pipeline.
+RECIPE_MODULE = "crnn_train"
 
 
 def alphabet(blank="last"):
@@ -276,32 +279,3 @@ def default_config():
         "max_label_length": sequence_length(INPUT_WIDTH),
         "decode": "greedy",
     }
-
-
-# ------------------------------------------------- training (`nnlite train crnn`)
-# The recipe lives in models/crnn_train.py; imported on use, so that building
-# the network never imports the data pipeline.
-
-def training_recipe(data="synth", batch=None, seed=0, device="cpu", **options):
-    """`nnlite train crnn`'s recipe; see models/crnn_train.py."""
-    from nnlite.models import crnn_train
-    return crnn_train.training_recipe(data=data, batch=batch, seed=seed, device=device,
-                                      **options)
-
-
-def load_image(path):
-    """An image file as the model reads it: float32 (1, 32, 128)."""
-    from nnlite.models import crnn_train
-    return crnn_train.load_image(path)
-
-
-def predict_texts(model, images, beam=None, lexicon=None):
-    """The texts a CRNN reads in (N, 1, 32, 128) images (greedy, or beam search)."""
-    from nnlite.models import crnn_train
-    return crnn_train.predict_texts(model, images, beam=beam, lexicon=lexicon)
-
-
-def build_for_checkpoint(path, name="crnn"):
-    """A CRNN shaped like the one in checkpoint `path` (compact or seed size)."""
-    from nnlite.models import crnn_train
-    return crnn_train.build_for_checkpoint(path, name)

@@ -1,5 +1,5 @@
-"""CRNN's training recipe for `nnlite train crnn` (models.crnn re-exports
-training_recipe, load_image and predict_texts from here).
+"""CRNN's training recipe for `nnlite train crnn` (models.crnn names this
+module in RECIPE_MODULE; nnlite.models.recipe_module("crnn") returns it).
 
     recipe = training_recipe()              # synthetic words, the README's default run
     recipe = training_recipe(data="/data/mjsynth")   # MJSynth's folder instead

@@ -132,6 +132,9 @@ def dictnet(num_words=NUM_WORDS, pool3="ceil", dropout=0.5, **widths):
 
 MODELS = {"charnet": charnet, "dictnet": dictnet}
 INPUT_SHAPES = {"charnet": INPUT_SHAPE, "dictnet": INPUT_SHAPE}
+# `nnlite train/predict charnet|dictnet`'s recipes, found through
+# nnlite.models.recipe_module (a module of its own: no data pipeline on build).
+RECIPE_MODULE = "jaderberg_train"
 
 
 def build(name="charnet", **options):
@@ -373,31 +376,3 @@ def default_config(name="charnet"):
         raise ValueError(f"default_config: unknown model {name!r}; expected 'charnet' or "
                          f"'dictnet'")
     return config
-
-
-# ------------------------------------------------- training (`nnlite train charnet|dictnet`)
-# The recipes live in models/jaderberg_train.py, imported on use.
-
-def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charnet", **options):
-    """`nnlite train charnet|dictnet`'s recipe; see models/jaderberg_train.py."""
-    from nnlite.models import jaderberg_train
-    return jaderberg_train.training_recipe(data=data, batch=batch, seed=seed, device=device,
-                                           model=model, **options)
-
-
-def load_image(path):
-    """An image file as CharNet/DictNet read it: float32 (1, 32, 100) in [0, 1]."""
-    from nnlite.models import jaderberg_train
-    return jaderberg_train.load_image(path)
-
-
-def predict_texts(model, images, beam=None, lexicon=None):
-    """CharNet's per-position argmax, or DictNet's lexicon word."""
-    from nnlite.models import jaderberg_train
-    return jaderberg_train.predict_texts(model, images, beam=beam, lexicon=lexicon)
-
-
-def build_for_checkpoint(path, name):
-    """CharNet/DictNet shaped like the one saved in checkpoint `path`."""
-    from nnlite.models import jaderberg_train
-    return jaderberg_train.build_for_checkpoint(path, name)

@@ -1,6 +1,6 @@
 """CharNet / DictNet training recipes for `nnlite train charnet|dictnet`
-(models.jaderberg re-exports training_recipe, load_image, predict_texts and
-build_for_checkpoint from here).
+(models.jaderberg names this module in RECIPE_MODULE;
+nnlite.models.recipe_module("charnet") returns it).
 
 CharNet: SyntheticWords of 1-23 characters over its alphabet (0-9 a-z) at
 32x100, each image normalised as jaderberg.preprocess does ((x - mean) /

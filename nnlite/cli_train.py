@@ -1,8 +1,8 @@
 """`nnlite train | eval | predict | visualize MODEL ...`: the training-side
 subcommands, registered in nnlite.cli.COMMANDS.
 
-MODEL resolves through the model registry (nnlite.models.get) to the module
-that defines it; that module supplies
+MODEL resolves through the model registry (nnlite.models.recipe_module) to
+its recipe module; that module supplies
     training_recipe(data="synth", batch=None, seed=0, device="cpu") -> nnlite.training.Recipe
     load_image(path) -> array                                 (predict, visualize)
     predict_texts(model, images, beam=None, lexicon=None) -> [str]   (predict)

@@ -1,5 +1,8 @@
 """`nnlite summary MODEL`: resolution through nnlite.models (registry
 monkeypatched with a small model here), options, and bad input."""
+import subprocess
+import sys
+
 import pytest
 
 from nnlite import cli, models
@@ -88,6 +91,16 @@ def test_real_registry_lists_every_seed_network():
     for name in names:
         builder, shape = models.get(name)
         assert callable(builder) and all(isinstance(s, int) and s > 0 for s in shape)
+
+
+def test_registry_imports_recipe_modules_only_on_request():
+    # A subprocess, because other tests have already imported the recipes here.
+    script = ("import sys; from nnlite import models; models.available(); "
+              "recipes = ('nnlite.models.crnn_train', 'nnlite.models.jaderberg_train'); "
+              "assert not set(recipes) & set(sys.modules), sorted(sys.modules); "
+              "assert models.recipe_module('crnn').__name__ == recipes[0]; "
+              "assert models.recipe_module('nalu') is sys.modules['nnlite.models.nalu']")
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
 
 
 def test_bad_memory_and_batch(registry, capsys):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import nnlite as nl
-from nnlite import cli
+from nnlite import cli, models
 from nnlite.models import crnn, crnn_train
 from nnlite.training import Trainer
 
@@ -18,7 +18,7 @@ TINY = dict(channels=(4, 8, 8, 8, 16, 16, 16), hidden_size=16)
 
 def tiny_recipe(**options):
     options = {"model_options": TINY, "val_size": 16, "show": 0, "batch": 8, **options}
-    return crnn.training_recipe(**options)
+    return crnn_train.training_recipe(**options)
 
 
 def test_twenty_steps_lower_the_ctc_loss(tmp_path):
@@ -49,7 +49,7 @@ def test_recipe_follows_the_seed_config_and_a_fixed_validation_set():
     images, _ = next(iter(recipe.val_loader))
     assert images.shape[1:] == (1, 32, 128) and images.dtype == np.float32
     assert train_texts  # the training stream is a different, seeded draw
-    compact = crnn.training_recipe(val_size=4, show=0).model
+    compact = crnn_train.training_recipe(val_size=4, show=0).model
     assert compact.channels == crnn_train.SIZES["compact"]["channels"]
 
 
@@ -66,16 +66,21 @@ def test_evaluate_prints_predictions_beside_the_truth():
 
 def test_bad_size_and_missing_dataset_are_clear():
     with pytest.raises(ValueError, match="size must be one of"):
-        crnn.training_recipe(size="huge")
+        crnn_train.training_recipe(size="huge")
     with pytest.raises(FileNotFoundError, match="MJSynth"):
-        crnn.training_recipe(data="/no/such/mjsynth")
+        crnn_train.training_recipe(data="/no/such/mjsynth")
+
+
+def test_the_registry_finds_the_recipe_module():
+    assert crnn.RECIPE_MODULE == "crnn_train" and models.recipe_module("crnn") is crnn_train
 
 
 def test_cli_train_then_predict(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(crnn, "training_recipe",
+    full_recipe = crnn_train.training_recipe
+    monkeypatch.setattr(crnn_train, "training_recipe",
                         lambda data="synth", batch=None, seed=0, device="cpu":
-                        crnn_train.training_recipe(data=data, batch=batch or 8, seed=seed,
-                                                   model_options=TINY, val_size=8, show=2))
+                        full_recipe(data=data, batch=batch or 8, seed=seed,
+                                    model_options=TINY, val_size=8, show=2))
     out = tmp_path / "run"
     assert cli.main(["train", "crnn", "--steps", "4", "--eval-every", "2",
                      "--out", str(out)]) == 0
@@ -94,7 +99,7 @@ def test_cli_train_then_predict(tmp_path, monkeypatch, capsys):
     line = capsys.readouterr().out.rstrip("\n")
     assert line.startswith(f"{path}\t")
     assert set(line.split("\t", 1)[1]) <= set(crnn.CHARACTERS)
-    assert crnn.load_image(path).shape == (1, 32, 128)
+    assert crnn_train.load_image(path).shape == (1, 32, 128)
 
 
 def test_a_users_transparent_image_is_read_as_a_training_image_is(tmp_path):
@@ -108,7 +113,7 @@ def test_a_users_transparent_image_is_read_as_a_training_image_is(tmp_path):
     path.parent.mkdir()
     Image.fromarray(rgba, "RGBA").save(path)
     (tmp_path / "annotation_train.txt").write_text("./1/7_word_3.png 3\n")
-    users = crnn.load_image(path)
+    users = crnn_train.load_image(path)
     training = MJSynth(tmp_path, height=32, width=128, mode="pad")[0][0]
     np.testing.assert_array_equal(users, training)
     assert users[0, 0, :].min() == 1.0 and users[0, 14, 10:40].max() == 0.0

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import nnlite as nl
-from nnlite import cli
+from nnlite import cli, models
 from nnlite.models import jaderberg, jaderberg_train
 from nnlite.training import Trainer
 
@@ -22,7 +22,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def tiny_recipe(model, **options):
     options = {"model_options": TINY, "val_size": 16, "show": 0, "batch": 8, **options}
-    return jaderberg.training_recipe(model=model, **options)
+    return jaderberg_train.training_recipe(model=model, **options)
 
 
 def twenty_steps(recipe, tmp_path):
@@ -75,7 +75,7 @@ def test_recipes_follow_the_seed_optimiser_and_sizes():
     with pytest.raises(ValueError, match="size must be one of"):
         jaderberg_train.build("charnet", size="huge")
     with pytest.raises(ValueError, match="model must be 'charnet' or 'dictnet'"):
-        jaderberg.training_recipe(model="crnn")
+        jaderberg_train.training_recipe(model="crnn")
 
 
 def test_normalise_matches_preprocess():
@@ -84,11 +84,17 @@ def test_normalise_matches_preprocess():
     np.testing.assert_allclose(ours, jaderberg.preprocess(image), rtol=1e-4, atol=1e-4)
 
 
+def test_the_registry_finds_the_recipe_module():
+    assert jaderberg.RECIPE_MODULE == "jaderberg_train"
+    assert models.recipe_module("charnet") is models.recipe_module("dictnet") is jaderberg_train
+
+
 def test_cli_train_then_predict_charnet(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(jaderberg, "training_recipe",
+    full_recipe = jaderberg_train.training_recipe
+    monkeypatch.setattr(jaderberg_train, "training_recipe",
                         lambda data="synth", batch=None, seed=0, device="cpu", model="charnet":
-                        jaderberg_train.training_recipe(model=model, batch=batch or 8,
-                                                        model_options=TINY, val_size=8, show=0))
+                        full_recipe(model=model, batch=batch or 8, model_options=TINY,
+                                    val_size=8, show=0))
     out = tmp_path / "run"
     assert cli.main(["train", "charnet", "--steps", "3", "--out", str(out)]) == 0
     assert "best word_accuracy" in capsys.readouterr().out
