@@ -23,6 +23,7 @@ def main(argv=None):
     parser.add_argument("--eval-every", type=int, default=None)
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--size", choices=("compact", "seed"), default=None)
     parser.add_argument("--max-length", type=int, default=None,
                         help="longest synthetic word (crnn default 5, charnet 23)")
@@ -61,7 +62,7 @@ def main(argv=None):
                      f"with --resume, choose a new --out, or replace it with --overwrite")
     module = models.recipe_module(args.model)
     recipe = module.training_recipe(data=args.data, batch=args.batch, seed=args.seed,
-                                    **options)
+                                    device=args.device, **options)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=args.out,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,

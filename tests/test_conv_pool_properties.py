@@ -6,7 +6,9 @@ from hypothesis import strategies as st
 
 import nnlite as nl
 import nnlite.functional as F
-from nnlite.kernels import host
+from nnlite.kernels import conv as conv_kernels
+from nnlite.kernels import pool as pool_kernels
+from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
 from nnlite.kernels.shapes import output_size, same_padding
 from nnlite.reference import conv as conv_ref
 from nnlite.reference import pool as pool_ref
@@ -86,7 +88,8 @@ def test_conv_kernels_and_shapes_match_reference(g):
     cols = rng.standard_normal((g["c"] * g["kh"] * g["kw"], g["n"] * out_h * out_w))
     geometry = dict(kernel_size=(g["kh"], g["kw"]), stride=stride, padding=pads,
                     dilation=dilation)
-    np.testing.assert_allclose(host.col2im(cols, x.shape, **geometry),
+    g_conv = ConvGeometry.of(x.shape[2:], **geometry)
+    np.testing.assert_allclose(conv_kernels.col2im(cols, x.shape, g_conv),
                                conv_ref.col2im(cols, x.shape, **geometry), rtol=1e-12,
                                atol=1e-12)
 
@@ -96,27 +99,33 @@ def test_conv_kernels_and_shapes_match_reference(g):
 def test_pool_kernels_and_shapes_match_reference(g, ceil_mode, count_include_pad):
     kernel, stride = (g["kh"], g["kw"]), (g["sh"], g["sw"])
     padding = (min(g["pads"][0], g["kh"] // 2), min(g["pads"][2], g["kw"] // 2))
-    assume(g["kh"] <= g["h"] + 2 * padding[0] and g["kw"] <= g["w"] + 2 * padding[1])
+    # Ceil mode also takes a kernel larger than the padded input, when a window
+    # starts inside it (PyTorch's rule); floor mode needs the whole window.
+    try:
+        PoolGeometry.of(shape_hw := (g["h"], g["w"]), kernel, stride, padding, ceil_mode)
+    except ValueError:
+        assume(False)
     rng = np.random.default_rng(g["seed"])
     shape = (g["n"], g["c"], g["h"], g["w"])
     x = rng.permutation(np.prod(shape)).reshape(shape) / 7.0  # no ties
     window = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
     out = tuple(output_size(shape[2 + d], kernel[d], stride[d], padding[d], padding[d],
                             ceil_mode=ceil_mode) for d in range(2))
-    y, argmax = host.maxpool_forward(x, **window)
+    pg = PoolGeometry.of(shape_hw, **window)
+    y, argmax = pool_kernels.maxpool_forward(x, pg)
     y_ref, argmax_ref = pool_ref.maxpool_forward(x, **window)
     assert y.shape == shape[:2] + out
     np.testing.assert_array_equal(y, y_ref)
     np.testing.assert_array_equal(argmax, argmax_ref)
     gy = rng.standard_normal(y.shape)
-    np.testing.assert_allclose(host.maxpool_backward(gy, argmax, shape, **window),
+    np.testing.assert_allclose(pool_kernels.maxpool_backward(gy, argmax, pg),
                                pool_ref.maxpool_backward(gy, argmax_ref, shape, **window),
                                rtol=1e-12, atol=1e-12)
-    avg = host.avgpool_forward(x, count_include_pad=count_include_pad, **window)
+    avg = pool_kernels.avgpool_forward(x, pg, count_include_pad)
     assert avg.shape == shape[:2] + out
     np.testing.assert_allclose(avg, pool_ref.avgpool_forward(
         x, count_include_pad=count_include_pad, **window), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(
-        host.avgpool_backward(gy, shape, count_include_pad=count_include_pad, **window),
+        pool_kernels.avgpool_backward(gy, pg, count_include_pad),
         pool_ref.avgpool_backward(gy, shape, count_include_pad=count_include_pad, **window),
         rtol=1e-12, atol=1e-12)

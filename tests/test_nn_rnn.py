@@ -326,3 +326,26 @@ def test_cell_steps_by_hand_like_the_seed_models():
     np.testing.assert_allclose(h.numpy(), h_ref, rtol=1e-12)
     h1, c1 = nl.nn.LSTMCell(12, 7)(nl.tensor(x[0].astype(np.float32)))  # unbatched
     assert h1.shape == (7,) and c1.shape == (7,)
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_empty_batch_gives_empty_outputs_and_zero_gradients(cls, bidirectional):
+    """N = 0: PyTorch returns (T, 0, D*H) outputs; so does nnlite (it raised a
+    reshape error)."""
+    nl.manual_seed(0)
+    layer = getattr(nl.nn, cls)(4, 5, bidirectional=bidirectional)
+    x = nl.tensor(np.zeros((3, 0, 4), np.float32), requires_grad=True)
+    y = layer(x)[0]
+    assert y.shape == (3, 0, 10 if bidirectional else 5)
+    y.sum().backward()
+    assert x.grad.shape == (3, 0, 4)
+    assert all(not p.grad.numpy().any() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("cls", ["LSTM", "GRU"])
+def test_empty_sequence_is_refused_by_name(cls):
+    """T = 0: PyTorch raises 'Expected sequence length to be larger than 0'."""
+    layer = getattr(nl.nn, cls)(4, 5)
+    with pytest.raises(ValueError, match=r"the input sequence is empty \(T = 0"):
+        layer(nl.tensor(np.zeros((0, 2, 4), np.float32)))

@@ -25,6 +25,9 @@ def _check_layer(op, x, h0, w_ih, w_hh, gates):
     if x.ndim not in (2, 3):
         raise ValueError(f"{op}: input must be (T, N, input_size) or, for one step, "
                          f"(N, input_size); got shape {tuple(x.shape)}")
+    if x.ndim == 3 and x.shape[0] == 0:  # PyTorch refuses it too
+        raise ValueError(f"{op}: the input sequence is empty (T = 0, shape "
+                         f"{tuple(x.shape)}); expected at least one step")
     if tuple(w_ih.shape[:1]) != (gates * w_hh.shape[1],) or w_hh.ndim != 2 or \
             w_hh.shape[0] != gates * w_hh.shape[1]:
         raise ValueError(f"{op}: weight_hh has shape {tuple(w_hh.shape)} and weight_ih "

@@ -70,7 +70,7 @@ def _input_projection(xp, seq, w_ih, bias):
     gx = xp.matmul(seq.reshape(steps * batch, features), w_ih.T)
     if bias is not None:
         gx += bias
-    return gx.reshape(steps, batch, -1)
+    return gx.reshape(steps, batch, w_ih.shape[0])  # not -1: batch may be 0
 
 
 def _input_gradients(ctx, seq, flat_dx, w_ih, w_ih_index):
