@@ -121,7 +121,7 @@ def nvrtc_or_skip():
 
 @pytest.mark.parametrize("cu", CU_FILES, **by_name)
 def test_nvrtc_compiles_what_the_gpu_backend_sends(cu):
-    """The exact string and options of nnlite.kernels.cuda; needs NVRTC, not a GPU."""
+    """The exact string and options of nnlite.kernels.nvrtc; needs NVRTC, not a GPU."""
     nvrtc = nvrtc_or_skip()
     program = nvrtc.createProgram(cuda_kernels.load_source(f"cuda/{cu.name}"), cu.name, (), ())
     try:

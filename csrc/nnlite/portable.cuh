@@ -20,7 +20,7 @@
 #define NNL_MATH(fn) __builtin_##fn
 #endif
 
-// The TK1 (compute capability 3.2) launch limits; nnlite/kernels/cuda.py keeps
+// The TK1 (compute capability 3.2) launch limits; nnlite/kernels/nvrtc.py keeps
 // the same numbers and a test checks that they agree.
 #define NNL_MAX_THREADS_PER_BLOCK 1024
 #define NNL_MAX_SHARED_BYTES (48 * 1024)
