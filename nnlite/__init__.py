@@ -21,6 +21,10 @@ from nnlite.random import manual_seed
 from nnlite import cuda, decode, metrics, nn, optim
 from nnlite import io
 from nnlite.model_summary import summary
+from nnlite import threads as _threads
+from nnlite.threads import get_num_threads, set_num_threads
+
+_threads.apply_default()
 
 float32 = np.float32
 float64 = np.float64
@@ -35,5 +39,5 @@ __all__ = [
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "metrics", "nn", "no_grad", "ones",
     "ones_like", "optim", "rand", "randn", "set_detect_anomaly", "stack", "tensor", "where",
     "zeros", "zeros_like",
-    "io", "summary",
+    "io", "summary", "get_num_threads", "set_num_threads",
 ]

@@ -89,6 +89,7 @@ def info_rows():
     gpus = _gpus() if cuda.is_available() else []
     rows.append(("gpus", "; ".join(gpus) if gpus else f"none: {cuda.why_unavailable()}"))
     rows.append(("nnlite._C", _host_build()))
+    rows.append(("cpu threads", _threads()))
     rows.append(("gpu kernels", _gpu_kernels() if gpus else "skipped: no GPU"))
     rows.append(("memory budget", _memory_budget()))
     return rows
@@ -121,6 +122,14 @@ def _host_build():
     except ImportError as exc:
         return f"not built ({exc}); run `pip install -e .` in the repository"
     return f"built, {_C.__file__} (OpenMP threads: {_C.openmp_max_threads()})"
+
+
+def _threads():
+    from nnlite import threads
+    try:
+        return threads.describe()
+    except ImportError as exc:
+        return f"unknown ({exc})"
 
 
 def _gpu_kernels():

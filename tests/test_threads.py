@@ -1,0 +1,67 @@
+"""nnlite's one thread setting governs both CPU pools: the OpenMP team of
+nnlite._C and NumPy's BLAS."""
+import os
+import subprocess
+import sys
+
+import pytest
+from threadpoolctl import threadpool_info
+
+import nnlite as nl
+from nnlite.kernels.launch import host_library
+
+
+def blas_threads():
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_set_num_threads_sets_both_pools():
+    before = nl.get_num_threads()
+    try:
+        nl.set_num_threads(1)
+        assert nl.get_num_threads() == 1
+        assert host_library().openmp_max_threads() == 1
+        assert blas_threads() == {1}
+        nl.set_num_threads(3)
+        assert host_library().openmp_max_threads() == 3 and blas_threads() == {3}
+    finally:
+        nl.set_num_threads(before)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "two", True, 10**6])
+def test_bad_thread_counts_are_refused(bad):
+    with pytest.raises(ValueError, match=r"set_num_threads: expected a whole number of threads"):
+        nl.set_num_threads(bad)
+
+
+def run_child(code, env=None, affinity=None):
+    environment = {k: v for k, v in os.environ.items() if k != "NNLITE_NUM_THREADS"}
+    environment.update(env or {})
+    prefix = f"import os; os.sched_setaffinity(0, {affinity!r}); " if affinity else ""
+    done = subprocess.run([sys.executable, "-c", prefix + code], env=environment,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+COUNT = ("import nnlite, threadpoolctl; from nnlite.kernels.launch import host_library; "
+         "print(nnlite.get_num_threads(), host_library().openmp_max_threads(), "
+         "sorted({p['num_threads'] for p in threadpoolctl.threadpool_info() "
+         "if p['user_api'] == 'blas'}))")
+
+
+def test_environment_variable_sets_the_default():
+    assert run_child(COUNT, env={"NNLITE_NUM_THREADS": "1"}).stdout.split() == ["1", "1", "[1]"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity")
+def test_default_is_the_cores_this_process_may_run_on():
+    """Under an affinity mask of one core (taskset, a container's CPU set),
+    both pools use one thread, whatever the machine's core count."""
+    assert run_child(COUNT, affinity={sorted(os.sched_getaffinity(0))[0]}).stdout.split() == \
+        ["1", "1", "[1]"]
+
+
+def test_malformed_environment_variable_warns_and_uses_the_cores():
+    done = run_child("import nnlite", env={"NNLITE_NUM_THREADS": "many"})
+    assert "NNLITE_NUM_THREADS: expected a whole number of threads" in done.stderr
