@@ -5,7 +5,7 @@ import numpy as np
 
 from nnlite.kernels import _checks, rnn_checks
 
-THREADS = 256  # RNN_THREADS in csrc/cuda/rnn.cu (its __launch_bounds__)
+THREADS = 256  # NNL_GRID_THREADS in csrc/nnlite/portable.cuh (rnn.cu's __launch_bounds__)
 MAX_BLOCKS = 4096  # beyond this the grid-stride loop takes over
 
 
