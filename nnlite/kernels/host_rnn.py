@@ -21,7 +21,8 @@ def lstm_cell_forward(gx, gh, c_prev, h_prev, c, h, lengths, t, hard_sigmoid=Fal
     rnn_checks.step_arrays(op, np, n, hidden, (("gx", gx, 4), ("gh", gh, 4),
                            ("c_prev", c_prev, 1), ("h_prev", h_prev, 1), ("c", c, 1),
                            ("h", h, 1)), lengths)
-    _entry(op, gx.dtype)(gx, gh, c_prev, h_prev, c, h, lengths, int(t), int(bool(hard_sigmoid)))
+    _entry(op, gx.dtype)(gx, gh, c_prev, h_prev, c, h, lengths, int(t), n * hidden, hidden,
+                         int(bool(hard_sigmoid)))
 
 
 def lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, lengths, t,
@@ -32,7 +33,7 @@ def lstm_cell_backward(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, leng
                            ("c", c, 1), ("dh", dh, 1), ("dc", dc, 1), ("d_gates", d_gates, 4),
                            ("dc_prev", dc_prev, 1), ("dh_prev", dh_prev, 1)), lengths)
     _entry(op, gates.dtype)(gates, c_prev, c, dh, dc, d_gates, dc_prev, dh_prev, lengths,
-                            int(t), int(bool(hard_sigmoid)))
+                            int(t), n * hidden, hidden, int(bool(hard_sigmoid)))
 
 
 def gru_reset_gate_forward(gx, gh_rz, h_prev, rh, hard_sigmoid=False):
@@ -40,7 +41,7 @@ def gru_reset_gate_forward(gx, gh_rz, h_prev, rh, hard_sigmoid=False):
     n, hidden = rnn_checks.rows_hidden(op, h_prev)
     rnn_checks.step_arrays(op, np, n, hidden, (("gx", gx, 3), ("gh_rz", gh_rz, 2),
                            ("h_prev", h_prev, 1), ("rh", rh, 1)))
-    _entry(op, gx.dtype)(gx, gh_rz, h_prev, rh, int(bool(hard_sigmoid)))
+    _entry(op, gx.dtype)(gx, gh_rz, h_prev, rh, n * hidden, hidden, int(bool(hard_sigmoid)))
 
 
 def gru_cell_forward(gx, gh, b_hn, h_prev, h, lengths, t, hard_sigmoid=False, reset_after=True):
@@ -48,8 +49,8 @@ def gru_cell_forward(gx, gh, b_hn, h_prev, h, lengths, t, hard_sigmoid=False, re
     n, hidden = rnn_checks.rows_hidden(op, h_prev)
     rnn_checks.step_arrays(op, np, n, hidden, (("gx", gx, 3), ("gh", gh, 3 if reset_after else 1),
                            ("b_hn", b_hn, 0), ("h_prev", h_prev, 1), ("h", h, 1)), lengths)
-    _entry(op, gx.dtype)(gx, gh, b_hn, h_prev, h, lengths, int(t), int(bool(hard_sigmoid)),
-                         int(bool(reset_after)))
+    _entry(op, gx.dtype)(gx, gh, b_hn, h_prev, h, lengths, int(t), n * hidden, hidden,
+                         int(bool(hard_sigmoid)), int(bool(reset_after)))
 
 
 def gru_cell_backward(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, t,
@@ -65,7 +66,7 @@ def gru_cell_backward(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths,
         gh, d_gh = gates, d_gx  # never read or written: reset_after=0 skips them
     rnn_checks.step_arrays(op, np, n, hidden, arrays, lengths)
     _entry(op, gates.dtype)(gates, gh, b_hn, h_prev, dh, d_gx, d_gh, dh_prev, lengths, int(t),
-                            int(bool(hard_sigmoid)), int(bool(reset_after)))
+                            n * hidden, hidden, int(bool(hard_sigmoid)), int(bool(reset_after)))
 
 
 def gru_reset_gate_backward(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, hard_sigmoid=False):
@@ -74,5 +75,5 @@ def gru_reset_gate_backward(gates, h_prev, d_rh, d_gx, dh_prev, lengths, t, hard
     rnn_checks.step_arrays(op, np, n, hidden, (("gates", gates, 3), ("h_prev", h_prev, 1),
                            ("d_rh", d_rh, 1), ("d_gx", d_gx, 3), ("dh_prev", dh_prev, 1)),
                            lengths)
-    _entry(op, gates.dtype)(gates, h_prev, d_rh, d_gx, dh_prev, lengths, int(t),
-                            int(bool(hard_sigmoid)))
+    _entry(op, gates.dtype)(gates, h_prev, d_rh, d_gx, dh_prev, lengths, int(t), n * hidden,
+                            hidden, int(bool(hard_sigmoid)))
