@@ -111,8 +111,9 @@ void require_step_array(const char* op, const char* name, const py::array& a,
                         const step_shape& s, int width) {
   const long long expected = checked_product(op, "width * units", width, s.units);
   if ((long long)a.size() == expected) return;
+  const std::string columns = width == 1 ? "H" : std::to_string(width) + "H";
   require_elements(op, name, a, expected,
-                   ("(N, " + std::to_string(width) + "H) with N = " + std::to_string(s.rows) +
+                   ("(N, " + columns + ") with N = " + std::to_string(s.rows) +
                     ", H = " + std::to_string(s.hidden)).c_str());
 }
 
@@ -136,6 +137,13 @@ void require_flag(const char* op, const char* name, long long value) {
   require_range(op, name, value, 0, 1);
 }
 
+// The data of an array the step writes (after its size was checked).
+template <typename scalar_t>
+scalar_t* output_data(const char* op, const char* name, host_array<scalar_t>& a) {
+  require_writable(op, name, a);
+  return a.mutable_data();
+}
+
 template <typename scalar_t>
 void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
                        host_array<scalar_t> c_prev, host_array<scalar_t> h_prev,
@@ -153,12 +161,12 @@ void lstm_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh,
   require_step_array(op, "c", c, s, 1);
   require_step_array(op, "h", h, s, 1);
   require_lengths(op, lengths, t, s);
-  scalar_t* gx_data = gx.mutable_data();
+  scalar_t* gx_data = output_data(op, "gx", gx);
   const scalar_t* gh_data = gh.data();
   const scalar_t* c_prev_data = c_prev.data();
   const scalar_t* h_prev_data = h_prev.data();
-  scalar_t* c_data = c.mutable_data();
-  scalar_t* h_data = h.mutable_data();
+  scalar_t* c_data = output_data(op, "c", c);
+  scalar_t* h_data = output_data(op, "h", h);
   const int* length_data = lengths.data();
   if (s.rows == 0) return;
   const int step = static_cast<int>(t);
@@ -197,9 +205,9 @@ void lstm_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> c_prev,
   const scalar_t* c_data = c.data();
   const scalar_t* dh_data = dh.data();
   const scalar_t* dc_data = dc.data();
-  scalar_t* d_gates_data = d_gates.mutable_data();
-  scalar_t* dc_prev_data = dc_prev.mutable_data();
-  scalar_t* dh_prev_data = dh_prev.mutable_data();
+  scalar_t* d_gates_data = output_data(op, "d_gates", d_gates);
+  scalar_t* dc_prev_data = output_data(op, "dc_prev", dc_prev);
+  scalar_t* dh_prev_data = output_data(op, "dh_prev", dh_prev);
   const int* length_data = lengths.data();
   if (s.rows == 0) return;
   const int step = static_cast<int>(t);
@@ -227,10 +235,10 @@ void gru_reset_gate_forward(host_array<scalar_t> gx, host_array<scalar_t> gh_rz,
   require_step_array(op, "gh_rz", gh_rz, s, 2);
   require_step_array(op, "h_prev", h_prev, s, 1);
   require_step_array(op, "rh", rh, s, 1);
-  scalar_t* gx_data = gx.mutable_data();
+  scalar_t* gx_data = output_data(op, "gx", gx);
   const scalar_t* gh_data = gh_rz.data();
   const scalar_t* h_prev_data = h_prev.data();
-  scalar_t* rh_data = rh.mutable_data();
+  scalar_t* rh_data = output_data(op, "rh", rh);
   if (s.rows == 0) return;
   const int hidden = s.hidden;
   const int flags = hard_sigmoid ? kHardSigmoid : 0;
@@ -259,11 +267,11 @@ void gru_cell_forward(host_array<scalar_t> gx, host_array<scalar_t> gh, host_arr
   require_step_array(op, "h_prev", h_prev, s, 1);
   require_step_array(op, "h", h, s, 1);
   require_lengths(op, lengths, t, s);
-  scalar_t* gx_data = gx.mutable_data();
+  scalar_t* gx_data = output_data(op, "gx", gx);
   const scalar_t* gh_data = gh.data();
   const scalar_t* b_data = b_hn.data();
   const scalar_t* h_prev_data = h_prev.data();
-  scalar_t* h_data = h.mutable_data();
+  scalar_t* h_data = output_data(op, "h", h);
   const int* length_data = lengths.data();
   if (s.rows == 0) return;
   const int step = static_cast<int>(t);
@@ -306,9 +314,9 @@ void gru_cell_backward(host_array<scalar_t> gates, host_array<scalar_t> gh,
   const scalar_t* b_data = b_hn.data();
   const scalar_t* h_prev_data = h_prev.data();
   const scalar_t* dh_data = dh.data();
-  scalar_t* d_gx_data = d_gx.mutable_data();
-  scalar_t* d_gh_data = reset_after ? d_gh.mutable_data() : nullptr;
-  scalar_t* dh_prev_data = dh_prev.mutable_data();
+  scalar_t* d_gx_data = output_data(op, "d_gx", d_gx);
+  scalar_t* d_gh_data = reset_after ? output_data(op, "d_gh", d_gh) : nullptr;
+  scalar_t* dh_prev_data = output_data(op, "dh_prev", dh_prev);
   const int* length_data = lengths.data();
   if (s.rows == 0) return;
   const int step = static_cast<int>(t);
@@ -342,8 +350,8 @@ void gru_reset_gate_backward(host_array<scalar_t> gates, host_array<scalar_t> h_
   const scalar_t* gates_data = gates.data();
   const scalar_t* h_prev_data = h_prev.data();
   const scalar_t* d_rh_data = d_rh.data();
-  scalar_t* d_gx_data = d_gx.mutable_data();
-  scalar_t* dh_prev_data = dh_prev.mutable_data();
+  scalar_t* d_gx_data = output_data(op, "d_gx", d_gx);
+  scalar_t* dh_prev_data = output_data(op, "dh_prev", dh_prev);
   const int* length_data = lengths.data();
   if (s.rows == 0) return;
   const int step = static_cast<int>(t);
