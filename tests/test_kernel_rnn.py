@@ -179,6 +179,25 @@ def test_bad_inputs_name_the_kernel(call, error, pattern):
         call()
 
 
+def test_raw_binding_refuses_wrong_shape():
+    """nnlite._C is a memory-safety boundary even when called around the facade
+    (tests/test_rnn_entry_points.py checks every argument of every entry point)."""
+    from nnlite import _C
+    z = np.zeros((2, 2), np.float32)
+    with pytest.raises(ValueError, match=r"lstm_cell_forward_f32: gx has shape \(2, 4\) "
+                                         r"\(8 elements\); expected 16"):
+        _C.lstm_cell_forward_f32(np.zeros((2, 4), np.float32), np.zeros((2, 8), np.float32),
+                                 z, z, z, z, np.ones(2, np.int32), 0, 4, 2, 0)
+    with pytest.raises(ValueError, match=r"gru_cell_backward_f32: lengths has shape \(1,\)"):
+        _C.gru_cell_backward_f32(np.zeros((2, 6), np.float32), np.zeros((2, 6), np.float32),
+                                 np.zeros(2, np.float32), z, z, np.zeros((2, 6), np.float32),
+                                 np.zeros((2, 6), np.float32), z, np.ones(1, np.int32), 0, 4, 2,
+                                 0, 1)
+    with pytest.raises(TypeError):
+        _C.lstm_cell_forward_f32(np.zeros((2, 8)), np.zeros((2, 8), np.float32), z, z, z, z,
+                                 np.ones(2, np.int32), 0, 4, 2, 0)
+
+
 @pytest.mark.cuda
 def test_cuda_steps_are_bitwise_deterministic():
     import cupy

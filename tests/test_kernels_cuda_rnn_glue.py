@@ -1,5 +1,5 @@
-"""The recurrent-step GPU backend (nnlite/kernels/cuda_rnn.py and the device
-code of csrc/cuda/rnn.cu) without a GPU.
+"""The recurrent family's GPU path (nnlite/kernels/rnn.py through
+nnlite/kernels/nvrtc.py, and the device code of csrc/cuda/rnn.cu) without a GPU.
 
 tests/cuda_emulation.py compiles the source NVRTC would get with g++ and runs
 each launch on the CPU (see its docstring for what that does and does not
@@ -8,17 +8,17 @@ with no cooperation inside a block, so each launch is emulated on a small grid
 (3 blocks of 5 threads) on which the loop wraps; the launch the Python side
 asked for is checked separately against the TK1 limits and the arrays.
 
-The emulated kernels are compared with the host build (nnlite.kernels.host)
+The emulated kernels are compared with the host build (nnlite._C)
 bit for bit: both call the same csrc/nnlite/rnn.cuh element functions with the
 same (n, j), compiled by g++ without FMA contraction (the host's AVX2 clones
 enable no FMA either), so nothing may differ."""
 import numpy as np
 import pytest
 
-from cuda_emulation import entry_parameters, family_source, install_fake_cupy
-from nnlite.kernels import cuda as cuda_kernels
-from nnlite.kernels import cuda_rnn
-from nnlite.kernels import host
+from cuda_emulation import entry_parameters, family_source, host_build, install_fake_cupy
+from nnlite.kernels import launch as kernel_launch
+from nnlite.kernels import nvrtc
+from nnlite.kernels import rnn as cells
 
 EMULATED_GRID = (3, 5)  # blocks, threads
 
@@ -35,14 +35,14 @@ WIDTHS = {
 
 
 def rnn_launch(launch):
-    """The launch rules of cuda_rnn.py and the geometry of its arguments."""
+    """The launch rules of a grid-stride kernel and the geometry of its arguments."""
     a = launch.bound
     op = launch.name.rsplit("_", 1)[0]
     hidden, units = int(a["hidden"]), int(a["units"])
     assert hidden >= 1 and units % hidden == 0, (hidden, units)
     rows = units // hidden
-    assert launch.block == (cuda_rnn.THREADS,) and cuda_rnn.THREADS <= 1024
-    expected_blocks = min(cuda_rnn.MAX_BLOCKS, -(-units // cuda_rnn.THREADS))
+    assert launch.block == (nvrtc.GRID_THREADS,) and nvrtc.GRID_THREADS <= 1024
+    expected_blocks = min(nvrtc.MAX_GRID_BLOCKS, -(-units // nvrtc.GRID_THREADS))
     assert launch.grid == (expected_blocks,) and launch.shared_mem == 0
     pointers = {name: value for name, value in a.items() if isinstance(value, np.ndarray)}
     assert set(pointers) == set(WIDTHS[op]) | ({"lengths"} if "t" in a else set())
@@ -114,9 +114,10 @@ def test_step_kernels_match_the_host_build_bit_for_bit(launches, dtype, rows, hi
                                        reset_after):
         host_args = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
         device_args = [x.copy() if isinstance(x, np.ndarray) else x for x in args]
-        getattr(host, op)(*host_args, **kwargs)
+        with host_build():
+            getattr(cells, op)(*host_args, **kwargs)
         count = len(launches)
-        getattr(cuda_kernels, op)(*device_args, **kwargs)
+        getattr(cells, op)(*device_args, **kwargs)
         assert len(launches) == count + 1, f"{op} did not launch"
         for position, (on_host, on_device) in enumerate(zip(host_args, device_args)):
             if not isinstance(on_host, np.ndarray):
@@ -130,22 +131,22 @@ def test_step_kernels_match_the_host_build_bit_for_bit(launches, dtype, rows, hi
 
 def test_a_bad_argument_order_is_caught(launches, monkeypatch):
     """The binding is not vacuous: swapping two arrays of one shape fails it."""
-    original = cuda_rnn._launch
+    original = kernel_launch.launch
 
-    def swapped(op, dtype, units, args):
+    def swapped(name, dtype, work, args):
         args = list(args)
         args[2], args[6] = args[6], args[2]  # c_prev (float) <-> lengths (int32)
-        original(op, dtype, units, tuple(args))
+        original(name, dtype, work, tuple(args))
 
-    monkeypatch.setattr(cuda_rnn, "_launch", swapped)
+    monkeypatch.setattr(cells, "launch", swapped)
     rng = np.random.default_rng(0)
     op, args, kwargs = step_calls(rng, np.float64, 2, 3, [2, 2], 0, False, True)[0]
     with pytest.raises(AssertionError, match="lstm_cell_forward_f64: c_prev is int32"):
-        getattr(cuda_kernels, op)(*args, **kwargs)
+        getattr(cells, op)(*args, **kwargs)
 
 
 def test_empty_batch_launches_nothing(launches):
     zeros = [np.zeros((0, 4 * 3)), np.zeros((0, 4 * 3)), np.zeros((0, 3)), np.zeros((0, 3)),
              np.zeros((0, 3)), np.zeros((0, 3))]
-    cuda_kernels.lstm_cell_forward(*zeros, np.zeros(0, dtype=np.int32), 0)
+    cells.lstm_cell_forward(*zeros, np.zeros(0, dtype=np.int32), 0)
     assert launches == []

@@ -72,6 +72,13 @@ inline void require_elements(const char* op, const char* name, const pybind11::a
   }
 }
 
+// An output buffer must be writeable: the loop writes through its data pointer.
+inline void require_writable(const char* op, const char* name, const pybind11::array& a) {
+  if (!a.writeable()) {
+    argument_error(op, std::string(name) + " is read-only; the entry point writes into it");
+  }
+}
+
 // body(plane) for plane in [0, planes): OpenMP over the planes when the work is
 // large enough to pay for waking a team, serially otherwise. The GIL is
 // released by the caller around it.

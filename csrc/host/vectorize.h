@@ -15,11 +15,23 @@
 #define NNL_HOST_VECTOR_CLONES
 #endif
 
+// GCC inlines by a budget for the whole translation unit (--param
+// inline-unit-growth), so whether a cell's rnn_tanh was inlined, and its loop
+// vectorised, depended on how much other code the file held (measured: the
+// LSTM forward step ran 5x slower when rnn.cpp grew its argument checks).
+// flatten inlines everything a row calls, whatever the budget.
+#if defined(__GNUC__)
+#define NNL_HOST_FLATTEN __attribute__((flatten))
+#else
+#define NNL_HOST_FLATTEN
+#endif
+
 // Calls row(n) for n in [begin, end). The clone attribute sits here, on a
 // function that is not an OpenMP region, because GCC does not pass it on to
 // the outlined body of a parallel loop; row's body is inlined into each copy.
 template <typename RowFn>
-NNL_HOST_VECTOR_CLONES void run_row_range(long long begin, long long end, const RowFn& row) {
+NNL_HOST_VECTOR_CLONES NNL_HOST_FLATTEN void run_row_range(long long begin, long long end,
+                                                          const RowFn& row) {
   for (long long n = begin; n < end; ++n) row(n);
 }
 

@@ -95,7 +95,7 @@ NNL_HD NNL_INLINE scalar_t rnn_gate_derivative(scalar_t y, int hard_sigmoid) {
 // Row n takes step t when t < lengths[n]. The element functions below get the
 // answer as `live` so the host launcher can branch once per row and keep the
 // loop over hidden units branch-free (vectorisable).
-NNL_HD NNL_INLINE int rnn_step_is_live(const int* lengths, int n, int t) {
+NNL_HD NNL_INLINE int rnn_step_is_live(const int* lengths, long long n, int t) {
   return t < lengths[n];
 }
 
