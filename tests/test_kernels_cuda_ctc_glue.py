@@ -12,9 +12,9 @@ thread read a neighbour's position of the wrong step in one of the two
 orders. As the kernels stride over the label for any block size, they are
 emulated with 7 threads per block (so 2L + 1 > 7 makes every thread own
 several positions) and once with the block the launcher asks for
-(1024 threads for 2L + 1 = 1201). ctc_grad has no grid-stride loop (one thread
-per (t, n, c) and the launch covers them all), so it runs on exactly the grid
-it was launched with.
+(1024 threads for 2L + 1 = 1201). ctc_grad is a grid-stride loop over
+(t, n, c): the launch is checked, then emulated on a small grid (3 blocks of 5
+threads) so the loop wraps.
 
 Results are compared with the host build (nnlite.kernels.host) bit for bit:
 alpha, beta and the gradient come from the same csrc/nnlite/ctc.cuh functions
@@ -30,6 +30,7 @@ from nnlite.kernels import cuda_ctc
 from nnlite.kernels import host
 
 EMULATION = {"recursion_threads": 7}  # None: the block the launcher asks for
+EMULATED_GRAD_GRID = (3, 5)  # blocks, threads: small, so the grid-stride loop wraps
 
 
 def ctc_launch(launch):
@@ -54,8 +55,8 @@ def ctc_launch(launch):
         assert a["grad"].shape == a["log_probs"].shape
         assert launch.block == (cuda_ctc.CTC_GRAD_THREADS,)
         blocks = -(-a["grad"].size // cuda_ctc.CTC_GRAD_THREADS)
-        assert launch.grid == (blocks,)  # one thread per element, no stride loop
-        return blocks, cuda_ctc.CTC_GRAD_THREADS
+        assert launch.grid == (min(blocks, cuda_ctc.CTC_GRAD_MAX_BLOCKS),)
+        return EMULATED_GRAD_GRID
     assert launch.grid == (batch,)  # one block per sequence
     threads = launch.block[0]
     assert threads % 32 == 0 and threads <= 1024
@@ -168,3 +169,24 @@ def test_a_wrong_workspace_is_refused_like_on_the_host(launches):
             backend.ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha,
                                  nll[:1], scale[:1])
     assert [launch.name for launch in launches] == ["ctc_alpha_f64"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_reaches_the_same_outputs_on_both_builds(launches, dtype):
+    """A NaN on sample 0's path makes its loss and every frame of its gradient
+    NaN. Sample 1 (labels 2 3 3 in 4 frames) gets one at (t=1, class 2), in the
+    frame's window but unable to reach the end (3 3 needs a blank between):
+    its loss stays finite, and the NaN reaches only the gradient entries whose
+    positions alpha carries it to (t=2: class 3) or beta back from (t=0: blank,
+    class 2). Both builds agree bit for bit, NaNs included."""
+    rng = np.random.default_rng(11)
+    log_probs, targets, input_lengths, target_lengths = make_case(
+        rng, dtype, 6, 5, [[1, 2, 3], [2, 3, 3]], [6, 4], 0)
+    log_probs[2, 0, 2] = np.nan
+    log_probs[1, 1, 2] = np.nan
+    nll, grad = check_against_host(launches, dtype, log_probs, targets, input_lengths,
+                                   target_lengths, 0)
+    assert np.isnan(nll[0]) and np.isfinite(nll[1])
+    assert np.isnan(grad[:, 0]).all()
+    assert np.argwhere(np.isnan(grad[:, 1])).tolist() == [[0, 0], [0, 2], [1, 2], [2, 3]]
+    assert not grad[4:, 1].any()

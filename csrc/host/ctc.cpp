@@ -99,7 +99,7 @@ void alpha_one_sample(const scalar_t* log_probs, const int* targets, const int* 
   if (frames > 0) {
     ctc_alpha_init(lp, tgt, ext_len, blank, alpha_n, 0, 1);
     for (int t = 1; t < frames; ++t) {
-      ctc_alpha_step(lp + t * frame_stride, tgt, ext_len, blank, t, frames - t,
+      ctc_alpha_step(lp + t * frame_stride, tgt, ext_len, blank, frames - t,
                      alpha_n + (t - 1) * ext_stride, alpha_n + t * ext_stride, 0, 1);
     }
   }
@@ -116,7 +116,7 @@ void grad_one_sample(const scalar_t* log_probs, const int* targets, const int* i
   const scalar_t sample_nll = nll[n];
   // grad is zero-filled by the caller: padded frames and samples without a
   // valid path (nll = +inf) keep exactly 0, as on the GPU.
-  if (frames == 0 || !(sample_nll < nnl_limits<scalar_t>::max())) return;
+  if (frames == 0 || !ctc_has_gradient(sample_nll)) return;
   const int length = target_lengths[n];
   const int ext_len = 2 * length + 1;
   const long long ext_stride = 2 * d.max_length + 1;
@@ -141,11 +141,11 @@ void grad_one_sample(const scalar_t* log_probs, const int* targets, const int* i
     for (int c = 0; c < d.classes; ++c) occupancy[c] = ctc_neg_inf<scalar_t>();
     // Adding an impossible (-inf) term leaves a log-sum bit-identical, so the
     // frame's unreachable positions are skipped without changing the result.
-    const int first = nnl_max(0, ext_len - 2 * (frames - t));
-    const int last = nnl_min(ext_len - 1, 2 * t + 1);
+    int first, last;
+    ctc_frame_window(ext_len, frames, t, &first, &last);
     for (int s = first; s <= last; ++s) {
       const scalar_t through = alpha_t[s] + beta_t[s];
-      if (!(through > nnl_limits<scalar_t>::lowest())) continue;
+      if (through < nnl_limits<scalar_t>::lowest()) continue;
       scalar_t& slot = occupancy[ctc_extended_label(tgt, s, blank)];
       slot = nnl_log_add_exp(slot, through);
     }

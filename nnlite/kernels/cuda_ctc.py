@@ -1,6 +1,6 @@
 """GPU backend of the CTC kernels (csrc/cuda/ctc.cu), with the signatures of
 nnlite.kernels.host_ctc: one block per sequence for the alpha/beta recursions,
-one thread per (t, n, c) for the gathered gradient."""
+a grid-stride loop over (t, n, c) for the gathered gradient."""
 import numpy as np
 
 from nnlite.kernels import _checks
@@ -20,7 +20,8 @@ def _function(family, name):
     return _cuda()._function(family, name)
 
 
-CTC_GRAD_THREADS = 256
+CTC_GRAD_THREADS = 256  # NNL_GRID_THREADS of csrc/nnlite/portable.cuh
+CTC_GRAD_MAX_BLOCKS = 65535  # NNL_MAX_GRID_BLOCKS: the grid-stride loop covers the rest
 
 
 def ctc_launch_threads(ext_len):
@@ -55,8 +56,8 @@ def ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank=0):
 def ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha, nll, grad_scale,
                  blank=0):
     """CTC gradient; same contract as nnlite.kernels.host.ctc_backward. beta is
-    computed here into a workspace the size of alpha, then one thread per
-    (t, n, c) gathers its gradient."""
+    computed here into a workspace the size of alpha, then a grid-stride loop
+    over (t, n, c) gathers the gradient."""
     cupy = _cupy()
     log_probs, targets, input_lengths, target_lengths = _checks.ctc_arrays(
         "ctc_backward", cupy, log_probs, targets, input_lengths, target_lengths)
@@ -86,7 +87,7 @@ def ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha, nll, 
     _function("ctc", f"ctc_beta_{suffix}")(
         (batch,), (ctc_launch_threads(alpha.shape[2]),),
         (log_probs, targets, input_lengths, target_lengths, beta, *dims, np.int32(blank)))
-    blocks = -(-log_probs.size // CTC_GRAD_THREADS)
+    blocks = min(-(-log_probs.size // CTC_GRAD_THREADS), CTC_GRAD_MAX_BLOCKS)
     _function("ctc", f"ctc_grad_{suffix}")(
         (blocks,), (CTC_GRAD_THREADS,),
         (log_probs, targets, input_lengths, target_lengths, alpha, beta, nll, grad_scale, grad,
