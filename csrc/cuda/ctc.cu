@@ -11,7 +11,8 @@
 // Launched by nnlite/kernels/ctc.py through nnlite/kernels/nvrtc.py: alpha/beta
 // grid = N, block = S_max rounded up to a warp, at most NNL_MAX_THREADS_PER_BLOCK;
 // grad block = NNL_GRID_THREADS, grid = enough blocks for T_max N C, at most
-// NNL_MAX_GRID_BLOCKS.
+// NNL_MAX_GRID_BLOCKS. The host build (csrc/host/ctc.cpp) has the same entry
+// points with the same arguments.
 #include "nnlite/ctc.cuh"
 
 template <typename scalar_t>
