@@ -341,6 +341,7 @@ def install_fake_cupy(monkeypatch, policy):
     fake = types.SimpleNamespace(
         __name__="cupy", ndarray=np.ndarray, ascontiguousarray=np.ascontiguousarray,
         empty=_poisoned_empty, zeros=np.zeros, empty_like=_poisoned_empty_like,
+        zeros_like=np.zeros_like,
         RawModule=EmulatedModule,
         cuda=types.SimpleNamespace(runtime=types.SimpleNamespace(getDevice=lambda: 0)))
     monkeypatch.setattr(nnlite.cuda, "ensure_initialized", lambda: fake)

@@ -254,3 +254,21 @@ def test_empty_batch_and_no_time_steps(xp):
 def test_bad_inputs_name_the_kernel(call, error, pattern):
     with pytest.raises(error, match=pattern):
         call()
+
+
+def test_raw_binding_checks_lengths_and_labels():
+    """nnlite._C is a memory-safety boundary even when called around the facade
+    (tests/test_ctc_entry_points.py covers every argument)."""
+    from nnlite import _C
+    lp = np.zeros((3, 1, 4))
+    alpha = np.empty((1, 3, 3))
+    dims = (1, 4, 3, 1, 0)  # batch, classes, max_time, max_length, blank
+    with pytest.raises(ValueError, match=r"ctc_alpha_f64: targets\[0\]\[0\] = 7; expected"):
+        _C.ctc_alpha_f64(lp, np.array([[7]], np.int32), np.array([3], np.int32),
+                         np.array([1], np.int32), alpha, np.empty(1), *dims)
+    with pytest.raises(ValueError, match=r"ctc_alpha_f64: input_lengths\[0\] = 4; expected"):
+        _C.ctc_alpha_f64(lp, np.array([[1]], np.int32), np.array([4], np.int32),
+                         np.array([1], np.int32), alpha, np.empty(1), *dims)
+    with pytest.raises(ValueError, match=r"ctc_alpha_f64: alpha has shape \(1, 3, 2\)"):
+        _C.ctc_alpha_f64(lp, np.array([[1]], np.int32), np.array([3], np.int32),
+                         np.array([1], np.int32), np.empty((1, 3, 2)), np.empty(1), *dims)

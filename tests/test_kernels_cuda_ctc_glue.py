@@ -1,4 +1,4 @@
-"""The CTC GPU backend (nnlite/kernels/cuda_ctc.py and the device code of
+"""The CTC family's GPU path (nnlite/kernels/ctc.py through nvrtc.py, and the device code of
 csrc/cuda/ctc.cu) without a GPU.
 
 tests/cuda_emulation.py compiles the source NVRTC would get with g++ and runs
@@ -12,9 +12,9 @@ thread read a neighbour's position of the wrong step in one of the two
 orders. As the kernels stride over the label for any block size, they are
 emulated with 7 threads per block (so 2L + 1 > 7 makes every thread own
 several positions) and once with the block the launcher asks for
-(1024 threads for 2L + 1 = 1201). ctc_grad has no grid-stride loop (one thread
-per (t, n, c) and the launch covers them all), so it runs on exactly the grid
-it was launched with.
+(1024 threads for 2L + 1 = 1201). ctc_grad is a grid-stride loop over
+(t, n, c): the launch is checked, then emulated on a small grid (3 blocks of 5
+threads) so the loop wraps.
 
 Results are compared with the host build (nnlite.kernels.host) bit for bit:
 alpha, beta and the gradient come from the same csrc/nnlite/ctc.cuh functions
@@ -24,16 +24,16 @@ log-sum-exp bit-identical), all compiled by g++ without FMA contraction."""
 import numpy as np
 import pytest
 
-from cuda_emulation import entry_parameters, family_source, install_fake_cupy
-from nnlite.kernels import cuda as cuda_kernels
-from nnlite.kernels import cuda_ctc
-from nnlite.kernels import host
+from cuda_emulation import entry_parameters, family_source, host_build, install_fake_cupy
+from nnlite.kernels import ctc as ctc_kernels
+from nnlite.kernels import nvrtc
 
 EMULATION = {"recursion_threads": 7}  # None: the block the launcher asks for
+EMULATED_GRAD_GRID = (3, 5)  # blocks, threads: small, so the grid-stride loop wraps
 
 
 def ctc_launch(launch):
-    """The launch rules of cuda_ctc.py and the geometry of its arguments;
+    """The launch rules of the CTC kernels and the geometry of their arguments;
     returns the (blocks, threads) to emulate."""
     a = launch.bound
     batch, classes, max_time, max_length = (int(a[k]) for k in ("batch", "classes", "max_time",
@@ -52,10 +52,10 @@ def ctc_launch(launch):
     assert 0 <= int(a["blank"]) < classes and launch.shared_mem == 0
     if launch.name.startswith("ctc_grad"):
         assert a["grad"].shape == a["log_probs"].shape
-        assert launch.block == (cuda_ctc.CTC_GRAD_THREADS,)
-        blocks = -(-a["grad"].size // cuda_ctc.CTC_GRAD_THREADS)
-        assert launch.grid == (blocks,)  # one thread per element, no stride loop
-        return blocks, cuda_ctc.CTC_GRAD_THREADS
+        assert launch.block == (nvrtc.GRID_THREADS,)
+        blocks = -(-a["grad"].size // nvrtc.GRID_THREADS)
+        assert launch.grid == (min(blocks, nvrtc.MAX_GRID_BLOCKS),)
+        return EMULATED_GRAD_GRID
     assert launch.grid == (batch,)  # one block per sequence
     threads = launch.block[0]
     assert threads % 32 == 0 and threads <= 1024
@@ -109,17 +109,19 @@ def assert_written_alpha_equal(alpha, host_alpha, input_lengths, target_lengths)
 
 def check_against_host(launches, dtype, log_probs, targets, input_lengths, target_lengths,
                        blank):
-    nll, alpha = cuda_kernels.ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank)
-    host_nll, host_alpha = host.ctc_alpha(log_probs, targets, input_lengths, target_lengths,
-                                          blank)
+    nll, alpha = ctc_kernels.ctc_alpha(log_probs, targets, input_lengths, target_lengths, blank)
+    with host_build():
+        host_nll, host_alpha = ctc_kernels.ctc_alpha(log_probs, targets, input_lengths,
+                                                     target_lengths, blank)
     assert nll.dtype == alpha.dtype == dtype
     assert nll.tobytes() == host_nll.tobytes(), (nll, host_nll)
     assert_written_alpha_equal(alpha, host_alpha, input_lengths, target_lengths)
     grad_scale = np.linspace(0.5, 2.0, len(nll)).astype(dtype)
-    grad = cuda_kernels.ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha,
-                                     nll, grad_scale, blank)
-    host_grad = host.ctc_backward(log_probs, targets, input_lengths, target_lengths, host_alpha,
-                                  host_nll, grad_scale, blank)
+    grad = ctc_kernels.ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha,
+                                    nll, grad_scale, blank)
+    with host_build():
+        host_grad = ctc_kernels.ctc_backward(log_probs, targets, input_lengths, target_lengths,
+                                             host_alpha, host_nll, grad_scale, blank)
     assert grad.tobytes() == host_grad.tobytes(), np.abs(grad - host_grad).max()
     expected = ["ctc_alpha", "ctc_beta", "ctc_grad"] if log_probs.size else ["ctc_alpha"]
     assert [launch.name[:-4] for launch in launches] == expected
@@ -150,21 +152,41 @@ def test_ctc_with_the_launched_block_of_1024_threads(launches, monkeypatch, dtyp
     assert launches[0].block == (1024,) and launches[1].block == (1024,)
 
 
-def test_a_wrong_workspace_is_refused_like_on_the_host(launches):
+def test_a_wrong_workspace_is_refused_before_any_launch(launches):
     """ctc_backward checks alpha, nll and grad_scale against log_probs before
-    launching, as the host build does: the kernels would index past them."""
+    launching (one check for both builds): the kernels would index past them."""
     rng = np.random.default_rng(3)
     log_probs, targets, input_lengths, target_lengths = make_case(
         rng, np.float64, 4, 3, [[1, 2], [2]], [4, 3], 0)
-    nll, alpha = cuda_kernels.ctc_alpha(log_probs, targets, input_lengths, target_lengths)
+    nll, alpha = ctc_kernels.ctc_alpha(log_probs, targets, input_lengths, target_lengths)
     scale = np.ones(2)
-    for backend in (host, cuda_kernels):
-        with pytest.raises(ValueError, match=r"ctc_backward: alpha has shape \(2, 3, 5\); "
-                                             r"expected \(N, T, 2 L_max \+ 1\)"):
-            backend.ctc_backward(log_probs, targets, input_lengths, target_lengths,
+    with pytest.raises(ValueError, match=r"ctc_backward: alpha has shape \(2, 3, 5\); "
+                                         r"expected \(2, 4, 5\) \(N, T, 2 L_max \+ 1\)"):
+        ctc_kernels.ctc_backward(log_probs, targets, input_lengths, target_lengths,
                                  alpha[:, :3], nll, scale)
-        with pytest.raises(ValueError, match=r"ctc_backward: nll has shape \(1,\); expected "
-                                             r"the shape of input_lengths, \(2,\)"):
-            backend.ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha,
+    with pytest.raises(ValueError, match=r"ctc_backward: nll has shape \(1,\); expected "
+                                         r"\(2,\)"):
+        ctc_kernels.ctc_backward(log_probs, targets, input_lengths, target_lengths, alpha,
                                  nll[:1], scale[:1])
     assert [launch.name for launch in launches] == ["ctc_alpha_f64"]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_reaches_the_same_outputs_on_both_builds(launches, dtype):
+    """A NaN on sample 0's path makes its loss and every frame of its gradient
+    NaN. Sample 1 (labels 2 3 3 in 4 frames) gets one at (t=1, class 2), in the
+    frame's window but unable to reach the end (3 3 needs a blank between):
+    its loss stays finite, and the NaN reaches only the gradient entries whose
+    positions alpha carries it to (t=2: class 3) or beta back from (t=0: blank,
+    class 2). Both builds agree bit for bit, NaNs included."""
+    rng = np.random.default_rng(11)
+    log_probs, targets, input_lengths, target_lengths = make_case(
+        rng, dtype, 6, 5, [[1, 2, 3], [2, 3, 3]], [6, 4], 0)
+    log_probs[2, 0, 2] = np.nan
+    log_probs[1, 1, 2] = np.nan
+    nll, grad = check_against_host(launches, dtype, log_probs, targets, input_lengths,
+                                   target_lengths, 0)
+    assert np.isnan(nll[0]) and np.isfinite(nll[1])
+    assert np.isnan(grad[:, 0]).all()
+    assert np.argwhere(np.isnan(grad[:, 1])).tolist() == [[0, 0], [0, 2], [1, 2], [2, 3]]
+    assert not grad[4:, 1].any()

@@ -3,12 +3,16 @@
 // ctc_alpha / ctc_beta: one block per sequence, the block's threads stride over
 // the extended label (so any label length works, 2L + 1 > 1024 included), a
 // barrier between time steps; alpha and beta live in a global workspace
-// (N, T_max, S_max) that nnlite/kernels/cuda.py allocates.
-// ctc_grad: one thread per (t, n, c), gathering over the extended positions
-// that carry class c: no atomics, so the gradient is bit-identical run to run.
+// (N, T_max, S_max) that the caller allocates.
+// ctc_grad: a grid-stride loop over the (t, n, c) of the gradient, each thread
+// gathering over the extended positions that carry class c: no atomics, so the
+// gradient is bit-identical run to run.
 //
-// Launch (nnlite/kernels/cuda.py): alpha/beta grid = N, block = S_max rounded up
-// to a warp, at most 1024; grad grid = ceil(T_max N C / 256), block = 256.
+// Launched by nnlite/kernels/ctc.py through nnlite/kernels/nvrtc.py: alpha/beta
+// grid = N, block = S_max rounded up to a warp, at most NNL_MAX_THREADS_PER_BLOCK;
+// grad block = NNL_GRID_THREADS, grid = enough blocks for T_max N C, at most
+// NNL_MAX_GRID_BLOCKS. The host build (csrc/host/ctc.cpp) has the same entry
+// points with the same arguments.
 #include "nnlite/ctc.cuh"
 
 template <typename scalar_t>
@@ -32,7 +36,7 @@ __device__ NNL_INLINE void ctc_alpha_block(const scalar_t* log_probs, const int*
     ctc_alpha_init(lp, tgt, ext_len, blank, alpha_n, tid, nthreads);
     for (int t = 1; t < frames; ++t) {
       __syncthreads();
-      ctc_alpha_step(lp + t * frame_stride, tgt, ext_len, blank, t, frames - t,
+      ctc_alpha_step(lp + t * frame_stride, tgt, ext_len, blank, frames - t,
                      alpha_n + (long long)(t - 1) * ext_stride,
                      alpha_n + (long long)t * ext_stride, tid, nthreads);
     }
@@ -72,31 +76,35 @@ __device__ NNL_INLINE void ctc_beta_block(const scalar_t* log_probs, const int* 
 }
 
 template <typename scalar_t>
-__device__ NNL_INLINE void ctc_grad_element(const scalar_t* log_probs, const int* targets,
-                                            const int* input_lengths,
-                                            const int* target_lengths, const scalar_t* alpha,
-                                            const scalar_t* beta, const scalar_t* nll,
-                                            const scalar_t* grad_scale, scalar_t* grad,
-                                            int batch, int classes, int max_time,
-                                            int max_length, int blank) {
-  const long long index = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+__device__ NNL_INLINE void ctc_grad_elements(const scalar_t* log_probs, const int* targets,
+                                             const int* input_lengths,
+                                             const int* target_lengths, const scalar_t* alpha,
+                                             const scalar_t* beta, const scalar_t* nll,
+                                             const scalar_t* grad_scale, scalar_t* grad,
+                                             int batch, int classes, int max_time,
+                                             int max_length, int blank) {
   const long long frame_size = (long long)batch * classes;
-  if (index >= max_time * frame_size) return;
-  const int t = (int)(index / frame_size);
-  const int n = (int)((index / classes) % batch);
-  const int c = (int)(index % classes);
-  const scalar_t sample_nll = nll[n];
-  // Padded frames and samples without a valid path (nll = +inf) get exactly 0.
-  if (t >= input_lengths[n] || !(sample_nll < nnl_limits<scalar_t>::max())) {
-    grad[index] = scalar_t(0);
-    return;
-  }
   const int ext_stride = 2 * max_length + 1;
-  const long long row = ((long long)n * max_time + t) * ext_stride;
-  const scalar_t occupancy =
-      ctc_class_occupancy(alpha + row, beta + row, targets + (long long)n * max_length,
-                          target_lengths[n], blank, c);
-  grad[index] = ctc_grad_value(occupancy, log_probs[index], sample_nll, grad_scale[n]);
+  NNL_GRID_STRIDE_LOOP(index, max_time * frame_size) {
+    const int t = (int)(index / frame_size);
+    const int n = (int)((index / classes) % batch);
+    const int c = (int)(index % classes);
+    const int frames = input_lengths[n];
+    const scalar_t sample_nll = nll[n];
+    // Padded frames and samples without a valid path (nll = +inf) get exactly 0.
+    if (t >= frames || !ctc_has_gradient(sample_nll)) {
+      grad[index] = scalar_t(0);
+      continue;
+    }
+    const int length = target_lengths[n];
+    int first, last;
+    ctc_frame_window(2 * length + 1, frames, t, &first, &last);
+    const long long row = ((long long)n * max_time + t) * ext_stride;
+    const scalar_t occupancy =
+        ctc_class_occupancy(alpha + row, beta + row, targets + (long long)n * max_length,
+                            length, blank, c, first, last);
+    grad[index] = ctc_grad_value(occupancy, log_probs[index], sample_nll, grad_scale[n]);
+  }
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
@@ -115,12 +123,12 @@ ctc_beta_f32(const float* log_probs, const int* targets, const int* input_length
                  max_time, max_length, blank);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
+extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
 ctc_grad_f32(const float* log_probs, const int* targets, const int* input_lengths,
              const int* target_lengths, const float* alpha, const float* beta, const float* nll,
              const float* grad_scale, float* grad, int batch, int classes, int max_time,
              int max_length, int blank) {
-  ctc_grad_element(log_probs, targets, input_lengths, target_lengths, alpha, beta, nll,
+  ctc_grad_elements(log_probs, targets, input_lengths, target_lengths, alpha, beta, nll,
                    grad_scale, grad, batch, classes, max_time, max_length, blank);
 }
 
@@ -140,11 +148,11 @@ ctc_beta_f64(const double* log_probs, const int* targets, const int* input_lengt
                  max_time, max_length, blank);
 }
 
-extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
+extern "C" __global__ void __launch_bounds__(NNL_GRID_THREADS)
 ctc_grad_f64(const double* log_probs, const int* targets, const int* input_lengths,
              const int* target_lengths, const double* alpha, const double* beta, const double* nll,
              const double* grad_scale, double* grad, int batch, int classes, int max_time,
              int max_length, int blank) {
-  ctc_grad_element(log_probs, targets, input_lengths, target_lengths, alpha, beta, nll,
+  ctc_grad_elements(log_probs, targets, input_lengths, target_lengths, alpha, beta, nll,
                    grad_scale, grad, batch, classes, max_time, max_length, blank);
 }

@@ -14,6 +14,7 @@
 #include <pybind11/pybind11.h>
 
 #include <climits>
+#include <cstdint>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -72,10 +73,25 @@ inline void require_elements(const char* op, const char* name, const pybind11::a
   }
 }
 
-// An output buffer must be writeable: the loop writes through its data pointer.
+// An output must be writable: the loop writes through its pointer regardless.
 inline void require_writable(const char* op, const char* name, const pybind11::array& a) {
   if (!a.writeable()) {
-    argument_error(op, std::string(name) + " is read-only; the entry point writes into it");
+    argument_error(op, std::string(name) + " is read-only; expected a writable array");
+  }
+}
+
+// An output must not share memory with another argument: writing it while the
+// other is read would change values after they were checked (a label turned
+// into an out-of-bounds index) or corrupt results.
+inline void require_disjoint(const char* op, const char* name, const pybind11::array& a,
+                             const char* other_name, const pybind11::array& other) {
+  const std::uintptr_t a0 = reinterpret_cast<std::uintptr_t>(a.data());
+  const std::uintptr_t b0 = reinterpret_cast<std::uintptr_t>(other.data());
+  const std::uintptr_t a_bytes = (std::uintptr_t)a.nbytes();
+  const std::uintptr_t b_bytes = (std::uintptr_t)other.nbytes();
+  if (a_bytes && b_bytes && a0 < b0 + b_bytes && b0 < a0 + a_bytes) {
+    argument_error(op, std::string(name) + " shares memory with " + other_name +
+                           "; expected separate arrays");
   }
 }
 

@@ -27,6 +27,19 @@
 // log_softmax it assumes was applied.) A class no path uses at t, or a sample
 // with p(l) = 0, gets exactly 0: never -inf - -inf = NaN.
 //
+// A path through (t, s) needs s >= S - 2 (frames left) to still reach the end
+// and s <= 2 t + 1 to have been reached from the start: the frame's window.
+// Outside it the recursions write -inf without arithmetic, and the gradient
+// gathers only inside it; alpha alone is also computed above 2 t + 1, see NaN.
+//
+// NaN in, NaN out, as in PyTorch: a NaN in y at a position (t, s) from which
+// the end can still be reached makes alpha there NaN and so -log p(l) (PyTorch
+// computes every position, so this holds above 2 t + 1 too, where alpha is -inf
+// for any other y), and the gradient of that sample is then NaN at every frame
+// it has. The log-sum-exp helpers pass a NaN operand through (a comparison
+// alone would drop it). A NaN that cannot reach the end leaves the loss finite
+// and makes NaN only the gradient entries whose window positions it reaches.
+//
 // Layouts: log_probs and its gradient are (T_max, N, C); alpha and beta are
 // (N, T_max, S_max) with S_max = 2 L_max + 1; targets are padded (N, L_max).
 // A cooperative worker `tid` of `nthreads` owns extended positions tid,
@@ -55,16 +68,18 @@ NNL_HD NNL_INLINE scalar_t ctc_neg_inf() {
 // log(exp(a) + exp(b) + exp(c)) with one log instead of two log1p's. The
 // maximum contributes exp(0) = 1 exactly and impossible (-inf) terms nothing,
 // so neither costs an exp: half the positions (blanks) never have a skip term.
+// A NaN never wins a comparison, so it may end up in any of m, x, y; every
+// return below lets it through (m + x + y is -inf exactly when all are -inf).
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t ctc_log_sum_exp3(scalar_t a, scalar_t b, scalar_t c) {
   const scalar_t lowest = nnl_limits<scalar_t>::lowest();
   scalar_t m = a, x = b, y = c;  // m: the maximum; x, y: the other two
   if (b > m) { x = m; m = b; }
   if (c > m) { y = m; m = c; }
-  if (m < lowest) return m;
+  if (m < lowest) return m + x + y;
   scalar_t sum = 1;
-  if (x > lowest) sum += nnl_exp(x - m);
-  if (y > lowest) sum += nnl_exp(y - m);
+  if (!(x < lowest)) sum += nnl_exp(x - m);
+  if (!(y < lowest)) sum += nnl_exp(y - m);
   return m + nnl_log(sum);
 }
 
@@ -87,16 +102,17 @@ NNL_HD NNL_INLINE void ctc_alpha_init(const scalar_t* lp_t, const int* targets, 
 }
 
 // alpha_t(s) for the worker's positions from alpha_{t-1} (prev) into cur.
-// Positions s < ext_len - 2 (frames_left) cannot reach the end any more, and
-// s > 2 (t + 1) cannot be reached yet: both are -inf without arithmetic.
+// Positions s < ext_len - 2 (frames_left) cannot reach the end any more: they
+// are -inf without arithmetic. Those above 2 t + 1, not reached yet, are -inf
+// too, but computed (cheaply: every term is -inf), so that a NaN there reaches
+// the loss as in PyTorch.
 template <typename scalar_t>
 NNL_HD NNL_INLINE void ctc_alpha_step(const scalar_t* lp_t, const int* targets, int ext_len,
-                                      int blank, int t, int frames_left, const scalar_t* prev,
+                                      int blank, int frames_left, const scalar_t* prev,
                                       scalar_t* cur, int tid, int nthreads) {
   const int first = ext_len - 2 * frames_left;
-  const int last = 2 * t + 1;
   for (int s = tid; s < ext_len; s += nthreads) {
-    if (s < first || s > last) {
+    if (s < first) {
       cur[s] = ctc_neg_inf<scalar_t>();
       continue;
     }
@@ -119,6 +135,8 @@ NNL_HD NNL_INLINE void ctc_beta_init(const scalar_t* lp_t, const int* targets, i
 }
 
 // beta_t(s) from beta_{t+1} (next) into cur; `t` frames precede this one.
+// Outside the frame's window (ctc_frame_window) beta is -inf without
+// arithmetic: it only ever meets alpha inside it.
 template <typename scalar_t>
 NNL_HD NNL_INLINE void ctc_beta_step(const scalar_t* lp_t, const int* targets, int ext_len,
                                      int blank, int t, int frames_left, const scalar_t* next,
@@ -150,27 +168,46 @@ NNL_HD NNL_INLINE scalar_t ctc_neg_log_likelihood(const scalar_t* last_alpha, in
   return -nnl_log_add_exp(end_blank, end_label);
 }
 
+// Whether a sample has a gradient at all: not when p(l) = 0 (nll = +inf; its
+// gradient is exactly 0), but when its loss is NaN (the gradient is NaN).
+template <typename scalar_t>
+NNL_HD NNL_INLINE bool ctc_has_gradient(scalar_t nll) {
+  return !(nll > nnl_limits<scalar_t>::max());
+}
+
 // grad_scale * d(-log p)/dy[t][c] from the log mass of the paths through class
 // c at t (occupancy = logsumexp of alpha + beta over the s with l'_s = c).
+// A class no path uses gets exactly 0, or NaN when nll or grad_scale is NaN.
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t ctc_grad_value(scalar_t occupancy, scalar_t lp, scalar_t nll,
                                           scalar_t grad_scale) {
-  if (occupancy < nnl_limits<scalar_t>::lowest()) return scalar_t(0);
+  if (occupancy < nnl_limits<scalar_t>::lowest()) {
+    if (nll != nll) return nll;
+    return grad_scale != grad_scale ? grad_scale : scalar_t(0);
+  }
   return -grad_scale * nnl_exp(occupancy - lp + nll);
 }
 
-// The occupancy of class c at one frame, gathered over the s with l'_s = c in
-// increasing s (the host twin accumulates in the same order, so both agree).
+// The positions [*first, *last] of frame t (of `frames`) that a complete path
+// can pass through; empty (first > last) when none can.
+NNL_HD NNL_INLINE void ctc_frame_window(int ext_len, int frames, int t, int* first, int* last) {
+  *first = nnl_max(0, ext_len - 2 * (frames - t));
+  *last = nnl_min(ext_len - 1, 2 * t + 1);
+}
+
+// The occupancy of class c at frame t, gathered over the s with l'_s = c in the
+// frame's window, in increasing s (the host twin accumulates in the same order,
+// so both agree).
 template <typename scalar_t>
 NNL_HD NNL_INLINE scalar_t ctc_class_occupancy(const scalar_t* alpha_t, const scalar_t* beta_t,
                                                const int* targets, int length, int blank,
-                                               int c) {
+                                               int c, int first, int last) {
   scalar_t total = ctc_neg_inf<scalar_t>();
   if (c == blank) {
-    for (int s = 0; s <= 2 * length; s += 2)
+    for (int s = first + (first & 1); s <= last; s += 2)
       total = nnl_log_add_exp(total, alpha_t[s] + beta_t[s]);
   } else {
-    for (int i = 0; i < length; ++i) {
+    for (int i = first >> 1; 2 * i + 1 <= last && i < length; ++i) {
       if (targets[i] == c) total = nnl_log_add_exp(total, alpha_t[2 * i + 1] + beta_t[2 * i + 1]);
     }
   }

@@ -74,11 +74,16 @@ NNL_HD NNL_INLINE T nnl_min(T a, T b) { return a < b ? a : b; }
 
 // log(exp(a) + exp(b)) without overflow; log-space recursions (CTC) are built
 // on it. Both -inf (an impossible path) must stay -inf, not -inf - -inf = NaN.
+// A NaN operand gives NaN: a NaN loses every comparison, so one selection
+// (not nnl_max and nnl_min, which would both pick the other operand) puts it
+// in hi or lo, and both returns below carry it; for other operands hi + lo is
+// exactly -inf where hi alone was.
 template <typename T>
 NNL_HD NNL_INLINE T nnl_log_add_exp(T a, T b) {
-  const T hi = nnl_max(a, b);
-  const T lo = nnl_min(a, b);
-  if (hi < nnl_limits<T>::lowest()) return hi;
+  const bool a_larger = a > b;
+  const T hi = a_larger ? a : b;
+  const T lo = a_larger ? b : a;
+  if (hi < nnl_limits<T>::lowest()) return hi + lo;
   return hi + nnl_log1p(nnl_exp(lo - hi));
 }
 
