@@ -325,6 +325,12 @@ class Module:
         so a failed load leaves the model as it was."""
         return _state.load(self, state_dict, strict)
 
+    def _prepare_load_state_dict(self, state_dict, strict=True):
+        """Check `state_dict` as ``load_state_dict`` does, change nothing, and
+        return the function that copies it in; lets ``nnlite.io.load`` check
+        the model, the optimiser and the metadata before it changes any."""
+        return _state.prepare_load(self, state_dict, strict)
+
     # -- printing -------------------------------------------------------------------
     def extra_repr(self):
         return ""
