@@ -233,3 +233,22 @@ def test_channels_first_model_is_refused(tmp_path):
     with pytest.raises(KerasImportError, match="'conv2d_1' \\(Conv2D\\) uses "
                                                "data_format='channels_first'"):
         load_keras_h5(flatten_net(), str(changed))
+
+
+def test_damaged_config_and_arrays_are_keras_import_errors(tmp_path):
+    # A cut JSON config used to raise a bare JSONDecodeError.
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(open(FLATTEN_MODEL, "rb").read())
+    with h5py.File(damaged, "a") as f:
+        f.attrs["model_config"] = f.attrs["model_config"][:-7]
+    with pytest.raises(KerasImportError, match="damaged.h5: its model_config attribute is not "
+                                               "valid JSON"):
+        load_keras_h5(flatten_net(), str(damaged))
+    damaged.write_bytes(open(FLATTEN_WEIGHTS, "rb").read())
+    with h5py.File(damaged, "a") as f:
+        kernel = f["dense/dense/kernel:0"]
+        values = kernel[()]
+        values[3, 2] = np.inf  # what a flipped exponent bit can make of a weight
+        kernel[...] = values
+    with pytest.raises(KerasImportError, match="'dense/kernel:0' holds NaN or infinite"):
+        load_keras_h5(flatten_net(), str(damaged))
