@@ -76,7 +76,7 @@ def save(path, model, optimizer=None, **meta):
         optimizer_state = optimizer.state_dict()
         arrays, config_text = _split_optimizer_state(optimizer, optimizer_state)
     state = model.state_dict()
-    _check_dataset_names(state)
+    _check_dataset_names("state-dict key", state)
     with atomic_path(path, durable=True) as temporary:
         with _h5py().File(temporary, "w") as f:
             record = _checksums.ChecksumRecord()
@@ -112,19 +112,20 @@ def _split_optimizer_state(optimizer, optimizer_state):
                 arrays[index][key] = _device.to_numpy(value)
             else:
                 scalars[str(index)][key] = value
+        _check_dataset_names(f"{type(optimizer).__name__} state key", arrays[index])
     config = {"class": type(optimizer).__name__,
               "param_groups": optimizer_state["param_groups"], "scalars": scalars}
     return arrays, _dumps("save", "optimizer state", config)
 
 
-def _check_dataset_names(state):
-    # Module names refuse "/" already; a hand-written state_dict() could still
-    # return a key HDF5 would read as a path, and the file could never load.
-    for key in state:
+def _check_dataset_names(what, names):
+    # Module names refuse "/" already; a hand-written state_dict() (or an
+    # optimiser's state key) could still be read by HDF5 as a path, and the
+    # file could never load.
+    for key in names:
         if not isinstance(key, str) or not key or "/" in key or "\0" in key:
-            raise ValueError(f"save: state-dict key {key!r} cannot name an HDF5 dataset "
-                             f"(it must be non-empty text without '/', HDF5's path "
-                             f"separator, or NUL); rename that parameter or buffer")
+            raise ValueError(f"save: {what} {key!r} cannot name an HDF5 dataset (it must be "
+                             f"non-empty text without '/', HDF5's path separator, or NUL)")
 
 
 def _write(group, name, array, record):
