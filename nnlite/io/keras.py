@@ -36,6 +36,10 @@ weight array cannot be detected: it loads as a different weight unless it
 makes the value NaN or infinite (refused). Structure (layer lists, names,
 shapes, dtypes, the JSON config) is checked, and an array's size before it is
 read, so a damaged file cannot make the import allocate more than its size.
+One kind of damage cannot become an exception: Keras stores layer names and
+the config as HDF5 variable-length strings, and a corrupt one can make HDF5
+itself hang or crash (seen with HDF5 2.0.0 for about 1 in 3,000 single-bit
+flips). nnlite's own checkpoints store no such strings.
 
 h5py is imported on first use, so ``import nnlite.io`` does not need it.
 """
