@@ -10,7 +10,8 @@ on small GPUs. PyTorch's spelling, NCHW, float32 compute; CPU kernels through
 import numpy as np
 
 from nnlite._version import __version__
-from nnlite.errors import AnomalyError, DeviceMismatchError, GradcheckError, OutOfMemoryError
+from nnlite.errors import (AnomalyError, DeviceMismatchError, GradcheckError, InvalidNameError,
+                           OutOfMemoryError)
 from nnlite.tensor import (Function, Tensor, as_tensor, enable_grad, is_anomaly_enabled,
                            is_grad_enabled, no_grad, set_detect_anomaly, tensor)
 from nnlite import functional
@@ -33,7 +34,8 @@ int32 = np.int32
 bool_ = np.bool_
 
 __all__ = [
-    "AnomalyError", "DeviceMismatchError", "Function", "GradcheckError", "OutOfMemoryError",
+    "AnomalyError", "DeviceMismatchError", "Function", "GradcheckError", "InvalidNameError",
+    "OutOfMemoryError",
     "Tensor", "__version__", "arange", "as_tensor", "cat", "concatenate", "cuda", "decode",
     "enable_grad", "float32", "float64", "full", "functional", "gradcheck", "int32", "int64",
     "is_anomaly_enabled", "is_grad_enabled", "manual_seed", "metrics", "nn", "no_grad", "ones",

@@ -22,3 +22,14 @@ class AnomalyError(FloatingPointError):
 
 class DeviceMismatchError(RuntimeError):
     """An op received tensors that live on different devices."""
+
+
+class InvalidNameError(KeyError, ValueError):
+    """A parameter, buffer or sub-module name that cannot be registered: empty,
+    containing "." (the separator of state-dict keys) or "/" (the separator of
+    HDF5 paths, so the checkpoint could never be loaded), or the name of an
+    attribute the module already has. A KeyError, as PyTorch raises for "."
+    and clashes, and a ValueError, as it is a bad value."""
+
+    def __str__(self):  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else ""

@@ -1,5 +1,7 @@
 """load_keras_h5 against real tf.keras 2.15 files (tests/fixtures, made by
-make_keras_crnn.py; TensorFlow is not needed here) and bad files."""
+make_keras_crnn.py and make_keras_flatten.py; TensorFlow is not needed here)
+and bad files."""
+import json
 import os
 
 import h5py
@@ -14,6 +16,11 @@ from nnlite.models import crnn as C
 FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
 WEIGHTS = os.path.join(FIXTURES, "keras_crnn_weights.h5")
 MODEL = os.path.join(FIXTURES, "keras_crnn_model.h5")
+
+
+FLATTEN_WEIGHTS = os.path.join(FIXTURES, "keras_flatten_weights.h5")
+FLATTEN_MODEL = os.path.join(FIXTURES, "keras_flatten_model.h5")
+FLATTEN_BN_WEIGHTS = os.path.join(FIXTURES, "keras_flatten_bn_weights.h5")
 
 
 @pytest.fixture(scope="module")
@@ -148,3 +155,100 @@ def test_unidirectional_lstm_and_cudnn_bias(tmp_path):
 def test_layers_without_keras_counterpart_are_refused():
     with pytest.raises(KerasImportError, match="'0' \\(NALU\\) has no Keras counterpart"):
         load_keras_h5(nn.Sequential(nn.NALU(2, 1)), WEIGHTS)
+
+
+# ---------------------------------------------------------------- Flatten --
+
+@pytest.fixture(scope="module")
+def flatten_reference():
+    return np.load(os.path.join(FIXTURES, "keras_flatten_io.npz"))
+
+
+def flatten_net():
+    """make_keras_flatten.py's `flatten` model, layer for layer (Keras's
+    BatchNormalization epsilon is 1e-3)."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.BatchNorm2d(4, eps=1e-3),
+                         nn.MaxPool2d(2), nn.Conv2d(4, 6, 2), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(72, 8), nn.ReLU(), nn.Linear(8, 5))
+
+
+def flatten_bn_net():
+    return nn.Sequential(nn.Conv2d(2, 3, 2), nn.ReLU(), nn.Flatten(),
+                         nn.BatchNorm1d(60, eps=1e-3), nn.Linear(60, 4))
+
+
+def nchw(x_nhwc):
+    return nl.tensor(np.ascontiguousarray(x_nhwc.transpose(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("path", [FLATTEN_WEIGHTS, FLATTEN_MODEL],
+                         ids=["save_weights", "model_save"])
+def test_dense_after_flatten_reproduces_keras(flatten_reference, path):
+    # Keras flattens (h, w, c), nnlite (c, h, w): the Dense kernel's rows must
+    # be permuted, or the outputs differ by tens.
+    assert "keras 2." in str(flatten_reference["versions"])
+    model = load_keras_h5(flatten_net(), path).eval()
+    with nl.no_grad():
+        out = model(nchw(flatten_reference["x_nhwc"])).numpy()
+    expected = flatten_reference["out"]
+    assert np.abs(expected).max() > 1.0  # not a degenerate fixture
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_batchnorm_over_a_flattened_map_reproduces_keras(flatten_reference):
+    # The same order applies to a BatchNormalization between Flatten and Dense.
+    model = load_keras_h5(flatten_bn_net(), FLATTEN_BN_WEIGHTS).eval()
+    with nl.no_grad():
+        out = model(nchw(flatten_reference["x_bn_nhwc"])).numpy()
+    expected = flatten_reference["out_bn"]
+    assert np.abs(expected).max() > 1.0
+    np.testing.assert_allclose(out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_dense_after_flatten_permutes_rows_from_hwc_to_chw():
+    model = load_keras_h5(flatten_net(), FLATTEN_WEIGHTS)
+    with h5py.File(FLATTEN_WEIGHTS, "r") as f:
+        kernel = f["dense/dense/kernel:0"][()]  # (72, 8), rows in (h, w, c) = (4, 3, 6) order
+    hwc = kernel.reshape(4, 3, 6, 8)
+    weight = model[7].weight.numpy()            # (8, 72), columns in (c, h, w) order
+    for c, h, w in [(0, 0, 0), (5, 0, 0), (0, 3, 0), (0, 0, 2), (2, 1, 1), (5, 3, 2)]:
+        np.testing.assert_array_equal(weight[:, c * 12 + h * 3 + w], hwc[h, w, c])
+    # the second Dense follows a Dense: a plain transpose
+    with h5py.File(FLATTEN_WEIGHTS, "r") as f:
+        np.testing.assert_array_equal(model[9].weight.numpy(), f["dense_1/dense_1/kernel:0"][()].T)
+
+
+def test_channels_first_model_is_refused(tmp_path):
+    # Its Flatten order is not (h, w, c): importing it as channels-last would
+    # scramble the Dense rows, so the config's data_format is checked.
+    changed = tmp_path / "channels_first.h5"
+    with open(FLATTEN_MODEL, "rb") as src:
+        changed.write_bytes(src.read())
+    with h5py.File(changed, "a") as f:
+        config = json.loads(f.attrs["model_config"])
+        for layer in config["config"]["layers"]:
+            if layer["class_name"] == "Conv2D" and layer["config"]["name"] == "conv2d_1":
+                layer["config"]["data_format"] = "channels_first"
+        f.attrs["model_config"] = json.dumps(config)
+    with pytest.raises(KerasImportError, match="'conv2d_1' \\(Conv2D\\) uses "
+                                               "data_format='channels_first'"):
+        load_keras_h5(flatten_net(), str(changed))
+
+
+def test_damaged_config_and_arrays_are_keras_import_errors(tmp_path):
+    # A cut JSON config used to raise a bare JSONDecodeError.
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(open(FLATTEN_MODEL, "rb").read())
+    with h5py.File(damaged, "a") as f:
+        f.attrs["model_config"] = f.attrs["model_config"][:-7]
+    with pytest.raises(KerasImportError, match="damaged.h5: its model_config attribute is not "
+                                               "valid JSON"):
+        load_keras_h5(flatten_net(), str(damaged))
+    damaged.write_bytes(open(FLATTEN_WEIGHTS, "rb").read())
+    with h5py.File(damaged, "a") as f:
+        kernel = f["dense/dense/kernel:0"]
+        values = kernel[()]
+        values[3, 2] = np.inf  # what a flipped exponent bit can make of a weight
+        kernel[...] = values
+    with pytest.raises(KerasImportError, match="'dense/kernel:0' holds NaN or infinite"):
+        load_keras_h5(flatten_net(), str(damaged))

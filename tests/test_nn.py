@@ -265,6 +265,42 @@ def test_module_list_and_dict_register_children():
     assert "box" in heads and heads["digit"].out_features == 10
 
 
+@pytest.mark.parametrize("register", [
+    lambda m, name: nn.ModuleDict({name: nn.Linear(2, 2)}),
+    lambda m, name: m.add_module(name, nn.Linear(2, 2)),
+    lambda m, name: m.register_parameter(name, nn.Parameter(nl.ones(1))),
+    lambda m, name: m.register_buffer(name, nl.ones(1)),
+], ids=["ModuleDict", "add_module", "register_parameter", "register_buffer"])
+@pytest.mark.parametrize("name", ["conv/1", "/", "a.b", ""])
+def test_names_that_break_state_dict_keys_are_refused(register, name):
+    # "." and "" as in PyTorch; "/" because it is HDF5's path separator: a
+    # ModuleDict key "conv/1" used to save a checkpoint that could never load.
+    with pytest.raises(nl.InvalidNameError, match=f"name {name!r} must be non-empty") as info:
+        register(nn.Module(), name)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, KeyError)
+
+
+def test_module_dict_key_may_not_hide_an_attribute():
+    # PyTorch's rule: a key "training" would have replaced the train/eval flag.
+    for key in ("training", "forward", "_parameters"):
+        with pytest.raises(KeyError, match=f"already has an attribute {key!r}"):
+            nn.ModuleDict({key: nn.Linear(2, 2)})
+    heads = nn.ModuleDict({"box": nn.Linear(2, 2)})
+    heads["box"] = nn.Linear(2, 3)  # replacing a key of the same kind is fine
+    assert heads["box"].out_features == 3 and heads.training is True
+    with pytest.raises(KeyError, match="already has an attribute 'box'"):
+        heads.register_parameter("box", nn.Parameter(nl.ones(1)))
+
+
+def test_assignment_still_replaces_an_attribute_of_another_kind():
+    module = nn.Module()
+    module.extra = 3
+    module.extra = nn.Parameter(nl.ones(2))  # as in PyTorch: assignment replaces
+    module.head = nn.Linear(2, 2)
+    module.head = nn.Parameter(nl.zeros(1))
+    assert list(module.state_dict()) == ["extra", "head"]
+
+
 def test_buffers_persistent_and_not():
     module = nn.Module()
     module.register_buffer("kept", nl.zeros(2))

@@ -163,6 +163,52 @@ def test_resume_of_a_finished_run_does_nothing(tmp_path):
     assert again.step == 4 and len(again.history["train"]) == 4
 
 
+def drop_step_size(meta):
+    del meta["scheduler"]["step_size"]  # as if saved from another kind of scheduler
+
+
+def drop_loader_batch(meta):
+    del meta["loader"]["batch"]
+
+
+def break_numpy_rng(meta):
+    meta["rng"]["numpy"]["state"]["key"] = [1, 2, 3]
+
+
+def set_step_text(meta):
+    meta["step"] = "abc"
+
+
+@pytest.mark.parametrize("change, message", [
+    (drop_step_size, "the saved StepLR state has keys"),
+    (drop_loader_batch, "loader state cannot be restored: KeyError"),
+    (break_numpy_rng, "rng state cannot be restored"),
+    (set_step_text, "step 'abc' is not a step count"),
+], ids=["scheduler", "loader", "rng", "step"])
+def test_failed_resume_changes_nothing(tmp_path, change, message):
+    # The meta is checked inside nl.io.load, before the weights are copied in:
+    # a resume that fails on the scheduler, loader or random state used to
+    # leave the checkpoint's weights (and part of that state) in place.
+    first = toy_trainer(tmp_path, steps=5)
+    first.fit()
+    meta = nl.io.load(tmp_path / "last.h5", toy_model())
+    change(meta)
+    nl.io.save(tmp_path / "last.h5", first.model, first.optimizer, **meta)
+
+    resumed = toy_trainer(tmp_path, steps=10, init_seed=3)
+    weights = parameters(resumed)
+    scheduler, loader = resumed.scheduler.state_dict(), resumed.train_loader.state_dict()
+    rng = nl.training.state.capture_rng()
+    with pytest.raises(nl.io.CheckpointError, match=f"last.h5 cannot resume.*{message}"):
+        resumed.fit(resume=True)
+    for name, value in parameters(resumed).items():
+        np.testing.assert_array_equal(value, weights[name], err_msg=name)
+    assert resumed.optimizer.state == {}
+    assert resumed.scheduler.state_dict() == scheduler
+    assert resumed.train_loader.state_dict() == loader
+    assert nl.training.state.capture_rng() == rng
+
+
 def test_without_validation_only_last_is_kept(tmp_path):
     model = toy_model()
     train, _ = toy_loaders()

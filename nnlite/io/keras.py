@@ -13,7 +13,14 @@ is copied. Conversions:
 
 * Conv2D kernel (kh, kw, in, out) -> weight (out, in, kh, kw); no flip (both
   libraries cross-correlate).
-* Dense kernel (in, out) -> weight (out, in).
+* Dense kernel (in, out) -> weight (out, in). Keras flattens a channels-last
+  (h, w, c) feature map, nnlite (nn.Flatten, ``x.reshape(n, -1)``) a (c, h,
+  w) one: the first Dense after the Flatten of a convolution's output (whose
+  input size is a multiple of the last Conv2D's channels c, but not c itself)
+  gets its rows permuted from (h, w, c) to (c, h, w) order, and so does a
+  BatchNormalization over the flattened vector. A Conv2D or Flatten with
+  data_format="channels_first" in a model file is refused; a weights-only file
+  does not say, and is read as channels-last (Keras's default).
 * BatchNormalization gamma, beta, moving_mean, moving_variance -> weight,
   bias, running_mean, running_var (num_batches_tracked is left at 0).
 * LSTM kernel (in, 4H) and recurrent_kernel (H, 4H) -> weight_ih (4H, in) and
@@ -23,9 +30,21 @@ is copied. Conversions:
   layer's forward/backward halves go to the ``_reverse``-less / ``_reverse``
   parameters; a stacked nn.LSTM takes one Keras layer per layer.
 
+Every failure is a KerasImportError naming the file, whatever a damaged file
+makes h5py raise. Keras files carry no checksums, so a flipped bit inside a
+weight array cannot be detected: it loads as a different weight unless it
+makes the value NaN or infinite (refused). Structure (layer lists, names,
+shapes, dtypes, the JSON config) is checked, and an array's size before it is
+read, so a damaged file cannot make the import allocate more than its size.
+One kind of damage cannot become an exception: Keras stores layer names and
+the config as HDF5 variable-length strings, and a corrupt one can make HDF5
+itself hang or crash (seen with HDF5 2.0.0 for about 1 in 3,000 single-bit
+flips). nnlite's own checkpoints store no such strings.
+
 h5py is imported on first use, so ``import nnlite.io`` does not need it.
 """
 import json
+import os
 
 import numpy as np
 
@@ -50,10 +69,11 @@ def _text(value):
     return value.decode("utf8") if isinstance(value, bytes) else str(value)
 
 
-def _read_layers(root, path):
-    """[(layer name, {array key: ndarray}, [full weight names])] for every Keras
-    layer with weights, in the file's order. Keys are 'kernel', 'bias' ... with
-    'forward/' or 'backward/' in front for a Bidirectional layer's halves."""
+def _read_layers(root, path, largest):
+    """[(layer name, {array key: ndarray})] for every Keras layer with weights,
+    in the file's order. Keys are 'kernel', 'bias' ... with 'forward/' or
+    'backward/' in front for a Bidirectional layer's halves. An array is
+    checked before it is read: floating point, at most `largest` bytes."""
     if "layer_names" not in root.attrs:
         raise KerasImportError(f"load_keras_h5: {path} holds no Keras weights (no 'layer_names' "
                                f"attribute at the root or under 'model_weights'); top-level "
@@ -75,9 +95,23 @@ def _read_layers(root, path):
             if full_name not in group:
                 raise KerasImportError(f"load_keras_h5: {path}: layer '{layer_name}' lists weight "
                                        f"'{full_name}' but holds no such array")
-            arrays[key] = np.asarray(group[full_name])
+            arrays[key] = _read_weight(path, layer_name, full_name, group[full_name], largest)
         layers.append((layer_name, arrays))
     return layers
+
+
+def _read_weight(path, layer_name, full_name, dataset, largest):
+    dtype, shape = getattr(dataset, "dtype", None), getattr(dataset, "shape", None)
+    if dtype is None or dtype.kind != "f" or int(np.prod(shape)) * dtype.itemsize > largest:
+        raise KerasImportError(f"load_keras_h5: {path}: layer '{layer_name}' weight "
+                               f"'{full_name}' is {dtype} {shape}, not a floating-point array "
+                               f"this file can hold ({largest} bytes); the file is damaged")
+    array = np.asarray(dataset[()])
+    if not np.all(np.isfinite(array)):
+        raise KerasImportError(f"load_keras_h5: {path}: layer '{layer_name}' weight "
+                               f"'{full_name}' holds NaN or infinite values (a diverged "
+                               f"training, or a corrupt file)")
+    return array
 
 
 def _keras_kind(arrays):
@@ -168,19 +202,74 @@ def _converted(path, layer_name, arrays, module, kind):
     return result
 
 
-def _check_gate_activations(path, handle, lstm_layers):
-    """A full-model file names each LSTM's activations; refuse a mismatch
-    (standalone Keras <= 2.3 defaulted to hard_sigmoid gates)."""
-    config_text = handle.attrs.get("model_config")
-    if config_text is None:
-        return  # a weights-only file says nothing about activations
-    config = json.loads(_text(config_text))
+def _to_chw_rows(array, channels):
+    """`array` whose first axis runs over a flattened channels-last (h, w, c)
+    map, with that axis in nnlite's (c, h, w) order instead."""
+    positions = array.shape[0] // channels
+    return (array.reshape((positions, channels) + array.shape[1:]).swapaxes(0, 1)
+            .reshape(array.shape))
+
+
+def _reorder_flattened(keras_layers):
+    """Permute the arrays of the layers that read a flattened convolution
+    output: Keras flattened it as (h, w, c), nnlite flattens (c, h, w).
+
+    Walks the weighted layers in order, following the channel count of the
+    channels-last map the next layer sees (set by a Conv2D, kept by a
+    per-channel BatchNormalization or a Dense on the channel axis). A Dense or
+    BatchNormalization whose input size is a multiple of those channels, but
+    not the channels themselves, reads the flattened map: its rows are
+    permuted. A BatchNormalization keeps the flattened size for the Dense
+    after it; anything else (an LSTM, a Dense on plain vectors) ends the map.
+    A map of one position (h = w = 1) needs no permutation and gets none."""
+    channels = flattened = None
+    result = []
+    for name, arrays in keras_layers:
+        kind, arrays = _keras_kind(arrays), dict(arrays)
+        size = {"batchnorm": arrays.get("moving_mean"), "dense": arrays.get("kernel")}.get(kind)
+        size = None if size is None else size.shape[0]
+        reads_flattened = bool(channels) and size is not None and (
+            size == flattened or (size != channels and size % channels == 0))
+        if kind == "conv2d":
+            channels, flattened = arrays["kernel"].shape[3], None
+        elif reads_flattened:
+            keys = _BN_NAMES if kind == "batchnorm" else ("kernel",)
+            for key in keys:
+                if key in arrays:
+                    arrays[key] = _to_chw_rows(arrays[key], channels)
+            flattened = size if kind == "batchnorm" else None
+            channels = channels if kind == "batchnorm" else None
+        elif kind == "batchnorm" and size == channels and flattened is None:
+            pass  # per-channel statistics of the map: the map goes on
+        elif kind == "dense" and size == channels and flattened is None:
+            channels = arrays["kernel"].shape[1]  # a Dense on the channel axis of the map
+        else:
+            channels = flattened = None
+        result.append((name, arrays))
+    return result
+
+
+def _model_config(path, handle):
+    """The JSON config of a model file, or None for a weights-only file."""
+    text = handle.attrs.get("model_config")
+    if text is None:
+        return None
+    try:
+        return json.loads(_text(text))
+    except ValueError as exc:
+        raise KerasImportError(f"load_keras_h5: {path}: its model_config attribute is not "
+                               f"valid JSON ({exc}); the file is damaged") from None
+
+
+def _config_layers(config):
+    """The config dict of every layer (those with a class_name), nested ones
+    (a Bidirectional's LSTM) included, in order."""
     found = []
 
     def walk(node):
         if isinstance(node, dict):
-            if node.get("class_name") in ("LSTM", "CuDNNLSTM"):
-                found.append(node.get("config", {}))
+            if "class_name" in node and isinstance(node.get("config"), dict):
+                found.append((node["class_name"], node["config"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -188,6 +277,22 @@ def _check_gate_activations(path, handle, lstm_layers):
                 walk(value)
 
     walk(config)
+    return found
+
+
+def _check_channels_last(path, config):
+    for class_name, layer in _config_layers(config):
+        if layer.get("data_format") == "channels_first":
+            raise KerasImportError(f"load_keras_h5: {path}: Keras layer '{layer.get('name')}' "
+                                   f"({class_name}) uses data_format='channels_first'; this "
+                                   f"importer reads channels-last models (Keras's default)")
+
+
+def _check_gate_activations(path, config, lstm_layers):
+    """A full-model file names each LSTM's activations; refuse a mismatch
+    (standalone Keras <= 2.3 defaulted to hard_sigmoid gates)."""
+    found = [layer for class_name, layer in _config_layers(config)
+             if class_name in ("LSTM", "CuDNNLSTM")]
     for (name, module), keras_config in zip(lstm_layers, found):
         want = keras_config.get("recurrent_activation", "sigmoid")
         lstm = module[0]
@@ -201,50 +306,70 @@ def _check_gate_activations(path, handle, lstm_layers):
 
 def load_keras_h5(model, path):
     """Copy the weights of a Keras 2 HDF5 weights or model file into `model`
-    (see the module docstring for the layout rules). Returns `model`."""
+    (see the module docstring for the layout rules). Returns `model`.
+    Everything is read and checked before the model changes; every failure,
+    a damaged file included, is a KerasImportError naming the file."""
     h5py = _h5py()
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise KerasImportError(f"load_keras_h5: cannot read {path} as HDF5: {exc}") from exc
-    with handle:
-        root = handle["model_weights"] if "model_weights" in handle else handle
-        keras_layers = _read_layers(root, path)
-        targets = _nnlite_layers(model)
-        if len(keras_layers) != len(targets):
-            raise KerasImportError(
-                f"load_keras_h5: {path} has {len(keras_layers)} Keras layers with weights "
-                f"{[(n, _keras_kind(a)) for n, a in keras_layers]} but the model has "
-                f"{len(targets)} weighted layers {[(n, k) for n, _, k in targets]}")
-        _check_gate_activations(path, handle, [(n, m) for n, m, k in targets if "lstm" in k])
-        state = {}
-        for (layer_name, arrays), (name, module, kind) in zip(keras_layers, targets):
-            keras_kind = _keras_kind(arrays)
-            if keras_kind != kind:
-                raise KerasImportError(f"load_keras_h5: {path}: Keras layer '{layer_name}' is a "
-                                       f"{keras_kind} but the model's layer at that position, "
-                                       f"'{name}', is a {kind}")
-            owner = module[0] if isinstance(module, tuple) else module
-            prefix = name.split(" (layer")[0]
-            own = dict(owner.named_parameters(recurse=False))
-            own.update(owner.named_buffers(recurse=False))
-            for key, array in _converted(path, layer_name, arrays, module, kind).items():
-                if key not in own or own[key] is None:
-                    raise KerasImportError(f"load_keras_h5: {path}: Keras layer '{layer_name}' "
-                                           f"has an array for '{key}' but the model's "
-                                           f"'{prefix}' has no such parameter")
-                expected = tuple(own[key].shape)
-                if tuple(array.shape) != expected:
-                    raise KerasImportError(
-                        f"load_keras_h5: {path}: Keras layer '{layer_name}' gives "
-                        f"{prefix}.{key} the shape {tuple(array.shape)} (after conversion) but "
-                        f"the model expects {expected}")
-                state[f"{prefix}.{key}" if prefix else key] = array
-        missing = [k for k, v in model.state_dict().items()
-                   if k not in state and not k.endswith("num_batches_tracked")]
-        if missing:
-            raise KerasImportError(f"load_keras_h5: {path} gives no values for the model's "
-                                   f"{missing}")
-        # BatchNorm's num_batches_tracked is optional in load_state_dict (Keras has none).
+    try:
+        with handle:
+            state = _read_state(path, handle, model)
         model.load_state_dict(state)
+    except KerasImportError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a damaged file makes h5py raise
+        raise KerasImportError(f"load_keras_h5: {path} is damaged or not a Keras 2 weights "
+                               f"file: {type(exc).__name__}: {exc}") from exc
     return model
+
+
+def _read_state(path, handle, model):
+    """{state-dict key: array} for `model` from the open Keras file."""
+    root = handle["model_weights"] if "model_weights" in handle else handle
+    targets = _nnlite_layers(model)
+    # Keras stores weights uncompressed: no array is larger than the file, a
+    # bound on what a corrupt shape can make us allocate.
+    largest = os.path.getsize(path)
+    keras_layers = _reorder_flattened(_read_layers(root, path, largest))
+    if len(keras_layers) != len(targets):
+        raise KerasImportError(
+            f"load_keras_h5: {path} has {len(keras_layers)} Keras layers with weights "
+            f"{[(n, _keras_kind(a)) for n, a in keras_layers]} but the model has "
+            f"{len(targets)} weighted layers {[(n, k) for n, _, k in targets]}")
+    config = _model_config(path, handle)
+    if config is not None:
+        _check_channels_last(path, config)
+        _check_gate_activations(path, config, [(n, m) for n, m, k in targets if "lstm" in k])
+    state = {}
+    for (layer_name, arrays), (name, module, kind) in zip(keras_layers, targets):
+        keras_kind = _keras_kind(arrays)
+        if keras_kind != kind:
+            raise KerasImportError(f"load_keras_h5: {path}: Keras layer '{layer_name}' is a "
+                                   f"{keras_kind} but the model's layer at that position, "
+                                   f"'{name}', is a {kind}")
+        owner = module[0] if isinstance(module, tuple) else module
+        prefix = name.split(" (layer")[0]
+        own = dict(owner.named_parameters(recurse=False))
+        own.update(owner.named_buffers(recurse=False))
+        for key, array in _converted(path, layer_name, arrays, module, kind).items():
+            if key not in own or own[key] is None:
+                raise KerasImportError(f"load_keras_h5: {path}: Keras layer '{layer_name}' "
+                                       f"has an array for '{key}' but the model's "
+                                       f"'{prefix}' has no such parameter")
+            expected = tuple(own[key].shape)
+            if tuple(array.shape) != expected:
+                raise KerasImportError(
+                    f"load_keras_h5: {path}: Keras layer '{layer_name}' gives "
+                    f"{prefix}.{key} the shape {tuple(array.shape)} (after conversion) but "
+                    f"the model expects {expected}")
+            state[f"{prefix}.{key}" if prefix else key] = array
+    missing = [k for k, v in model.state_dict().items()
+               if k not in state and not k.endswith("num_batches_tracked")]
+    if missing:
+        raise KerasImportError(f"load_keras_h5: {path} gives no values for the model's "
+                               f"{missing}")
+    # BatchNorm's num_batches_tracked is optional in load_state_dict (Keras has none).
+    return state

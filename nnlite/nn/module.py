@@ -9,6 +9,7 @@ from collections import OrderedDict
 import numpy as np
 
 from nnlite import device as _device
+from nnlite.errors import InvalidNameError
 from nnlite.nn import state as _state
 from nnlite.nn.parameter import Parameter
 from nnlite.tensor import Tensor, clear_grad
@@ -65,9 +66,17 @@ class Module:
         self._non_persistent_buffers.discard(name)
         self.__dict__.pop(name, None)
 
+    def _check_no_clash(self, op, name, store):
+        # PyTorch's rule: a name may not hide (or be hidden by) an attribute of
+        # another kind, e.g. a ModuleDict key "training" or "forward".
+        if name not in store and hasattr(self, name):
+            raise InvalidNameError(f"{op}: {type(self).__name__} already has an attribute "
+                                   f"{name!r}; choose another name")
+
     def register_parameter(self, name, param):
         self._check_initialised("parameters")
         _check_name("register_parameter", name)
+        self._check_no_clash("register_parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter: cannot assign {type(param).__name__} as "
                             f"parameter {name!r}; expected nn.Parameter or None")
@@ -79,6 +88,7 @@ class Module:
         buffers appear in ``state_dict``."""
         self._check_initialised("buffers")
         _check_name("register_buffer", name)
+        self._check_no_clash("register_buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             if not (isinstance(tensor, np.ndarray) or _device.is_device_array(tensor)):
                 raise TypeError(f"register_buffer: cannot assign {type(tensor).__name__} as "
@@ -92,6 +102,7 @@ class Module:
     def add_module(self, name, module):
         self._check_initialised("sub-modules")
         _check_name("add_module", name)
+        self._check_no_clash("add_module", name, self._modules)
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"add_module: {type(module).__name__} is not a Module "
                             f"(name {name!r})")
@@ -101,9 +112,15 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name, value):
+        # Assignment replaces whatever the name held before (PyTorch's rule);
+        # register_* alone refuses to hide an existing attribute.
         if isinstance(value, Parameter):
+            self._check_initialised("parameters")
+            self._forget(name)
             self.register_parameter(name, value)
         elif isinstance(value, Module):
+            self._check_initialised("sub-modules")
+            self._forget(name)
             self.add_module(name, value)
         elif "_parameters" in self.__dict__ and name in self._parameters:
             if value is not None:
@@ -308,6 +325,12 @@ class Module:
         so a failed load leaves the model as it was."""
         return _state.load(self, state_dict, strict)
 
+    def _prepare_load_state_dict(self, state_dict, strict=True):
+        """Check `state_dict` as ``load_state_dict`` does, change nothing, and
+        return the function that copies it in; lets ``nnlite.io.load`` check
+        the model, the optimiser and the metadata before it changes any."""
+        return _state.prepare_load(self, state_dict, strict)
+
     # -- printing -------------------------------------------------------------------
     def extra_repr(self):
         return ""
@@ -348,10 +371,15 @@ class RemovableHandle:
 
 
 def _check_name(op, name):
+    """PyTorch refuses "" and "." (the state-dict key separator); nnlite also
+    refuses "/", which HDF5 reads as a group separator, so a checkpoint with
+    such a key would save but never load."""
     if not isinstance(name, str):
         raise TypeError(f"{op}: name must be a str, got {type(name).__name__}")
-    if "." in name or name == "":
-        raise KeyError(f"{op}: name {name!r} must be non-empty and contain no '.'")
+    if name == "" or "." in name or "/" in name:
+        raise InvalidNameError(f"{op}: name {name!r} must be non-empty and contain no '.' "
+                               f"(the state-dict key separator) and no '/' (the HDF5 path "
+                               f"separator of checkpoints)")
 
 
 def _join(prefix, name):

@@ -48,6 +48,12 @@ def copy_into(target, array):
 
 
 def load(module, state_dict, strict):
+    return prepare_load(module, state_dict, strict)()
+
+
+def prepare_load(module, state_dict, strict):
+    """Check `state_dict` against `module` without changing it; returns the
+    function that copies it in (and returns the IncompatibleKeys)."""
     if not hasattr(state_dict, "keys") or not hasattr(state_dict, "__getitem__"):
         raise TypeError(f"load_state_dict: expected a mapping of name -> array, got "
                         f"{type(state_dict).__name__}")
@@ -89,9 +95,13 @@ def load(module, state_dict, strict):
         raise StateDictError(f"Error(s) in loading state_dict for {module._get_name()}:\n\t"
                         + "\n\t".join(messages))
 
-    for key, array in sources.items():
-        copy_into(expected[key].data, array)
-    for key, fill in defaults.items():
-        if key not in state_dict and key in expected:
+    fills = {key: fill for key, fill in defaults.items()
+             if key not in state_dict and key in expected}
+
+    def copy_in():
+        for key, array in sources.items():
+            copy_into(expected[key].data, array)
+        for key, fill in fills.items():
             expected[key].data[...] = fill  # PyTorch's rule for pre-1.2 BatchNorm checkpoints
-    return IncompatibleKeys(missing, unexpected)
+        return IncompatibleKeys(missing, unexpected)
+    return copy_in

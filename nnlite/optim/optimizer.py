@@ -132,7 +132,14 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore options and state saved by ``state_dict``; arrays are copied
-        onto each parameter's device (floating ones in its dtype)."""
+        onto each parameter's device (floating ones in its dtype). Everything is
+        checked first: a failed load leaves the optimiser as it was."""
+        self._prepare_load_state_dict(state_dict)()
+
+    def _prepare_load_state_dict(self, state_dict):
+        """Check and convert `state_dict` without changing the optimiser;
+        returns the function that installs it. Lets ``nnlite.io.load`` check
+        the model, the optimiser and the metadata before it changes any."""
         name = type(self).__name__
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(self.param_groups):
@@ -153,9 +160,18 @@ class Optimizer:
                 raise ValueError(f"{name}.load_state_dict: state for parameter index {index}, "
                                  f"which no parameter group holds")
             state[p] = {k: _restore(name, k, v, p) for k, v in saved_state.items()}
+        options = []
         for saved, group in zip(saved_groups, self.param_groups):
-            group.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
-        self.state = state
+            merged = dict(group)
+            merged.update({k: copy.deepcopy(v) for k, v in saved.items() if k != "params"})
+            self._validate(merged)  # an lr of "abc" would only fail at the next step
+            options.append({k: v for k, v in merged.items() if k != "params"})
+
+        def install():
+            for group, new_options in zip(self.param_groups, options):
+                group.update(new_options)
+            self.state = state
+        return install
 
 
 def _snapshot(value):
@@ -174,6 +190,9 @@ def _restore(name, key, value, param):
     array = value.data if isinstance(value, Tensor) else value
     if not (isinstance(array, np.ndarray) or _device.is_device_array(array)):
         array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name}.load_state_dict: state {key!r} is an array of "
+                         f"{array.dtype}, not of numbers")
     if array.shape != param.data.shape:
         raise ValueError(f"{name}.load_state_dict: state {key!r} has shape "
                          f"{tuple(array.shape)}, its parameter has shape {param.shape}")

@@ -2,6 +2,7 @@
 optimiser, captured as JSON-able values so a checkpoint can hold them:
 random generators, the lr scheduler, and an interrupt-safe section."""
 import contextlib
+import copy
 import json
 import os
 import random as _python_random
@@ -30,11 +31,27 @@ def capture_rng():
 
 def restore_rng(state):
     _nl_random.set_rng_state(state["nnlite"])
-    numpy_state = dict(state["numpy"])
+    np.random.set_state(_numpy_state(state["numpy"]))
+    _python_random.setstate(_tuplify(state["python"]))
+
+
+def check_rng(state):
+    """Raise if ``restore_rng(state)`` would fail, without touching the
+    process's generators: the state is tried on throwaway ones."""
+    bit_state = state["nnlite"]["bit_generator"]
+    kind = getattr(np.random, bit_state["bit_generator"], None)
+    if not (isinstance(kind, type) and issubclass(kind, np.random.BitGenerator)):
+        raise ValueError(f"unknown bit generator {bit_state['bit_generator']!r}")
+    kind().state = bit_state
+    np.random.RandomState().set_state(_numpy_state(state["numpy"]))
+    _python_random.Random().setstate(_tuplify(state["python"]))
+
+
+def _numpy_state(saved):
+    numpy_state = dict(saved)
     numpy_state["state"] = {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
                             "pos": numpy_state["state"]["pos"]}
-    np.random.set_state(numpy_state)
-    _python_random.setstate(_tuplify(state["python"]))
+    return numpy_state
 
 
 def seed_everything(seed):
@@ -104,6 +121,38 @@ def scheduler_state(scheduler):
 
 def restore_scheduler(scheduler, encoded):
     scheduler.load_state_dict(decode_state(encoded, scheduler.state_dict()))
+
+
+def check_scheduler_state(scheduler, encoded):
+    """Raise ValueError if `encoded` (from scheduler_state) is not a state of a
+    scheduler like `scheduler`: other keys (another class), or values of
+    another kind or length (another number of parameter groups). The state is
+    then tried on a shallow copy, so `scheduler` itself is not changed."""
+    live = scheduler.state_dict()
+    saved = decode_state(encoded, live)
+    if not isinstance(saved, dict) or set(saved) != set(live):
+        keys = sorted(saved) if isinstance(saved, dict) else type(saved).__name__
+        raise ValueError(f"the saved {type(scheduler).__name__} state has keys {keys}, "
+                         f"this scheduler has {sorted(live)}")
+    for key in live:
+        _check_same_kind(key, live[key], saved[key])
+    copy.copy(scheduler).load_state_dict(saved)
+
+
+def _check_same_kind(key, live, saved):
+    if live is None or saved is None:
+        return  # e.g. a best value not set yet
+    numbers = (int, float)
+    same = (isinstance(live, bool) == isinstance(saved, bool)
+            and (isinstance(live, numbers) == isinstance(saved, numbers))
+            and (isinstance(live, str) == isinstance(saved, str))
+            and (isinstance(live, dict) == isinstance(saved, dict))
+            and (isinstance(live, (list, tuple)) == isinstance(saved, (list, tuple))))
+    if same and isinstance(live, (list, tuple)) and len(live) != len(saved):
+        same = False
+    if not same:
+        raise ValueError(f"the saved scheduler state {key!r} is {saved!r:.80}, where this "
+                         f"scheduler has {live!r:.80}")
 
 
 # ------------------------------------------------------ interrupt handling --

@@ -23,6 +23,7 @@ batches per epoch, iteration yields batches from the current position,
 ``load_state_dict(state)``, and ``set_epoch(e)`` which starts epoch e at its
 first batch.
 """
+import copy
 import math
 import os
 
@@ -214,17 +215,14 @@ class Trainer:
 
     def _resume(self):
         path = self.last_path
-        meta = _io.load(path, self.model, self.optimizer)
-        if meta.get("trainer_format") != TRAINER_FORMAT:
-            raise _io.CheckpointError(f"Trainer.fit(resume=True): {path} was not written by "
-                                      f"nnlite's Trainer (no trainer_format={TRAINER_FORMAT} "
-                                      f"in its meta)")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"Trainer.fit(resume=True): no checkpoint to resume from: "
+                                    f"{path} does not exist")
+        # Everything the meta restores is checked inside load, before the model
+        # or optimiser change: a failed resume leaves the Trainer as it was.
+        meta = _io.load(path, self.model, self.optimizer,
+                        check_meta=lambda meta: self._check_resume_meta(path, meta))
         if self.scheduler is not None:
-            if meta.get("scheduler") is None:
-                raise _io.CheckpointError(
-                    f"Trainer.fit(resume=True): {path} holds no lr scheduler state (the "
-                    f"scheduler's state_dict was not JSON-able or there was no scheduler), "
-                    f"but a {type(self.scheduler).__name__} was passed")
             _state.restore_scheduler(self.scheduler, meta["scheduler"])
         self.step = meta["step"]
         self.best = meta["best"]
@@ -233,6 +231,42 @@ class Trainer:
         self._window = meta["window"]
         self.train_loader.load_state_dict(meta["loader"])
         _state.restore_rng(meta["rng"])
+
+    def _check_resume_meta(self, path, meta):
+        where = f"Trainer.fit(resume=True): {path}"
+        if meta.get("trainer_format") != TRAINER_FORMAT:
+            raise _io.CheckpointError(f"{where} was not written by nnlite's Trainer (no "
+                                      f"trainer_format={TRAINER_FORMAT} in its meta)")
+        if self.scheduler is not None and meta.get("scheduler") is None:
+            raise _io.CheckpointError(
+                f"{where} holds no lr scheduler state (the scheduler's state_dict was not "
+                f"JSON-able or there was no scheduler), but a "
+                f"{type(self.scheduler).__name__} was passed")
+        step, history, window = meta.get("step"), meta.get("history"), meta.get("window")
+        problems = []
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            problems.append(f"step {step!r} is not a step count")
+        if not (isinstance(history, dict) and isinstance(history.get("train"), list)
+                and isinstance(history.get("eval"), list)
+                and all(isinstance(row, dict) for row in history["train"])):
+            problems.append("history is not {'train': [rows], 'eval': [rows]}")
+        if not (isinstance(window, dict) and set(window) == set(_empty_window())):
+            problems.append(f"window is not a logging window: {window!r:.100}")
+        if meta.get("best") is not None and not isinstance(meta["best"], dict):
+            problems.append(f"best is {meta['best']!r:.100}")
+        trials = [("scheduler", lambda: self.scheduler is None or _state.check_scheduler_state(
+                      self.scheduler, meta["scheduler"])),
+                  ("loader", lambda: copy.copy(self.train_loader).load_state_dict(
+                      meta["loader"])),
+                  ("rng", lambda: _state.check_rng(meta["rng"]))]
+        for what, trial in trials:
+            try:
+                trial()
+            except Exception as error:  # noqa: BLE001 - any failure means it cannot resume
+                problems.append(f"{what} state cannot be restored: "
+                                f"{type(error).__name__}: {error}")
+        if problems:
+            raise _io.CheckpointError(f"{where} cannot resume this run: " + "; ".join(problems))
 
     # ------------------------------------------------------------ step --
     def _next_batch(self):
