@@ -218,3 +218,14 @@ def test_cuda_steps_are_bitwise_deterministic():
         runs.append((h, c, d_gates, dc_prev))
     for first, second in zip(*runs):
         assert (first.view(cupy.uint32) == second.view(cupy.uint32)).all()
+
+
+def test_gate_columns_beyond_int_are_refused_before_any_launch():
+    """rnn.cuh indexes a row's 4H gate columns with int: the kernel module
+    refuses a hidden size whose gates would pass 2**31 - 1 (both devices)."""
+    hidden = 2**29  # 4 * hidden = 2**31
+    with pytest.raises(ValueError, match=r"lstm_cell_forward: gx would have 4 x 536870912 "
+                                         r"columns; at most 2147483647"):
+        cells.lstm_cell_forward(*[np.zeros((0, 0), np.float32)] * 2,
+                                *[np.zeros((0, hidden), np.float32)] * 4,
+                                np.zeros(0, np.int32), 0)

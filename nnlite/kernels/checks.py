@@ -89,6 +89,9 @@ def step_arrays(op, xp, rows, hidden, arrays, lengths=None):
             raise TypeError(f"{op}: {name} has dtype {a.dtype}; expected {ref_dtype} like "
                             f"{arrays[0][0]}")
         expected = (hidden,) if width == 0 else (rows, width * hidden)
+        if width * hidden > MAX_EXTENT:  # rnn.cuh indexes a row's gate columns with int
+            raise ValueError(f"{op}: {name} would have {width} x {hidden} columns; at most "
+                             f"{MAX_EXTENT} are supported")
         if tuple(a.shape) != expected:
             raise ValueError(f"{op}: {name} has shape {tuple(a.shape)}; expected {expected}")
         if not a.flags.c_contiguous:
