@@ -174,7 +174,7 @@ class MPIGroup(SingleProcess):
         """Print `message` and end every process of the job (MPI_Abort)."""
         try:
             sys.stdout.flush()
-            print(message, file=sys.stderr, flush=True)
+            print("\n" + message, file=sys.stderr, flush=True)  # after any progress bar
         finally:
             self.world.Abort(status)
 
