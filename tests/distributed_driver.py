@@ -1,9 +1,10 @@
 """Run under mpiexec (or alone) by tests/test_distributed_mpi.py.
 
     distributed_driver.py cli ARGS...     `nnlite ARGS` with the test model
-        'dtoy' registered; afterwards every rank's weights are compared and
-        rank 0 prints "weights agree on N ranks" and saves them to
-        $DTOY_WEIGHTS (an .npy file) when that is set.
+        'dtoy' registered; afterwards every rank's state_dict ("weights":
+        parameters and buffers) and parameters are compared, rank 0 prints
+        "weights agree on N ranks" (or DIFFER) and "parameters agree ...",
+        and saves the weights to $DTOY_WEIGHTS (an .npy file) when set.
     distributed_driver.py broadcast       ranks build the model from different
         seeds; after broadcast_parameters rank 0 prints whether they agree.
 """
@@ -25,7 +26,7 @@ def agree(group, vector, label):
         same = all(np.array_equal(v, vectors[0]) for v in vectors)
         print(f"{label} {'agree' if same else 'DIFFER'} on {group.size} ranks", flush=True)
         path = os.environ.get("DTOY_WEIGHTS")
-        if path:
+        if path and label == "weights":
             np.save(path, vectors[0])
 
 
@@ -37,8 +38,10 @@ def main(argv):
     if mode == "cli":
         status = cli.main(rest)
         if status == 0 and "last" in distributed_recipe.MODELS:
-            agree(group, distributed_recipe.parameter_vector(distributed_recipe.MODELS["last"]),
-                  "weights")
+            model = distributed_recipe.MODELS["last"]
+            agree(group, distributed_recipe.parameter_vector(model), "weights")
+            agree(group, np.concatenate([p.numpy().ravel() for p in model.parameters()]),
+                  "parameters")
         return status
     if mode == "broadcast":
         nl.manual_seed(100 + group.rank)

@@ -5,7 +5,9 @@ classification problem, behind a real nnlite.data.DataLoader, so that
 
 NNLITE_TEST_FAIL="RANK,STEP,MODE" makes rank RANK fail inside step STEP:
 MODE "raise" raises, "hang" sleeps for an hour, "exit" leaves at once
-through MPI_Finalize (the others are left waiting)."""
+through MPI_Finalize (the others are left waiting). DTOY_STEP_SECONDS slows
+every step down and DTOY_MARK names a file created at step 2 (the Ctrl-C
+test)."""
 import os
 import sys
 import time
@@ -51,6 +53,10 @@ class FailingTask(ClassificationTask):
 
     def loss(self, model, batch):
         self.calls += 1
+        time.sleep(float(os.environ.get("DTOY_STEP_SECONDS", "0")))
+        mark = os.environ.get("DTOY_MARK")
+        if mark and self.calls == 2:
+            open(mark, "w").close()
         fail = os.environ.get("NNLITE_TEST_FAIL")
         if fail:
             rank, step, mode = fail.split(",")

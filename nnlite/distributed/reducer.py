@@ -90,7 +90,8 @@ class Reducer:
     """Averages the gradients of `parameters` over the ranks of `group`
     (default: nnlite.distributed.init()) after each backward; see the module
     docstring. `reduction` is "ordered" (reproducible bits) or "allreduce";
-    `transport` "auto", "mpi" or "nccl". With one rank it does nothing."""
+    `transport` "auto", "mpi", "nccl" or a transport object (see
+    nnlite/distributed/transport.py). With one rank it does nothing."""
 
     def __init__(self, parameters, group=None, bucket_cap_mb=DEFAULT_BUCKET_MB,
                  reduction="ordered", transport="auto", announce=True):
@@ -116,7 +117,11 @@ class Reducer:
             raise ValueError(f"Reducer: the parameters are on several devices {sorted(devices)}; "
                              f"move the model to one device first")
         device = devices.pop() if devices else "cpu"
-        self.transport, self.note = choose_transport(self.group, device, reduction, transport)
+        if isinstance(transport, str):
+            self.transport, self.note = choose_transport(self.group, device, reduction,
+                                                         transport)
+        else:  # an object with start/progress/finish/describe (tests, other transports)
+            self.transport = transport
         self._make_buckets(int(bucket_cap_mb * 2 ** 20))
         self._hooks = [p.register_grad_ready_hook(self._grad_ready) for p in params]
         if announce and self.group.is_root:
