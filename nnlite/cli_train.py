@@ -54,6 +54,11 @@ def add_train_command(subparsers):
     parser.add_argument("--sync-bn", action="store_true",
                         help="under mpiexec: BatchNorm statistics over the global batch of "
                              "all ranks (default: each rank's own, as PyTorch)")
+    parser.add_argument("--reduction", default="ordered", choices=("ordered", "allreduce"),
+                        help="under mpiexec: how gradients are summed: 'ordered' (every rank's "
+                             "gradients to every rank, added in rank order: the same bits in "
+                             "every run; for a few ranks) or 'allreduce' (MPI's, "
+                             "bandwidth-optimal; for many ranks)")
     parser.set_defaults(run=run_train)
 
 

@@ -76,12 +76,15 @@ def run_train_distributed(args, group):
             raise CommandError(f"--batch: {exc}") from None
         if args.sync_bn:
             distributed.convert_sync_batchnorm(recipe.model, group)
+        recipe.model.to(args.device)  # the Reducer's buckets live where the gradients do
+        reducer = distributed.Reducer(recipe.model.parameters(), group,
+                                      reduction=args.reduction)
         trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, train_loader,
                           recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
                           scheduler=recipe.scheduler,
                           eval_every=args.eval_every or recipe.eval_every,
                           log_every=recipe.log_every, device=args.device, seed=args.seed,
-                          distributed=group)
+                          distributed=reducer)
         where = None
         history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except CommandError:

@@ -27,6 +27,7 @@ contributes zeros there; one that got none on any rank keeps ``.grad =
 None``, so an optimiser skips it as it would in one process.
 """
 import contextlib
+import time
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from nnlite.distributed.group import init
 from nnlite.distributed.transport import choose_transport
 from nnlite.tensor import Tensor, queue_backward_callback
 
-DEFAULT_BUCKET_MB = 4.0
+DEFAULT_BUCKET_MB = 1.0  # PyTorch: 25 MiB (1 MiB first); small, so the compact CRNN gets 3
 
 
 class _Bucket:
@@ -107,6 +108,7 @@ class Reducer:
         self.weight = 1.0 / self.group.size
         self.enabled = True
         self.syncs = 0          # completed rounds
+        self.wait_seconds = 0.0  # spent after backward waiting for buckets (and summing)
         self.buckets, self._where, self._hooks = [], {}, []
         self._state, self._next, self._queued = "done", 0, False
         self.transport, self.note = None, None
@@ -201,9 +203,11 @@ class Reducer:
             for slot in range(len(bucket.params)):
                 bucket.fill(slot, self.weight)
         self._start_ready_buckets()
+        waited = time.perf_counter()
         for bucket in self.buckets:
             bucket.scatter(self.transport.finish(bucket.pending))
             bucket.pending = None
+        self.wait_seconds += time.perf_counter() - waited
         self._state = "done"
         self.syncs += 1
 
