@@ -7,6 +7,10 @@
         and saves the weights to $DTOY_WEIGHTS (an .npy file) when set.
     distributed_driver.py broadcast       ranks build the model from different
         seeds; after broadcast_parameters rank 0 prints whether they agree.
+    distributed_driver.py ddp             3 SGD steps through
+        DistributedDataParallel on each rank's half of a batch; rank 0 prints
+        whether the ranks agree and how far they are from one process on the
+        whole batch.
 """
 import os
 import sys
@@ -51,7 +55,40 @@ def main(argv):
         agree(group, before, "initial weights before the broadcast")
         agree(group, distributed_recipe.parameter_vector(model), "weights after the broadcast")
         return 0
+    if mode == "ddp":
+        return ddp_steps(group)
     raise SystemExit(f"unknown mode {mode}")
+
+
+def ddp_steps(group):
+    import nnlite.functional as F
+    from nnlite import nn, optim
+
+    def build():
+        nl.manual_seed(5)
+        return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+
+    x, y = distributed_recipe.toy_arrays(24, seed=3)
+    half = len(x) // group.size
+    model = build()
+    ddp = distributed.DistributedDataParallel(model, bucket_cap_mb=1e-3)
+    opt = optim.SGD(ddp.parameters(), lr=0.5, momentum=0.9)
+    reference = build()
+    ref_opt = optim.SGD(reference.parameters(), lr=0.5, momentum=0.9)
+    lo, hi = group.rank * half, (group.rank + 1) * half
+    for _ in range(3):
+        opt.zero_grad()
+        F.cross_entropy(ddp(nl.tensor(x[lo:hi])), y[lo:hi]).backward()
+        opt.step()
+        ref_opt.zero_grad()
+        F.cross_entropy(reference(nl.tensor(x)), y).backward()
+        ref_opt.step()
+    params = np.concatenate([p.numpy().ravel() for p in model.parameters()])
+    agree(group, params, "ddp parameters")
+    if group.rank == 0:
+        expected = np.concatenate([p.numpy().ravel() for p in reference.parameters()])
+        print(f"ddp distance to one process {np.abs(params - expected).max():.3g}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

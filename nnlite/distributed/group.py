@@ -36,6 +36,7 @@ DEFAULT_TIMEOUT = 600.0
 LAUNCH_ENV = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "PMIX_SIZE")
 # Tags of the point-to-point messages on the control communicator.
 TAG_ROWS, TAG_LENGTH, TAG_OBJECT = 11, 12, 13
+ABORT_GRACE = 0.5  # seconds between the last message and MPI_Abort
 
 
 class CollectiveTimeout(RuntimeError):
@@ -175,6 +176,9 @@ class MPIGroup(SingleProcess):
         try:
             sys.stdout.flush()
             print("\n" + message, file=sys.stderr, flush=True)  # after any progress bar
+            # MPI_Abort has mpiexec kill every process at once; give its I/O
+            # forwarding a moment to pass on what was just printed
+            time.sleep(ABORT_GRACE)
         finally:
             self.world.Abort(status)
 
