@@ -80,7 +80,8 @@ class _Bucket:
         self.waiting -= 1
 
     def scatter(self, total):
-        for param, start, present in zip(self.params, self.offsets, total[self.numel:]):
+        flags = _device.to_numpy(total[self.numel:])  # one copy, not one sync per flag
+        for param, start, present in zip(self.params, self.offsets, flags):
             if present:
                 param.grad = Tensor(total[start:start + param.numel()].reshape(param.shape))
             else:
