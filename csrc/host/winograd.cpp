@@ -75,21 +75,6 @@ void require_output(const char* op, const char* name, const py::array& out,
   require_disjoint(op, name, out, input_name, input);
 }
 
-// Row h of a plane (height x width of the tiling), from column -pad_left on,
-// `span` values, zero outside the plane: what a row of tiles reads of it.
-template <typename scalar_t>
-void copy_padded_row(const scalar_t* plane, const winograd_tiling& t, long long h, int span,
-                     scalar_t* out) {
-  std::fill(out, out + span, scalar_t(0));
-  if (h < 0 || h >= t.height) return;
-  const long long begin = nnl_min((long long)span, (long long)t.pad_left);  // column 0
-  const long long end = nnl_min((long long)span, (long long)t.pad_left + t.width);
-  if (begin < end) {
-    const scalar_t* src = plane + h * t.width + (begin - t.pad_left);
-    std::copy(src, src + (end - begin), out + begin);
-  }
-}
-
 #define INPUT_PARAMS                                                                    \
   long long images, long long channels, long long height, long long width,              \
       long long pad_top, long long pad_left, long long tiles_h, long long tiles_w
@@ -98,60 +83,76 @@ void copy_padded_row(const scalar_t* plane, const winograd_tiling& t, long long 
       long long tiles_h, long long tiles_w
 
 // The host loops stage the 16 components of up to kStagedTiles tiles of a
-// plane in a local buffer and move them to or from the (16, channels,
-// columns) array one contiguous run per component. Reading or writing the 16
-// components of each tile in place would interleave 16 streams channels *
-// columns elements apart, often a power of two, which then share one cache
-// set (measured: the filter transform of 256 x 256 filters took 2.0 ms in
-// place, 0.3 ms with 255 x 255 filters).
+// plane in a local buffer and write them to the (16, channels, columns) array
+// one contiguous run per component. Writing the 16 components of each tile in
+// place would interleave 16 streams channels * columns elements apart, often a
+// power of two, which then share one cache set (measured: the filter
+// transform of 256 x 256 filters took 2.0 ms in place, 0.3 ms with 255 x 255).
 const int kStagedTiles = 512;
 
-// Per worker: the staging buffer, and two scratch buffers of `scratch`
-// values for the rows a row of tiles reads and their 1-D transforms.
+// The inner loops are `omp simd`: each writes lines or components that none of
+// its reads alias, which GCC cannot prove for 4-8 pointers (it then keeps them
+// scalar: measured 3.6 ms for the CRNN conv4 input transform).
+//
+// One worker's buffers for the rows of tiles of a plane: `staged` holds the
+// components of `group` rows of tiles, `combined` the 1-D transforms of the
+// plane's rows that one row of tiles reads (`lines` of `span` values), and
+// `zeros` stands in for a row that lies in the padding. Positions of
+// `combined` that only ever see padding are zero from the start and never
+// written, so no row is copied or cleared per row of tiles.
 template <typename scalar_t>
-struct tile_rows_buffers {
-  int group;  // tile rows staged at once
-  std::vector<scalar_t> staged, rows, combined;
-  tile_rows_buffers(const winograd_tiling& t, int scratch)
+struct tile_row_buffers {
+  int group;
+  std::vector<scalar_t> staged, combined, zeros;
+  tile_row_buffers(const winograd_tiling& t, int lines, int span)
       : group(nnl_max(1, nnl_min(t.tiles_h, kStagedTiles / nnl_max(1, t.tiles_w)))),
         staged(kComponents * (size_t)group * t.tiles_w),
-        rows(scratch),
-        combined(scratch) {}
+        combined((size_t)lines * span),
+        zeros((size_t)span) {}
 };
 
-// row(plane, ti, staged tile row, component stride, buffers) for every row of
-// tiles of every plane, in parallel over blocks of planes (about 4096 tiles a
-// block, so that the buffers are allocated once per block, not once per
-// small plane). `to_array` copies the staged components out to `array` after
-// the rows (a forward transform); otherwise they are copied in before (an
-// output transform reading m).
-template <typename scalar_t, typename Row>
-void for_each_tile_row(const tile_call& call, int scratch, scalar_t* array, bool to_array,
-                       const Row& row) {
-  const winograd_tiling t = call.t;
-  const int tw = t.tiles_w;
-  const long long stride = call.channels * call.columns;  // between components
+// Row h of a plane, or zeros where h is outside it.
+template <typename scalar_t>
+const scalar_t* plane_row(const scalar_t* plane, const winograd_tiling& t, long long h,
+                          const std::vector<scalar_t>& zeros) {
+  return h >= 0 && h < t.height ? plane + h * t.width : &zeros[0];
+}
+
+// body(begin, end) over blocks of consecutive planes, in parallel: about 4096
+// tiles a block (one plane at least), so that a loop's buffers are set up
+// once per block rather than once per small plane.
+template <typename Body>
+void for_each_plane_block(const tile_call& call, const Body& body) {
   const long long per_block = nnl_max(1LL, nnl_min(64LL, 4096 / nnl_max(1LL, call.tiles)));
   const long long blocks = (call.planes + per_block - 1) / per_block;
   for_each_plane(blocks, call.planes * call.tiles * kComponents, [&](long long block) {
-    tile_rows_buffers<scalar_t> buffers(t, scratch);
-    const long long end = nnl_min(call.planes, (block + 1) * per_block);
-    for (long long plane = block * per_block; plane < end; ++plane) {
+    body(block * per_block, nnl_min(call.planes, (block + 1) * per_block));
+  });
+}
+
+// tiles(plane, ti, staged tile row, component stride, buffers) writes the
+// components of every row of tiles of every plane into the staging buffer,
+// which then goes to `array` (16, channels, columns).
+template <typename scalar_t, typename Tiles>
+void for_each_tile_row(const tile_call& call, int lines, int span, scalar_t* array,
+                       const Tiles& tiles) {
+  const winograd_tiling t = call.t;
+  const int tw = t.tiles_w;
+  const long long stride = call.channels * call.columns;  // between components
+  for_each_plane_block(call, [&](long long begin, long long end) {
+    tile_row_buffers<scalar_t> buffers(t, lines, span);
+    for (long long plane = begin; plane < end; ++plane) {
       const long long n = plane / call.channels, c = plane % call.channels;
-      scalar_t* tiles = array + c * call.columns + n * call.tiles;
+      scalar_t* out = array + c * call.columns + n * call.tiles;
       for (int first = 0; first < t.tiles_h; first += buffers.group) {
         const int count = nnl_min(buffers.group, t.tiles_h - first) * tw;  // tiles staged
         scalar_t* staged = &buffers.staged[0];
-        for (int k = 0; k < kComponents && !to_array; ++k) {
-          std::copy(tiles + k * stride + (long long)first * tw,
-                    tiles + k * stride + (long long)first * tw + count, staged + k * count);
-        }
         for (int ti = first; ti < first + count / tw; ++ti) {
-          row(plane, ti, staged + (ti - first) * tw, (long long)count, buffers);
+          tiles(plane, ti, staged + (ti - first) * tw, (long long)count, buffers);
         }
-        for (int k = 0; k < kComponents && to_array; ++k) {
+        for (int k = 0; k < kComponents; ++k) {
           std::copy(staged + k * count, staged + (k + 1) * count,
-                    tiles + k * stride + (long long)first * tw);
+                    out + k * stride + (long long)first * tw);
         }
       }
     }
@@ -171,67 +172,37 @@ void input_transform(host_array<scalar_t> x, host_array<scalar_t> v, INPUT_PARAM
   if (v.size() == 0) return;
   const winograd_tiling t = call.t;
   const scalar_t* x_data = x.data();
-  const int span = 2 * t.tiles_w + 2;  // the columns a row of tiles reads
+  // A row of tiles reads `span` positions of 4 rows, from column -pad_left
+  // on; positions [begin, end) are the plane's columns, the rest padding.
+  const int span = 2 * t.tiles_w + 2;
+  const int begin = (int)nnl_min((long long)span, pad_left);
+  const int end = (int)nnl_min((long long)span, pad_left + width);
   py::gil_scoped_release no_gil;
-  // A row of tiles: the 4 input rows it reads, zero-padded, combined column by
-  // column into B^T d (4 rows), then each tile's 4x4 window of those, row by
-  // row, into B^T d B.
-  for_each_tile_row(call, 4 * span, v.mutable_data(), true,
+  // The 4 rows a row of tiles reads, combined position by position into B^T d
+  // (4 lines), then each tile's 4x4 window of those, line by line, into
+  // B^T d B.
+  for_each_tile_row(call, 4, span, v.mutable_data(),
                     [&](long long plane, int ti, scalar_t* out, long long stride,
-                        tile_rows_buffers<scalar_t>& b) {
+                        tile_row_buffers<scalar_t>& b) {
     const scalar_t* image = x_data + plane * call.plane_size;
-    scalar_t* rows = &b.rows[0];
-    for (int r = 0; r < 4; ++r) {
-      copy_padded_row(image, t, 2 * (long long)ti - t.pad_top + r, span, rows + r * span);
-    }
+    const long long h = 2 * (long long)ti - t.pad_top;
+    const scalar_t* r0 = plane_row(image, t, h, b.zeros);
+    const scalar_t* r1 = plane_row(image, t, h + 1, b.zeros);
+    const scalar_t* r2 = plane_row(image, t, h + 2, b.zeros);
+    const scalar_t* r3 = plane_row(image, t, h + 3, b.zeros);
     scalar_t* bt = &b.combined[0];
-    for (int p = 0; p < span; ++p) {
-      winograd_bt(rows[p], rows[span + p], rows[2 * span + p], rows[3 * span + p], bt + p, span);
+#pragma omp simd
+    for (int p = begin; p < end; ++p) {
+      const int w = p - t.pad_left;
+      winograd_bt(r0[w], r1[w], r2[w], r3[w], bt + p, span);
     }
     for (int r = 0; r < 4; ++r) {
-      const scalar_t* row = bt + r * span;
+      const scalar_t* line = bt + r * span;
+#pragma omp simd
       for (int tj = 0; tj < t.tiles_w; ++tj) {
-        winograd_bt(row[2 * tj], row[2 * tj + 1], row[2 * tj + 2], row[2 * tj + 3],
+        winograd_bt(line[2 * tj], line[2 * tj + 1], line[2 * tj + 2], line[2 * tj + 3],
                     out + 4 * r * stride + tj, stride);
       }
-    }
-  });
-}
-
-template <typename scalar_t>
-void output_transform(host_array<scalar_t> m, host_array<scalar_t> y, OUTPUT_PARAMS) {
-  const char* op = "winograd_output_transform";
-  require_covering_tiles(op, out_h, out_w, tiles_h, tiles_w);
-  const tile_call call = checked_tile_call(op, y, "y", m, "m", images, channels, out_h, out_w,
-                                           0, 0, tiles_h, tiles_w);
-  require_output(op, "y", y, "m", m);
-  if (y.size() == 0) return;
-  const winograd_tiling t = call.t;
-  const int tw = t.tiles_w;
-  scalar_t* y_data = y.mutable_data();
-  py::gil_scoped_release no_gil;
-  // A row of tiles: A^T m (2 rows of 4 component columns, tile by tile), then
-  // (A^T m) A into two output rows, cut to out_w. m is only read: the loop
-  // copies it into the staging buffer and never back.
-  for_each_tile_row(call, 8 * tw, const_cast<scalar_t*>(m.data()), false,
-                    [&](long long plane, int ti, scalar_t* in, long long stride,
-                        tile_rows_buffers<scalar_t>& b) {
-    scalar_t* image = y_data + plane * call.plane_size;
-    scalar_t* at = &b.combined[0];  // 2 rows of 4 * tiles_w
-    for (int s = 0; s < 4; ++s) {
-      const scalar_t *m0 = in + s * stride, *m1 = in + (4 + s) * stride;
-      const scalar_t *m2 = in + (8 + s) * stride, *m3 = in + (12 + s) * stride;
-      for (int tj = 0; tj < tw; ++tj) {
-        winograd_at(m0[tj], m1[tj], m2[tj], m3[tj], at + s * tw + tj, 4 * (long long)tw);
-      }
-    }
-    scalar_t* row = &b.rows[0];
-    for (int a = 0; a < 2 && 2 * ti + a < t.height; ++a) {
-      const scalar_t* ta = at + 4 * a * tw;
-      for (int tj = 0; tj < tw; ++tj) {
-        winograd_at(ta[tj], ta[tw + tj], ta[2 * tw + tj], ta[3 * tw + tj], row + 2 * tj, 1);
-      }
-      std::copy(row, row + t.width, image + (long long)(2 * ti + a) * t.width);
     }
   });
 }
@@ -248,21 +219,77 @@ void output_adjoint(host_array<scalar_t> gy, host_array<scalar_t> dm, OUTPUT_PAR
   const scalar_t* gy_data = gy.data();
   const int span = 2 * t.tiles_w;  // the output columns a row of tiles covers
   py::gil_scoped_release no_gil;
-  // A row of tiles: A dy (4 rows), then each tile's (A dy) A^T.
-  for_each_tile_row(call, 4 * span, dm.mutable_data(), true,
+  // The 2 rows of dy a row of tiles covers, combined position by position into
+  // A dy (4 lines), then each tile's (A dy) A^T.
+  for_each_tile_row(call, 4, span, dm.mutable_data(),
                     [&](long long plane, int ti, scalar_t* out, long long stride,
-                        tile_rows_buffers<scalar_t>& b) {
+                        tile_row_buffers<scalar_t>& b) {
     const scalar_t* image = gy_data + plane * call.plane_size;
-    scalar_t* rows = &b.rows[0];
-    for (int a = 0; a < 2; ++a) copy_padded_row(image, t, 2 * (long long)ti + a, span,
-                                                rows + a * span);
+    const scalar_t* r0 = plane_row(image, t, 2 * (long long)ti, b.zeros);
+    const scalar_t* r1 = plane_row(image, t, 2 * (long long)ti + 1, b.zeros);
     scalar_t* ad = &b.combined[0];
-    for (int p = 0; p < span; ++p) winograd_a(rows[p], rows[span + p], ad + p, span);
+#pragma omp simd
+    for (int p = 0; p < t.width; ++p) winograd_a(r0[p], r1[p], ad + p, span);
     for (int r = 0; r < 4; ++r) {
-      const scalar_t* row = ad + r * span;
+      const scalar_t* line = ad + r * span;
+#pragma omp simd
       for (int tj = 0; tj < t.tiles_w; ++tj) {
-        winograd_a(row[2 * tj], row[2 * tj + 1], out + 4 * r * stride + tj, stride);
+        winograd_a(line[2 * tj], line[2 * tj + 1], out + 4 * r * stride + tj, stride);
       }
+    }
+  });
+}
+
+template <typename scalar_t>
+void output_transform(host_array<scalar_t> m, host_array<scalar_t> y, OUTPUT_PARAMS) {
+  const char* op = "winograd_output_transform";
+  require_covering_tiles(op, out_h, out_w, tiles_h, tiles_w);
+  const tile_call call = checked_tile_call(op, y, "y", m, "m", images, channels, out_h, out_w,
+                                           0, 0, tiles_h, tiles_w);
+  require_output(op, "y", y, "m", m);
+  if (y.size() == 0) return;
+  const winograd_tiling t = call.t;
+  const int tw = t.tiles_w, pairs = t.width / 2;  // tiles whose 2 columns are both kept
+  const scalar_t* m_data = m.data();
+  scalar_t* y_data = y.mutable_data();
+  const long long stride = call.channels * call.columns;
+  py::gil_scoped_release no_gil;
+  // A row of tiles: A^T m (2 lines of 4 component columns, tile by tile), then
+  // (A^T m) A straight into the two output rows, the last column of an odd
+  // width through a temporary. m is read in place: 16 streams of reads do not
+  // contend the way 16 streams of writes do (measured no faster staged).
+  for_each_plane_block(call, [&](long long begin, long long end) {
+    std::vector<scalar_t> at_lines(8 * (size_t)tw);
+    scalar_t* at = &at_lines[0];
+    for (long long plane = begin; plane < end; ++plane) {
+    const long long n = plane / call.channels, c = plane % call.channels;
+    const scalar_t* in = m_data + c * call.columns + n * call.tiles;
+    scalar_t* image = y_data + plane * call.plane_size;
+    for (int ti = 0; ti < t.tiles_h; ++ti, in += tw) {
+      for (int s = 0; s < 4; ++s) {
+        const scalar_t *m0 = in + s * stride, *m1 = in + (4 + s) * stride;
+        const scalar_t *m2 = in + (8 + s) * stride, *m3 = in + (12 + s) * stride;
+#pragma omp simd
+        for (int tj = 0; tj < tw; ++tj) {
+          winograd_at(m0[tj], m1[tj], m2[tj], m3[tj], at + s * tw + tj, 4 * (long long)tw);
+        }
+      }
+      for (int a = 0; a < 2 && 2 * ti + a < t.height; ++a) {
+        const scalar_t* line = at + 4 * a * tw;
+        scalar_t* row = image + (long long)(2 * ti + a) * t.width;
+#pragma omp simd
+        for (int tj = 0; tj < pairs; ++tj) {
+          winograd_at(line[tj], line[tw + tj], line[2 * tw + tj], line[3 * tw + tj],
+                      row + 2 * tj, 1);
+        }
+        if (pairs < tw) {
+          scalar_t last[2];
+          winograd_at(line[pairs], line[tw + pairs], line[2 * tw + pairs],
+                      line[3 * tw + pairs], last, 1);
+          row[2 * pairs] = last[0];
+        }
+      }
+    }
     }
   });
 }

@@ -141,10 +141,18 @@ class Conv2d(Function):
         return (gx, gw, gb) if has_bias else (gx, gw)
 
 
-# "auto" takes Winograd for a 3x3, stride-1, dilation-1 layer when both its
-# channel counts reach this: below it the transforms cost more than the GEMM
-# flops they save (measured with `python -m bench --filter ocr`, README).
-WINOGRAD_MIN_CHANNELS = 16
+# "auto" takes Winograd for a 3x3, stride-1, dilation-1 layer with at least
+# WINOGRAD_MIN_CHANNELS input channels whose output channels are at most
+# WINOGRAD_MAX_WIDENING times as many, or with WINOGRAD_WIDE_CHANNELS input
+# channels or more. Measured (forward+backward, CPU, README "Convolution
+# algorithms"): Winograd saves more GEMM flops the more input channels there
+# are, but transforms tensors of both channel counts, so it loses with few
+# input channels (1-6: 1.0-4x slower than im2col) and where a narrow layer
+# widens a lot (16 -> 256: 1.5x slower); 8 -> 16 took 0.83x im2col's time,
+# 64 -> 512 0.88x, 16 -> 16 0.5x.
+WINOGRAD_MIN_CHANNELS = 8
+WINOGRAD_MAX_WIDENING = 2
+WINOGRAD_WIDE_CHANNELS = 64
 
 
 def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
@@ -168,7 +176,11 @@ def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
     if algorithm == "winograd":
         return "winograd"
     channels_in, channels_out = weight_shape[1], weight_shape[0]
-    return "winograd" if min(channels_in, channels_out) >= WINOGRAD_MIN_CHANNELS else "im2col"
+    if channels_in >= WINOGRAD_WIDE_CHANNELS or (
+            channels_in >= WINOGRAD_MIN_CHANNELS
+            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in):
+        return "winograd"
+    return "im2col"
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None):
