@@ -97,9 +97,10 @@ const int kStagedTiles = 512;
 // One worker's buffers for the rows of tiles of a plane: `staged` holds the
 // components of `group` rows of tiles, `combined` the 1-D transforms of the
 // plane's rows that one row of tiles reads (`lines` of `span` values), and
-// `zeros` stands in for a row that lies in the padding. Positions of
-// `combined` that only ever see padding are zero from the start and never
-// written, so no row is copied or cleared per row of tiles.
+// `zeros` stands in for a row that lies in the padding. The input transform's
+// positions of `combined` that only ever see padding are zero from the start
+// (B^T of zeros is +0) and never written: no row is copied or cleared per row
+// of tiles.
 template <typename scalar_t>
 struct tile_row_buffers {
   int group;
@@ -230,6 +231,9 @@ void output_adjoint(host_array<scalar_t> gy, host_array<scalar_t> dm, OUTPUT_PAR
     scalar_t* ad = &b.combined[0];
 #pragma omp simd
     for (int p = 0; p < t.width; ++p) winograd_a(r0[p], r1[p], ad + p, span);
+    // The position past an odd width, as the GPU's per-tile loads give it
+    // (A 0 has a -0: a cleared buffer would differ in the sign bit).
+    for (int p = t.width; p < span; ++p) winograd_a(scalar_t(0), scalar_t(0), ad + p, span);
     for (int r = 0; r < 4; ++r) {
       const scalar_t* line = ad + r * span;
 #pragma omp simd
