@@ -105,6 +105,10 @@ def apply_default():
 
 
 _split = {"lock": threading.Lock(), "executor": None, "workers": 0, "blas": None}
+# Smaller products run as one plain matmul: handing work to a thread costs tens
+# of microseconds, and a column block narrower than this wastes BLAS's kernels.
+_MIN_SPLIT_FLOPS = 2**24
+_MIN_SPLIT_COLUMNS = 64
 
 
 @contextlib.contextmanager
@@ -125,26 +129,36 @@ def _single_threaded_blas():
 
 
 def split_matmul(a, b):
-    """numpy.matmul of stacked matrices a (B, m, k) and b (B, k, n): the B
-    products shared among nnlite's threads, each a single-threaded BLAS GEMM.
+    """numpy.matmul of a (m, k) and b (k, n), or of stacked matrices a (B, m, k)
+    and b (B, k, n), as independent single-threaded BLAS GEMMs shared among
+    nnlite's threads: the B products of a stack, or column blocks of b.
 
-    One multi-threaded GEMM after another makes BLAS's threads meet at a
-    barrier in every product; on cores shared with other processes each
-    barrier waits for a descheduled thread (measured on 2 busy cores: the 16
-    products of a Winograd convolution took 490 ms as one threaded matmul,
-    57 ms split this way; on idle cores the two are within 10%). While the
-    products run, BLAS is at one thread for the whole process. The result does
-    not depend on the thread count: each product is one GEMM either way.
+    A multi-threaded GEMM makes BLAS's threads meet at barriers inside it; on
+    cores shared with other processes each barrier waits for a descheduled
+    thread (measured on 2 busy cores: the 16 products of a Winograd
+    convolution took 490 ms as one threaded matmul, 57 ms split this way; on
+    idle cores the two are within 10%). While the products run, BLAS is at one
+    thread for the whole process; calls from several Python threads take turns.
+    Each output element is one dot product over k in BLAS's order, so the
+    result is the same from run to run.
     """
     import numpy as np
-    workers = min(get_num_threads(), a.shape[0])
-    out = np.empty((a.shape[0], a.shape[1], b.shape[2]), dtype=np.result_type(a, b))
-    if workers <= 1 or out.size == 0:
+    stacked = a.ndim == 3
+    out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a, b))
+    parts = a.shape[0] if stacked else -(-b.shape[1] // _MIN_SPLIT_COLUMNS)
+    workers = min(get_num_threads(), parts)
+    if workers <= 1 or out.size == 0 or 2 * out.size * a.shape[-1] < _MIN_SPLIT_FLOPS:
         return np.matmul(a, b, out=out)
+    if stacked:
+        def products(first):
+            for i in range(first, a.shape[0], workers):
+                np.matmul(a[i], b[i], out=out[i])
+    else:
+        step = -(-b.shape[1] // workers)
 
-    def products(first):
-        for i in range(first, a.shape[0], workers):
-            np.matmul(a[i], b[i], out=out[i])
+        def products(first):
+            columns = slice(first * step, (first + 1) * step)
+            np.matmul(a, b[:, columns], out=out[:, columns])
 
     with _split["lock"]:
         if _split["workers"] != workers:

@@ -19,6 +19,7 @@ from nnlite.functional import conv_winograd
 from nnlite.kernels import conv as conv_kernels
 from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
 from nnlite.tensor import Function
+from nnlite.threads import split_matmul
 
 DEFAULT_CONV_WORKSPACE = 64 * 2**20
 _workspace = {"bytes": DEFAULT_CONV_WORKSPACE}
@@ -79,6 +80,13 @@ def _check_inputs(x, weight, bias):
                          f"expected ({weight.shape[0]},) {x.dtype}")
 
 
+def _matmul(xp, a, b):
+    """A GEMM: cuBLAS on the GPU; on the CPU single-threaded BLAS calls over
+    column blocks shared among nnlite's threads (threads.split_matmul), which
+    keeps BLAS's threads from waiting for each other on busy cores."""
+    return split_matmul(a, b) if xp is np else xp.matmul(a, b)
+
+
 def _chunks(n, per_image_bytes, workspace):
     step = max(1, workspace // max(per_image_bytes, 1))
     return [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -99,7 +107,7 @@ class Conv2d(Function):
         if y.size and rows:
             for start, stop in chunks:
                 # One GEMM per chunk: (out, rows) x (rows, images * pixels).
-                y_chunk = xp.matmul(w2, conv_kernels.im2col(x[start:stop], g))
+                y_chunk = _matmul(xp, w2, conv_kernels.im2col(x[start:stop], g))
                 y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
                     1, 0, 2)
         elif y.size:
@@ -127,9 +135,9 @@ class Conv2d(Function):
             gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
                 out_channels, -1)
             if need_w:
-                gw += xp.matmul(gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
+                gw += _matmul(xp, gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
             if need_x:
-                grad_cols = xp.matmul(w2.T, gy_chunk)
+                grad_cols = _matmul(xp, w2.T, gy_chunk)
                 grad_x = conv_kernels.col2im(grad_cols, (stop - start,) + x.shape[1:], g)
                 if len(chunks) == 1:
                     gx = grad_x
