@@ -67,6 +67,8 @@ void require_covering_tiles(const char* op, long long out_h, long long out_w,
   require_count(op, "out_w", out_w);
   require_range(op, "tiles_h (ceil(out_h / 2))", tiles_h, (out_h + 1) / 2, (out_h + 1) / 2);
   require_range(op, "tiles_w (ceil(out_w / 2))", tiles_w, (out_w + 1) / 2, (out_w + 1) / 2);
+  // The host loops index 8 lines of a row of tiles in int.
+  require_range(op, "8 * tiles_w", 8 * tiles_w, 0, INT_MAX);
 }
 
 void require_output(const char* op, const char* name, const py::array& out,
@@ -152,7 +154,7 @@ void for_each_tile_row(const tile_call& call, int lines, int span, scalar_t* arr
           tiles(plane, ti, staged + (ti - first) * tw, (long long)count, buffers);
         }
         for (int k = 0; k < kComponents; ++k) {
-          std::copy(staged + k * count, staged + (k + 1) * count,
+          std::copy(staged + (long long)k * count, staged + (long long)(k + 1) * count,
                     out + k * stride + (long long)first * tw);
         }
       }
@@ -175,6 +177,8 @@ void input_transform(host_array<scalar_t> x, host_array<scalar_t> v, INPUT_PARAM
   const scalar_t* x_data = x.data();
   // A row of tiles reads `span` positions of 4 rows, from column -pad_left
   // on; positions [begin, end) are the plane's columns, the rest padding.
+  require_range(op, "2 * tiles_w + 2 (the columns a row of tiles reads)", 2 * tiles_w + 2, 0,
+                INT_MAX);
   const int span = 2 * t.tiles_w + 2;
   const int begin = (int)nnl_min((long long)span, pad_left);
   const int end = (int)nnl_min((long long)span, pad_left + width);
@@ -198,7 +202,7 @@ void input_transform(host_array<scalar_t> x, host_array<scalar_t> v, INPUT_PARAM
       winograd_bt(r0[w], r1[w], r2[w], r3[w], bt + p, span);
     }
     for (int r = 0; r < 4; ++r) {
-      const scalar_t* line = bt + r * span;
+      const scalar_t* line = bt + (long long)r * span;
 #pragma omp simd
       for (int tj = 0; tj < t.tiles_w; ++tj) {
         winograd_bt(line[2 * tj], line[2 * tj + 1], line[2 * tj + 2], line[2 * tj + 3],
@@ -235,7 +239,7 @@ void output_adjoint(host_array<scalar_t> gy, host_array<scalar_t> dm, OUTPUT_PAR
     // (A 0 has a -0: a cleared buffer would differ in the sign bit).
     for (int p = t.width; p < span; ++p) winograd_a(scalar_t(0), scalar_t(0), ad + p, span);
     for (int r = 0; r < 4; ++r) {
-      const scalar_t* line = ad + r * span;
+      const scalar_t* line = ad + (long long)r * span;
 #pragma omp simd
       for (int tj = 0; tj < t.tiles_w; ++tj) {
         winograd_a(line[2 * tj], line[2 * tj + 1], out + 4 * r * stride + tj, stride);
