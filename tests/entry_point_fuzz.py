@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from nnlite.kernels import conv, ctc, launch, pool, rnn, softmax
+from nnlite.kernels import conv, ctc, launch, pool, rnn, softmax, winograd
 from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
 
 HOSTILE_INTS = [-2**63, -2**31 - 1, -2**31, -1, 0, 1, 2, 3, 5, 2**31 - 1, 2**31, 2**32 + 1,
@@ -33,7 +33,7 @@ def record_real_calls():
             pass  # the recorded arguments are what matters; results are unused
 
     launch.launch = recording
-    for module in (conv, ctc, pool, rnn, softmax):
+    for module in (conv, ctc, pool, rnn, softmax, winograd):
         module.launch = recording
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
@@ -61,6 +61,11 @@ def record_real_calls():
         rnn.gru_cell_backward(z(3), z(3), np.zeros(h, dtype), z(1), z(1), z(3), z(3), z(1),
                               live, 0)
         rnn.gru_reset_gate_backward(z(3), z(1), z(1), z(3), z(1), live, 0)
+        tiles = winograd.output_tiles(5, 4)  # x (2, 3, 5, 6), padding (1, 1, 0, 0)
+        u = winograd.filter_transform(rng.standard_normal((4, 3, 3, 3)).astype(dtype))
+        m = np.matmul(u, winograd.input_transform(x, 1, 0, tiles))
+        winograd.output_adjoint(winograd.output_transform(m, 2, (5, 4)))
+        winograd.filter_adjoint(u)
     launch.launch = real_launch
     return calls
 
@@ -87,7 +92,8 @@ def mutate_array(a, rng):
     if kind == "int64":
         return np.zeros(a.shape, np.int64)
     # Hostile values in a buffer of the right size: labels, lengths, NaN, inf.
-    values = [-1, 2**31 - 1, -2**31, 7] if a.dtype == np.int32 else [np.nan, np.inf, -np.inf]
+    # (An array already mutated to int64 gets integers too: NaN does not fit it.)
+    values = [-1, 2**31 - 1, -2**31, 7] if a.dtype.kind == "i" else [np.nan, np.inf, -np.inf]
     out = a.copy()
     if out.size:
         out.flat[int(rng.integers(out.size))] = rng.choice(values)
