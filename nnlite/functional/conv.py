@@ -215,5 +215,6 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
     if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
-        return conv_winograd.WinogradConv2d.apply(*args, padding=padding, workspace=get_conv_workspace())
+        return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
+                                                  workspace=get_conv_workspace())
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)
