@@ -198,7 +198,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     padding: an int, (ph, pw), (top, bottom, left, right), "valid" (none) or
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
-    algorithm: None (nnlite.backends.conv_algorithm decides, "auto" by
+    algorithm: None (nnlite.backends.conv_algorithm decides, "im2col" by
     default), "auto", "im2col" or "winograd" (3x3, stride 1, dilation 1 only).
     Every algorithm gives the same result up to float rounding.
     """
