@@ -176,16 +176,19 @@ def synthetic_lexicon(size=LEXICON_SIZE, seed=LEXICON_SEED, min_length=3, max_le
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charnet",
                     size="compact", steps=DEFAULT_STEPS, eval_every=DEFAULT_EVAL_EVERY,
                     lexicon_size=LEXICON_SIZE, max_length=_jb.MAX_LENGTH, lr=None,
-                    val_size=VAL_SIZE, show=6, model_options=None, init="he"):
+                    val_size=VAL_SIZE, show=6, model_options=None, init="he", augment=True):
     """`nnlite train charnet|dictnet` (see the module docstring); a `data` PATH
-    reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids)."""
+    reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids).
+    augment=False renders every word clean (black DejaVuSans on white,
+    centred): one image per word, so the validation words are the training
+    renders (a memorisation measure, used by the compression experiment)."""
     if model not in ("charnet", "dictnet"):
         raise ValueError(f"jaderberg training_recipe: model must be 'charnet' or 'dictnet', "
                          f"got {model!r}")
     config = _jb.default_config(model)
     lexicon = synthetic_lexicon(lexicon_size) if model == "dictnet" else None
     shape = dict(alphabet=_jb.ALPHABET, height=_jb.INPUT_SHAPE[1], width=_jb.INPUT_SHAPE[2],
-                 max_length=max_length if lexicon is None else 10)
+                 max_length=max_length if lexicon is None else 10, augment=bool(augment))
     if data == "synth":
         train = SyntheticWords(TRAIN_SIZE, seed=seed, lexicon=lexicon, **shape)
         val = SyntheticWords(val_size, seed=seed + VAL_SEED_OFFSET, lexicon=lexicon, **shape)
