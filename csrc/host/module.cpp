@@ -40,4 +40,5 @@ PYBIND11_MODULE(_C, m) {
   register_ctc(m);
   register_conv(m);
   register_pool(m);
+  register_dequant(m);
 }
