@@ -10,6 +10,7 @@ from nnlite.nn.conv import Conv2d
 from nnlite.nn.ctc import CTCLoss
 from nnlite.nn.dropout import Dropout
 from nnlite.nn.linear import Flatten, Identity, Linear
+from nnlite.nn.meta import materialize, meta
 from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnlite.nn.module import Module
 from nnlite.nn.nalu import NAC, NALU
@@ -24,6 +25,6 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "GRU", "GRUCell", "Identity", "IncompatibleKeys",
     "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Softmax",
-    "StateDictError", "Tanh", "ZeroPad2d", "init",
+    "StateDictError", "Tanh", "ZeroPad2d", "init", "materialize", "meta",
     "NAC", "NALU",
 ]
