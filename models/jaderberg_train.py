@@ -237,16 +237,26 @@ def predict_texts(model, images, beam=None, lexicon=None):
 
 
 def build_for_checkpoint(path, name):
-    """CharNet / DictNet shaped like the one saved in `path` (compact or seed)."""
+    """CharNet / DictNet shaped like the one saved in `path` (compact or seed),
+    read from the conv1 weight and the fc1 / classifier biases, which a
+    compressed checkpoint keeps too (nnlite.compression restructures the rest)."""
     import h5py
     with h5py.File(path, "r") as f:
         if "model" not in f:
             raise ValueError(f"{path!r} holds no model group (not an nnlite checkpoint)")
         group = f["model"]
         conv1 = int(group["conv1.weight"].shape[0])
-        hidden = int(group["fc1.weight"].shape[0])
-        outputs = int(group["classifier.weight"].shape[0])
+        hidden = int(_bias_of(group, "fc1").shape[0])
+        outputs = int(_bias_of(group, "classifier").shape[0])
     widths = dict(width_divisor=_jb.CONVS[0][2] // conv1, hidden=hidden)
     if name == "charnet":
         return _jb.charnet(**widths)
     return _jb.dictnet(num_words=outputs, **widths)
+
+
+def _bias_of(group, layer):
+    """The bias dataset of a Linear, dense ("fc1.bias") or low rank ("fc1.up.bias")."""
+    for key in (f"{layer}.bias", f"{layer}.up.bias"):
+        if key in group:
+            return group[key]
+    raise KeyError(f"no {layer}.bias or {layer}.up.bias in the checkpoint")

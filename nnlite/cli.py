@@ -57,6 +57,10 @@ from nnlite.cli_train import (add_eval_command, add_predict_command,  # noqa: E4
 
 COMMANDS += (add_train_command, add_eval_command, add_predict_command, add_visualize_command)
 
+from nnlite.cli_compress import add_compress_command  # noqa: E402
+
+COMMANDS += (add_compress_command,)
+
 
 def build_parser():
     from nnlite._version import __version__

@@ -117,55 +117,71 @@ def _rank_cost(in_features, out_features, storage):
         (4 if storage == "int8" else 0)
 
 
-def choose_ranks(layers, target_bytes, storage="float32", spectra=None):
-    """{path: rank or None (dense)} for `layers` [(path, Linear)] so that their
-    stored bytes fit `target_bytes` (see the module docstring)."""
-    spectra = spectra or {}
-    energy, state, spent = {}, {}, 0
-    heap = []
+def choose_ranks(layers, target_bytes, storage="float32", spectra=None, max_ranks=None,
+                 dense_ok=None):
+    """{path: rank, or None for dense} for `layers` [(path, Linear)] so that
+    their stored bytes fit `target_bytes` (see the module docstring).
+    max_ranks {path: rank} caps ranks and dense_ok {path: bool} forbids the
+    dense matrix (the workspace limits of _ranks_with_workspace)."""
+    spectra = {} if spectra is None else spectra
+    max_ranks, dense_ok = max_ranks or {}, dense_ok or {}
+    energy, state, spent, heap = {}, {}, 0, []
     for path, layer in layers:
         out_features, in_features = layer.weight.shape
         if path not in spectra:
             spectra[path] = gram_spectrum(_device.to_numpy(layer.weight.data))
         values = spectra[path][0]
-        total = float(values.sum()) or 1.0
-        energy[path] = values / total
-        limit = max_saving_rank(in_features, out_features)
+        energy[path] = values / (float(values.sum()) or 1.0)
         bias = layer.bias is not None
-        if limit < 1:
+        if max_saving_rank(in_features, out_features) < 1:
             state[path] = None  # no rank saves memory: stays dense
             spent += layer_bytes(in_features, out_features, storage, bias=bias)
             continue
         state[path] = 1
         spent += layer_bytes(in_features, out_features, storage, 1, bias)
-        cost = _rank_cost(in_features, out_features, storage)
-        if limit > 1:
-            heapq.heappush(heap, (-energy[path][1] / cost, path, cost, limit))
+        _push_next(heap, path, layer, 1, energy[path], storage, max_ranks.get(path),
+                   dense_ok.get(path, True))
     if spent > target_bytes:
         left = (f"the {_mib(target_bytes)} the budget leaves them" if target_bytes > 0 else
                 f"what the budget leaves them: nothing (the rest of inference needs "
                 f"{_mib(-target_bytes)} more than the budget)")
         raise CompressionError(f"the budget is too small: even rank 1 needs {_mib(spent)} for "
                                f"{', '.join(p for p, _ in layers)}, more than {left}")
+    layer_of = dict(layers)
     while heap:
-        _, path, cost, limit = heapq.heappop(heap)
+        _, path, cost, step = heapq.heappop(heap)
         if spent + cost > target_bytes:
-            continue  # a cheaper layer may still fit
+            continue  # a cheaper step of another layer may still fit
         spent += cost
-        state[path] += 1
-        rank = state[path]
-        if rank < limit and rank < len(energy[path]):
-            heapq.heappush(heap, (-energy[path][rank] / cost, path, cost, limit))
-    for path, layer in layers:
-        out_features, in_features = layer.weight.shape
-        rank = state[path]
-        if rank is not None and rank >= max_saving_rank(in_features, out_features):
-            state[path] = None  # dense is no dearer than this rank
+        state[path] = None if step == "dense" else state[path] + 1
+        if state[path] is not None:
+            _push_next(heap, path, layer_of[path], state[path], energy[path], storage,
+                       max_ranks.get(path), dense_ok.get(path, True))
     return state
 
 
+def _push_next(heap, path, layer, rank, energy, storage, max_rank=None, allow_dense=True):
+    """Queue the next step of a layer at `rank`: one more rank while that
+    still saves memory, else the switch to the dense matrix (which keeps all
+    the remaining energy, for the bytes it costs beyond the current rank)."""
+    out_features, in_features = layer.weight.shape
+    cap = max_saving_rank(in_features, out_features)
+    if rank < cap and rank < len(energy) and (max_rank is None or rank < max_rank):
+        cost = _rank_cost(in_features, out_features, storage)
+        heapq.heappush(heap, (-energy[rank] / cost, path, cost, "rank"))
+        return
+    if not allow_dense or rank < cap:
+        return
+    bias = layer.bias is not None
+    cost = layer_bytes(in_features, out_features, storage, bias=bias) - \
+        layer_bytes(in_features, out_features, storage, rank, bias)
+    gain = float(energy[rank:].sum())
+    heapq.heappush(heap, (-gain / max(cost, 1), path, max(cost, 0), "dense"))
+
+
 def _mib(nbytes):
-    return f"{nbytes / 2**20:.1f} MiB"
+    from nnlite.cuda import format_bytes
+    return format_bytes(max(0, int(nbytes)))
 
 
 # --------------------------------------------------------------- compress --
@@ -189,7 +205,7 @@ def compress(model, method="int8", ranks=None, budget=None, layers=None, input_s
     if not candidates:
         raise CompressionError("the model has no nn.Linear layer to compress")
     before = _param_bytes(model)
-    plan_ranks = {}
+    plan_ranks, spectra = {}, {}  # spectra: {path: Gram eigen-decomposition}, computed once
     if low_rank:
         if ranks is not None:
             unknown = sorted(set(ranks) - {p for p, _ in candidates})
@@ -208,8 +224,8 @@ def compress(model, method="int8", ranks=None, budget=None, layers=None, input_s
                             f"{max_saving_rank(in_features, out_features)}")
                 plan_ranks[path] = rank
         elif budget is not None:
-            target = _layer_budget(model, candidates, budget, input_shape, batch, storage)
-            plan_ranks = choose_ranks(candidates, target, storage)
+            target = _layer_budget(model, candidates, budget, input_shape, batch)
+            plan_ranks = _ranks_with_workspace(candidates, target, storage, spectra)
         else:
             raise CompressionError(f"method {method} needs ranks or a budget")
     report = {"method": method, "layers": []}
@@ -218,7 +234,7 @@ def compress(model, method="int8", ranks=None, budget=None, layers=None, input_s
         rank = plan_ranks.get(path) if low_rank else None
         weight = layer.weight.data
         if rank is not None:
-            new = LowRankLinear.from_linear(layer, rank)
+            new = LowRankLinear.from_linear(layer, rank, spectrum=spectra.get(path))
             if storage != "float32":
                 new.down = QuantizedLinear.from_linear(new.down, storage)
                 new.up = QuantizedLinear.from_linear(new.up, storage)
@@ -240,26 +256,97 @@ def compress(model, method="int8", ranks=None, budget=None, layers=None, input_s
     return report
 
 
-def _layer_budget(model, candidates, budget, input_shape, batch, storage):
-    """Bytes the candidate layers may store: the budget minus what batch-1
-    inference needs besides them (a shapes-only summary of the model)."""
+def _layer_budget(model, candidates, budget, input_shape, batch):
+    """Bytes the candidate layers (and a dequantisation workspace) may take:
+    the budget minus what batch-`batch` inference needs besides them (a
+    shapes-only summary of the model)."""
     from nnlite import cuda
-    from nnlite.functional.quantized import workspace_bytes
     from nnlite.model_summary import summary
     if input_shape is None:
         raise CompressionError("choosing ranks for a budget needs the model's input_shape")
     budget = cuda.parse_bytes(budget)
-    result = summary(model, input_shape, batch=batch, memory=budget, run=True) \
-        if _device.is_meta(next(model.parameters()).data) else \
-        summary(model, input_shape, batch=batch, memory=1)  # 1 byte: always shapes only
+    result = summary(model, input_shape, batch=batch, memory=1)  # 1 byte: shapes only
     if result.totals["required_bytes"] is None:
         raise CompressionError("the summary could not run a shapes-only forward of this model")
     layer_total = sum(_module_bytes(layer) for _, layer in candidates)
-    overhead = result.totals["required_bytes"] - layer_total
-    if storage != "float32":  # the dequantisation workspace of the largest layer
-        overhead += max(workspace_bytes(layer.weight.shape[0], layer.weight.shape[1], 4)
-                        for _, layer in candidates)
-    return budget - overhead
+    return budget - (result.totals["required_bytes"] - result.totals["workspace_bytes"]
+                     - layer_total)
+
+
+def _plan_workspace(candidates, ranks, storage):
+    """The largest dequantisation workspace of the layers a plan makes (0 for float32)."""
+    from nnlite.functional.quantized import workspace_bytes
+    if storage == "float32":
+        return 0
+    largest = 0
+    for path, layer in candidates:
+        out_features, in_features = layer.weight.shape
+        rank = ranks.get(path)
+        shapes = [(out_features, in_features)] if rank is None else \
+            [(rank, in_features), (out_features, rank)]
+        largest = max([largest] + [workspace_bytes(o, i, 4) for o, i in shapes])
+    return largest
+
+
+def _ranks_with_workspace(candidates, target, storage, spectra=None):
+    """choose_ranks with room for the dequantisation workspace of the layers
+    it makes (quantised storage only). The workspace grows with the rank, so
+    for each of a ladder of workspace sizes W (doubling from what rank 1
+    needs up to what the dense layers need) the ranks are capped so that no
+    layer needs more than W, the layers get target - W, and the plan keeping
+    the most energy (summed over layers, each layer's share of its own) wins."""
+    spectra = {} if spectra is None else spectra
+    if storage == "float32":
+        return choose_ranks(candidates, target, storage, spectra)
+    smallest = _plan_workspace(candidates, {p: 1 for p, _ in candidates}, storage)
+    largest = _plan_workspace(candidates, {p: None for p, _ in candidates}, storage)
+    ladder, size = [], max(smallest, 1)
+    while size < largest:
+        ladder.append(size)
+        size *= 2
+    ladder.append(max(largest, smallest))
+    best, best_score = None, None
+    for workspace in ladder:
+        caps, dense_ok = {}, {}
+        for path, layer in candidates:
+            out_features, in_features = layer.weight.shape
+            caps[path] = _largest_rank_within(in_features, out_features, workspace)
+            dense_ok[path] = _plan_workspace([(path, layer)], {path: None}, storage) <= \
+                workspace
+        if min(caps.values()) < 1:
+            continue
+        try:
+            ranks = choose_ranks(candidates, target - workspace, storage, spectra, caps,
+                                 dense_ok)
+        except CompressionError:
+            continue
+        score = 0.0
+        for path, _ in candidates:
+            values = spectra[path][0]
+            kept = values if ranks[path] is None else values[:ranks[path]]
+            score += float(kept.sum()) / (float(values.sum()) or 1.0)
+        if best_score is None or score > best_score:
+            best, best_score = ranks, score
+    if best is None:
+        raise CompressionError(f"the budget is too small for {', '.join(p for p, _ in candidates)}"
+                               f" with the dequantisation workspace they need (at least "
+                               f"{_mib(smallest)}); raise the budget, give --rank values or "
+                               f"lower nnlite.functional.set_dequant_workspace")
+    return best
+
+
+def _largest_rank_within(in_features, out_features, workspace):
+    """The largest saving rank whose two factors each need a workspace <= `workspace`."""
+    from nnlite.functional.quantized import workspace_bytes
+    lo, hi = 0, max_saving_rank(in_features, out_features)
+    while lo < hi:  # the factors' workspace grows with the rank
+        mid = (lo + hi + 1) // 2
+        if max(workspace_bytes(mid, in_features, 4),
+               workspace_bytes(out_features, mid, 4)) <= workspace:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def relative_error(weight, layer):

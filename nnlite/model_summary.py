@@ -60,7 +60,7 @@ import numpy as np
 from nnlite import cuda as _cuda
 from nnlite import device as _device
 from nnlite import random as _random
-from nnlite.tensor import Function, Tensor, enable_grad, no_grad
+from nnlite.tensor import Function, Tensor, enable_grad, is_grad_enabled, no_grad
 
 _GATES = {"LSTM": 4, "GRU": 3, "LSTMCell": 4, "GRUCell": 3}
 
@@ -279,6 +279,16 @@ SHAPE_RULES = {"Linear": _linear_shape, "QuantizedLinear": _linear_shape, "NAC":
                "BatchNorm2d": _same_shape}
 
 
+def _batch_norm_saves(module, x):
+    # F.batch_norm keeps the normalised input and one inverse std per channel.
+    return [tuple(x.shape), (module.num_features,)] if module.training else []
+
+
+# Arrays (by shape) a layer's backward keeps besides its input, which a
+# shapes-only training summary allocates too, so "kept for backward" agrees.
+SHAPE_SAVES = {"BatchNorm1d": _batch_norm_saves, "BatchNorm2d": _batch_norm_saves}
+
+
 def _shape_rule(module):
     name = type(module).__name__
     if name not in SHAPE_RULES:
@@ -295,8 +305,10 @@ class _ShapeOnly(Function):
     kept for backward, as the real layer's graph node would."""
 
     @staticmethod
-    def forward(ctx, x, *weights, shape):
-        return _device.xp_of(x).zeros(shape, dtype=x.dtype)
+    def forward(ctx, x, *weights, shape, saves=()):
+        xp = _device.xp_of(x)
+        ctx.kept = [xp.zeros(kept, dtype=x.dtype) for kept in saves]
+        return xp.zeros(shape, dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, gy):  # pragma: no cover - summaries never run backward
@@ -310,7 +322,9 @@ def _shape_forward(module, rule):
         # An empty stand-in for the weights (which may be on the meta device):
         # it makes the node recorded exactly when the real layer's would be.
         anchor = Tensor(_device.xp_of(x.data).zeros((0,), x.dtype), requires_grad=trainable)
-        return _ShapeOnly.apply(x, anchor, shape=rule(module, x))
+        saves = SHAPE_SAVES.get(type(module).__name__)
+        saves = saves(module, x) if saves is not None and is_grad_enabled() else ()
+        return _ShapeOnly.apply(x, anchor, shape=rule(module, x), saves=saves)
     return forward
 
 

@@ -81,10 +81,10 @@ class LowRankLinear(Module):
         return getattr(self.down, "storage", "float32")
 
     @classmethod
-    def from_linear(cls, linear, rank):
+    def from_linear(cls, linear, rank, spectrum=None):
         """The rank-`rank` truncated SVD of a trained Linear (float32 factors,
         same dtype and device as its weight). Refuses a rank that would not
-        save memory."""
+        save memory. `spectrum`: gram_spectrum(weight), if already computed."""
         _check_features("LowRankLinear.from_linear", rank=rank)
         out_features, in_features = linear.weight.shape
         if not saves_memory(in_features, out_features, rank):
@@ -94,7 +94,7 @@ class LowRankLinear(Module):
                              f"; a saving rank is at most "
                              f"{max_saving_rank(in_features, out_features)}")
         weight = _device.to_numpy(linear.weight.data)
-        up, down = truncated_svd_factors(weight, rank)
+        up, down = truncated_svd_factors(weight, rank, spectrum)
         layer = cls(in_features, out_features, rank, bias=linear.bias is not None,
                     dtype=weight.dtype, device="meta")
         layer.to_empty(device=linear.weight.device)
