@@ -96,7 +96,8 @@ def run_compress(args):
     try:
         model = compression.build_for_checkpoint(args.model, args.checkpoint)
         io.load(args.checkpoint, model)
-    except (compression.CompressionError, io.CheckpointError, KeyError, ValueError) as exc:
+    except (compression.CompressionError, io.CheckpointError, KeyError, ValueError,
+            OSError) as exc:
         raise CommandError(f"cannot load {args.checkpoint!r} into {args.model}: {exc}") \
             from None
     model.eval()
