@@ -112,13 +112,60 @@ def stage_features(args):
         print(f"{name}: {len(ids)} images, {time.time() - t:.0f} s", flush=True)
 
 
-def loaders(args, batch=64):
-    from nnlite.data import ArrayDataset, DataLoader
+class Features:
+    """(conv5 features, word id) items, optionally standardised per feature
+    ((x - mean) / std over the training set) for training the head: the raw
+    features are all >= 0 with a large common mode, which made every step
+    move all of fc1's pre-activations together. fold_standardisation puts
+    the same affine map into fc1 afterwards, so the network stays DictNet."""
+
+    def __init__(self, features, ids, stats=None):
+        self.features, self.ids, self.stats = features, ids, stats
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        x = np.asarray(self.features[index], dtype=np.float32)
+        if self.stats is not None:
+            x = (x - self.stats[0]) / self.stats[1]
+        return x, self.ids[index]
+
+
+def standardisation(args):
+    path = os.path.join(args.out, "standardise.npz")
+    if not os.path.exists(path):
+        features = np.load(os.path.join(args.out, "train_features.npy"), mmap_mode="r")
+        mean = np.zeros(features.shape[1], np.float64)
+        square = np.zeros(features.shape[1], np.float64)
+        for start in range(0, len(features), 500):
+            block = np.asarray(features[start:start + 500], dtype=np.float64)
+            mean += block.sum(axis=0)
+            square += (block ** 2).sum(axis=0)
+        mean /= len(features)
+        std = np.sqrt(np.maximum(square / len(features) - mean ** 2, 0))
+        std = np.where(std < 1e-3, 1.0, std)  # constant features: leave them as they are
+        np.savez(path, mean=mean.astype(np.float32), std=std.astype(np.float32))
+    stats = np.load(path)
+    return stats["mean"], stats["std"]
+
+
+def fold_standardisation(network, stats):
+    """fc1((x - m) / s) == fc1'(x) with W' = W / s (per column), b' = b - W' m."""
+    mean, std = stats
+    weight = network.fc1.weight.data
+    weight /= std[None, :]
+    network.fc1.bias.data -= weight @ mean
+
+
+def loaders(args, batch=64, standardised=False):
+    from nnlite.data import DataLoader
+    stats = standardisation(args) if standardised else None
     sets = {}
     for name in ("train", "val_aug", "val_clean"):
         features = np.load(os.path.join(args.out, f"{name}_features.npy"), mmap_mode="r")
         ids = np.load(os.path.join(args.out, f"{name}.npz"))["ids"]
-        sets[name] = ArrayDataset(features, ids)
+        sets[name] = Features(features, ids, stats)
     train = DataLoader(sets["train"], batch_size=batch, shuffle=True, seed=0, drop_last=True)
     return train, {name: DataLoader(sets[name], batch_size=256) for name in ("val_aug",
                                                                               "val_clean")}
@@ -145,19 +192,26 @@ class BothValidations:
 
 def network_with_head(args, head_checkpoint=None):
     """The whole network: convolutions from network-init.h5, fc layers from
-    the trained head (its best.h5)."""
+    the trained head (its best.h5, trained on standardised features and
+    folded back here)."""
     network = build_network(args.words)
     nl.io.load(os.path.join(args.out, "network-init.h5"), network)
     if head_checkpoint is not None:
         nl.io.load(head_checkpoint, Head(network))
+        fold_standardisation(network, standardisation(args))
     return network
 
 
-def trainer_for(args, head, out_dir, steps, lr):
+def trainer_for(args, head, out_dir, steps, lr, standardised=False):
+    """The ordinary Trainer on the head. Adam; fc1's rate is lr / 10 (and any
+    layer named fc1.*): its 26,624 inputs make each Adam step move its
+    pre-activations ~26,624 x lr x mean |x|."""
     from nnlite.training import Trainer
-    train, val = loaders(args)
-    params = [p for p in head.parameters() if p.requires_grad]
-    optimizer = nl.optim.Adam(params, lr=lr)
+    train, val = loaders(args, standardised=standardised)
+    wide = [p for n, p in head.named_parameters() if n.startswith("fc1") and p.requires_grad]
+    rest = [p for n, p in head.named_parameters() if not n.startswith("fc1") and
+            p.requires_grad]
+    optimizer = nl.optim.Adam([{"params": wide, "lr": lr / 10}, {"params": rest}], lr=lr)
     return Trainer(head, optimizer, BothValidations(val["val_clean"]), train, val["val_aug"],
                    steps=steps, out_dir=out_dir, eval_every=args.eval_every, log_every=10,
                    seed=0)
@@ -166,7 +220,8 @@ def trainer_for(args, head, out_dir, steps, lr):
 def stage_train(args):
     network = network_with_head(args)
     head = Head(network)
-    trainer = trainer_for(args, head, os.path.join(args.out, "head"), args.steps, args.lr)
+    trainer = trainer_for(args, head, os.path.join(args.out, "head"), args.steps, args.lr,
+                          standardised=True)
     history = trainer.fit(resume=args.resume)
     for row in history["eval"]:
         print(row, flush=True)

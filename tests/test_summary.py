@@ -146,9 +146,13 @@ def test_training_figures_match_numpy_allocation(model_class):
         result.totals["kept_for_backward_bytes"]
     totals = result.totals
     assert totals["gradient_bytes"] == totals["param_bytes"]
-    assert totals["required_bytes"] == (totals["param_bytes"] + totals["buffer_bytes"]
-                                        + totals["gradient_bytes"]
-                                        + totals["kept_for_backward_bytes"])
+    # The measured forward + backward peak (tracemalloc: Python's own objects
+    # too, which dominate a model this small), never less than kept + gradients.
+    assert totals["training_peak_bytes"] > totals["gradient_bytes"]
+    assert totals["required_bytes"] == totals["param_bytes"] + totals["buffer_bytes"] + max(
+        totals["gradient_bytes"] + totals["kept_for_backward_bytes"],
+        totals["training_peak_bytes"])
+    assert all(p.grad is None for p in model.parameters())  # put back as they were
 
 
 def test_unrolled_cell_is_one_row_with_summed_calls():
