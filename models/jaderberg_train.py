@@ -176,16 +176,19 @@ def synthetic_lexicon(size=LEXICON_SIZE, seed=LEXICON_SEED, min_length=3, max_le
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charnet",
                     size="compact", steps=DEFAULT_STEPS, eval_every=DEFAULT_EVAL_EVERY,
                     lexicon_size=LEXICON_SIZE, max_length=_jb.MAX_LENGTH, lr=None,
-                    val_size=VAL_SIZE, show=6, model_options=None, init="he"):
+                    val_size=VAL_SIZE, show=6, model_options=None, init="he", augment=True):
     """`nnlite train charnet|dictnet` (see the module docstring); a `data` PATH
-    reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids)."""
+    reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids).
+    augment=False renders every word clean (black DejaVuSans on white,
+    centred): one image per word, so the validation words are the training
+    renders (a memorisation measure, used by the compression experiment)."""
     if model not in ("charnet", "dictnet"):
         raise ValueError(f"jaderberg training_recipe: model must be 'charnet' or 'dictnet', "
                          f"got {model!r}")
     config = _jb.default_config(model)
     lexicon = synthetic_lexicon(lexicon_size) if model == "dictnet" else None
     shape = dict(alphabet=_jb.ALPHABET, height=_jb.INPUT_SHAPE[1], width=_jb.INPUT_SHAPE[2],
-                 max_length=max_length if lexicon is None else 10)
+                 max_length=max_length if lexicon is None else 10, augment=bool(augment))
     if data == "synth":
         train = SyntheticWords(TRAIN_SIZE, seed=seed, lexicon=lexicon, **shape)
         val = SyntheticWords(val_size, seed=seed + VAL_SEED_OFFSET, lexicon=lexicon, **shape)
@@ -234,16 +237,26 @@ def predict_texts(model, images, beam=None, lexicon=None):
 
 
 def build_for_checkpoint(path, name):
-    """CharNet / DictNet shaped like the one saved in `path` (compact or seed)."""
+    """CharNet / DictNet shaped like the one saved in `path` (compact or seed),
+    read from the conv1 weight and the fc1 / classifier biases, which a
+    compressed checkpoint keeps too (nnlite.compression restructures the rest)."""
     import h5py
     with h5py.File(path, "r") as f:
         if "model" not in f:
             raise ValueError(f"{path!r} holds no model group (not an nnlite checkpoint)")
         group = f["model"]
         conv1 = int(group["conv1.weight"].shape[0])
-        hidden = int(group["fc1.weight"].shape[0])
-        outputs = int(group["classifier.weight"].shape[0])
+        hidden = int(_bias_of(group, "fc1").shape[0])
+        outputs = int(_bias_of(group, "classifier").shape[0])
     widths = dict(width_divisor=_jb.CONVS[0][2] // conv1, hidden=hidden)
     if name == "charnet":
         return _jb.charnet(**widths)
     return _jb.dictnet(num_words=outputs, **widths)
+
+
+def _bias_of(group, layer):
+    """The bias dataset of a Linear, dense ("fc1.bias") or low rank ("fc1.up.bias")."""
+    for key in (f"{layer}.bias", f"{layer}.up.bias"):
+        if key in group:
+            return group[key]
+    raise KeyError(f"no {layer}.bias or {layer}.up.bias in the checkpoint")

@@ -22,8 +22,12 @@ def add_summary_command(subparsers):
         description="Run one forward pass of a registered model (nnlite.models) and print "
                     "each layer's output shape, parameters, FLOPs and activation memory, the "
                     "totals, and whether it fits the memory budget (default: the TK1 "
-                    "profile). When the parameters alone exceed the budget the forward is "
-                    "skipped unless --run is given.")
+                    "profile). The model is first built on the meta device (shapes only, "
+                    "nothing allocated); when its parameters alone exceed the budget it stays "
+                    "there and the forward is shapes only (layers with weights replaced by "
+                    "their shape rules), unless --run asks for a real one. --checkpoint "
+                    "describes the model saved in a checkpoint, compressed ones included "
+                    "(`nnlite compress`), without reading its weights.")
     parser.add_argument("model", metavar="MODEL", help="a model name; see `nnlite summary "
                                                        "--list`", nargs="?")
     parser.add_argument("--list", action="store_true", help="list the model names and exit")
@@ -37,7 +41,11 @@ def add_summary_command(subparsers):
                         help="input shape without the batch (default: the model's)")
     parser.add_argument("--run", dest="forward", action=argparse.BooleanOptionalAction,
                         default=None,
-                        help="force (--run) or skip (--no-run) the forward pass")
+                        help="force a real forward pass (--run; allocates the parameters) or "
+                             "skip the forward (--no-run)")
+    parser.add_argument("--checkpoint", default=None, metavar="FILE",
+                        help="describe the model saved in this nnlite checkpoint (its layer "
+                             "shapes and compression), not the registered default")
     parser.set_defaults(run=run_summary)
 
 
@@ -48,6 +56,10 @@ from nnlite.cli_train import (add_eval_command, add_predict_command,  # noqa: E4
                               add_train_command, add_visualize_command)
 
 COMMANDS += (add_train_command, add_eval_command, add_predict_command, add_visualize_command)
+
+from nnlite.cli_compress import add_compress_command  # noqa: E402
+
+COMMANDS += (add_compress_command,)
 
 
 def build_parser():
@@ -187,7 +199,11 @@ def run_summary(args):
         print(f"nnlite summary: --batch must be a positive int, got {args.batch}",
               file=sys.stderr)
         return 2
-    model = builder()
+    try:
+        model = _summary_model(args.model, builder, budget, args.forward, args.checkpoint)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"nnlite summary: {exc}", file=sys.stderr)
+        return 2
     try:
         result = summary(model, input_shape, batch=args.batch, train=args.train,
                          memory=budget, run=args.forward)
@@ -198,6 +214,38 @@ def run_summary(args):
         return 1
     print(result)
     return 0
+
+
+def _summary_model(name, builder, budget, forward, checkpoint):
+    """The model to summarise: built on the meta device first (no parameter
+    is allocated), kept there when its parameters alone exceed the budget or
+    no forward is wanted, else built for real (materialised, for a checkpoint's
+    model: a summary needs shapes, not the saved values)."""
+    import nnlite as nl
+    from nnlite import cuda
+    budget = cuda.TK1_MEMORY_BUDGET if budget is None else budget
+    if checkpoint is not None:
+        from nnlite import compression
+        if not os.path.isfile(checkpoint):
+            raise OSError(f"--checkpoint {checkpoint!r} does not exist or is not a file")
+        model = compression.build_for_checkpoint(name, checkpoint, device="meta")
+        resident = _resident_bytes(model)
+        if forward is False or (forward is None and resident > budget):
+            return model
+        return nl.nn.materialize(model)
+    try:
+        with nl.nn.meta():
+            model = builder()
+    except Exception:  # noqa: BLE001 - a builder that reads its values: build it for real
+        return builder()
+    if forward is False or (forward is None and _resident_bytes(model) > budget):
+        return model
+    return builder()
+
+
+def _resident_bytes(model):
+    """Parameters and buffers (a compressed layer's stored weights among them)."""
+    return sum(int(t.data.nbytes) for t in list(model.parameters()) + list(model.buffers()))
 
 
 if __name__ == "__main__":

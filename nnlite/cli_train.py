@@ -172,7 +172,15 @@ def _check_checkpoint(path):
 
 
 def _load_checkpoint(path, model, device):
-    from nnlite import io
+    """Load `path` into `model`, after giving the model the compressed
+    structure the checkpoint was saved with (`nnlite compress`), if any."""
+    from nnlite import compression, io
+    try:
+        compression.prepare_for_checkpoint(model, path)
+    except compression.CompressionError as exc:
+        if "cannot read" not in str(exc) and "holds no model group" not in str(exc):
+            raise CommandError(f"checkpoint {path!r}: {exc}") from None
+        # not a readable checkpoint: io.load below says why, in its words
     model.to(device)
     try:
         return io.load(path, model)
@@ -207,12 +215,15 @@ def _writable_directory(path, option):
 def _build_for(builder, module, args):
     """The model to load the checkpoint into: the module's build_for_checkpoint(path,
     name) when it has one (recipes that train other sizes than the builder's
-    default), else the registered builder's default."""
+    default), else the registered builder's default. Built on the meta device
+    and given the checkpoint's compressed structure before any array is
+    allocated (nnlite.compression.build_for_checkpoint)."""
     if not callable(getattr(module, "build_for_checkpoint", None)):
         return builder()
     _check_checkpoint(args.checkpoint)
+    from nnlite import compression
     try:
-        return module.build_for_checkpoint(args.checkpoint, args.model)
+        return compression.build_for_checkpoint(args.model, args.checkpoint)
     except (OSError, KeyError, ValueError) as exc:
         raise CommandError(f"cannot read model shapes from {args.checkpoint!r}: {exc}") from None
 

@@ -77,6 +77,11 @@ def _as_array(data, dtype, device):
     (the compute type); arrays keep their dtype, so float64 stays float64."""
     if isinstance(data, Tensor):
         data = data.data
+    if _device.is_meta(data) or device == "meta":
+        if not _device.is_meta(data):
+            data = _device.move(np.asarray(data) if not hasattr(data, "shape") else data,
+                                "meta")
+        return data if dtype is None else data.astype(dtype)
     if isinstance(data, np.generic):  # NumPy reductions return scalars: keep their dtype
         data = np.asarray(data)
     if not (isinstance(data, np.ndarray) or _device.is_device_array(data)):
@@ -102,7 +107,8 @@ class Tensor:
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         if device is None:
             raw = data.data if isinstance(data, Tensor) else data
-            device = _device.device_of(raw) if _device.is_device_array(raw) else "cpu"
+            device = _device.device_of(raw) if (_device.is_device_array(raw)
+                                                or _device.is_meta(raw)) else "cpu"
         self.data = _as_array(data, dtype, _device.canonical(device))
         self.grad = None
         self._node = None  # (Node, output index) when produced by a recorded op
@@ -258,6 +264,8 @@ class Tensor:
             extra += f", grad_fn=<{type(self._node[0]).__name__}>"
         elif self.requires_grad:
             extra += ", requires_grad=True"
+        if _device.is_meta(self.data):
+            return f"tensor(..., size={self.shape}{extra})"
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(")
         return f"tensor({body}{extra})"
 

@@ -32,9 +32,10 @@ def main(argv=None):
     parser.add_argument("--val-size", type=int, default=None)
     render = parser.add_mutually_exclusive_group()
     render.add_argument("--clean", action="store_true",
-                        help="crnn: clean renders (no augmentation; the default)")
+                        help="clean renders (no augmentation; crnn's default)")
     render.add_argument("--augment", action="store_true",
-                        help="crnn: augmented renders (fonts, rotation, blur, noise, contrast)")
+                        help="augmented renders (fonts, rotation, blur, noise, contrast; "
+                             "charnet/dictnet's default)")
     parser.add_argument("--init", choices=("he", "default"), default=None,
                         help="charnet/dictnet weight init (default he)")
     parser.add_argument("--out", required=True)
@@ -49,7 +50,7 @@ def main(argv=None):
         parser.error("--lexicon-size, --lr and --init are for charnet/dictnet")
     if args.model != "crnn":
         options["model"] = args.model
-    elif args.clean or args.augment:
+    if args.clean or args.augment:
         options["augment"] = args.augment
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in --out and --overwrite replaces it; give one")

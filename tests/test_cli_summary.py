@@ -50,13 +50,16 @@ def test_batch_train_and_memory_options(registry, capsys):
     assert "Verdict for budget 10.00 KiB: DOES NOT FIT" in out
 
 
-def test_parameters_over_budget_skip_the_forward_unless_run(registry, capsys):
+def test_parameters_over_budget_stay_on_the_meta_device_unless_run(registry, capsys):
     assert cli.main(["summary", "tiny", "--memory", "64"]) == 0
     out = capsys.readouterr().out
-    assert "Total params: 26" in out and "Forward not run" in out and "DO NOT FIT" in out
+    assert "Total params: 26 (104 B) (meta: not allocated)" in out and "DO NOT FIT" in out
+    assert "Forward: shapes only" in out and "(1, 2)" in out
     assert cli.main(["summary", "tiny", "--memory", "64", "--run"]) == 0
     out = capsys.readouterr().out
-    assert "Forward not run" not in out and "(1, 2)" in out
+    assert "shapes only" not in out and "meta" not in out and "(1, 2)" in out
+    assert cli.main(["summary", "tiny", "--memory", "64", "--no-run"]) == 0
+    assert "Forward not run" in capsys.readouterr().out
 
 
 def test_input_shape_option(registry, capsys):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import nnlite as nl
+from nnlite import functional as F
 from nnlite import nn
 
 from small_models import INPUT_SHAPE, ConvLSTMNet
@@ -145,9 +146,13 @@ def test_training_figures_match_numpy_allocation(model_class):
         result.totals["kept_for_backward_bytes"]
     totals = result.totals
     assert totals["gradient_bytes"] == totals["param_bytes"]
-    assert totals["required_bytes"] == (totals["param_bytes"] + totals["buffer_bytes"]
-                                        + totals["gradient_bytes"]
-                                        + totals["kept_for_backward_bytes"])
+    # The measured forward + backward peak (tracemalloc: Python's own objects
+    # too, which dominate a model this small), never less than kept + gradients.
+    assert totals["training_peak_bytes"] > totals["gradient_bytes"]
+    assert totals["required_bytes"] == totals["param_bytes"] + totals["buffer_bytes"] + max(
+        totals["gradient_bytes"] + totals["kept_for_backward_bytes"],
+        totals["training_peak_bytes"])
+    assert all(p.grad is None for p in model.parameters())  # put back as they were
 
 
 def test_unrolled_cell_is_one_row_with_summed_calls():
@@ -195,16 +200,46 @@ def test_budget_verdicts():
     assert nl.summary(model, INPUT_SHAPE, memory="1.5GiB").totals["budget"] == 1610612736
 
 
-def test_parameters_over_budget_skip_the_forward():
-    model = MustNotRun()
+class BigLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.big = nn.Linear(1000, 500)  # 2,002,000 bytes of weights and bias
+
+    def forward(self, x):
+        return self.big(x)
+
+
+def test_parameters_over_budget_run_a_shapes_only_forward(monkeypatch):
+    """Over budget, the Linear is replaced by its shape rule: its GEMM never
+    runs, yet shapes, FLOPs and memory are those of a real forward."""
+    model = BigLinear()
+    real = nl.summary(model, (1000,), memory="1GiB")
+    calls = []
+    monkeypatch.setattr(F, "linear", lambda *args: calls.append(args) or 1 / 0)
     result = nl.summary(model, (1000,), memory="1MiB")
+    assert calls == [] and result.totals["forward"] == "shapes" and real.totals["forward"] == \
+        "real"
     assert result.totals["param_bytes"] == 2_002_000
     assert result.fits is False and result.totals["params_fit"] is False
-    assert result.totals["ran_forward"] is False and result.totals["required_bytes"] is None
-    assert result.rows[0].output_shape is None and result.rows[0].flops is None
+    assert result.rows[0].output_shape == "(1, 500)" == real.rows[0].output_shape
+    assert result.rows[0].flops == 2 * 1000 * 500 == real.rows[0].flops
+    for key in ("required_bytes", "activation_bytes", "input_bytes", "flops"):
+        assert result.totals[key] == real.totals[key], key
     text = str(result)
     assert "Total params: 500,500" in text and "DO NOT FIT" in text
-    assert "Forward not run" in text
+    assert "Forward: shapes only" in text
+    with pytest.raises(ZeroDivisionError):
+        nl.summary(model, (1000,), memory="1MiB", run=True)  # forced: a real forward
+
+
+def test_over_budget_without_a_shape_rule_skips_the_forward():
+    model = MustNotRun()
+    model.cell = nn.LSTMCell(3, 4)  # weights and no shape rule
+    result = nl.summary(model, (1000,), memory="1MiB")
+    assert result.totals["ran_forward"] is False and result.totals["forward"] is None
+    assert result.totals["required_bytes"] is None and result.fits is False
+    assert all(r.output_shape is None and r.flops is None for r in result.rows)
+    assert "Forward not run" in str(result)
     with pytest.raises(AssertionError, match="should have skipped"):
         nl.summary(model, (1000,), memory="1MiB", run=True)  # forced
 

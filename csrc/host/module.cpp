@@ -41,4 +41,5 @@ PYBIND11_MODULE(_C, m) {
   register_conv(m);
   register_pool(m);
   register_winograd(m);
+  register_dequant(m);
 }

@@ -16,6 +16,8 @@ from nnlite.functional.loss import (binary_cross_entropy_with_logits, cross_entr
 from nnlite.functional.normalization import batch_norm
 from nnlite.functional.padding import pad
 from nnlite.functional.pooling import avg_pool2d, max_pool2d
+from nnlite.functional.quantized import (get_dequant_workspace, quantized_linear,
+                                         set_dequant_workspace)
 from nnlite.functional.reduction import max, mean, min, sum
 from nnlite.functional.rnn import gru_cell, gru_layer, lstm_cell, lstm_layer
 from nnlite.functional.shape import (cat, concatenate, expand, flatten, getitem, permute,
@@ -28,9 +30,10 @@ _tensor_methods.install()
 __all__ = [
     "abs", "add", "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "cat",
     "clamp", "clip", "concatenate", "conv2d", "cross_entropy", "ctc_loss", "div", "dropout",
-    "exp", "expand", "flatten", "get_conv_workspace", "getitem", "gru_cell", "gru_layer",
+    "exp", "expand", "flatten", "get_conv_workspace", "get_dequant_workspace", "getitem", "gru_cell", "gru_layer",
     "linear", "log", "log_softmax", "lstm_cell", "lstm_layer", "matmul", "max", "max_pool2d",
-    "mean", "min", "mse_loss", "mul", "neg", "nll_loss", "pad", "permute", "pow", "relu",
-    "relu6", "reshape", "set_conv_workspace", "sigmoid", "softmax", "sqrt", "squeeze",
+    "mean", "min", "mse_loss", "mul", "neg", "nll_loss", "pad", "permute", "pow",
+    "quantized_linear", "relu", "relu6", "reshape", "set_conv_workspace",
+    "set_dequant_workspace", "sigmoid", "softmax", "sqrt", "squeeze",
     "stack", "sub", "sum", "tanh", "transpose", "unsqueeze", "view", "where",
 ]

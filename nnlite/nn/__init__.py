@@ -5,11 +5,13 @@ between the libraries as plain arrays.
 """
 from nnlite.nn import init
 from nnlite.nn.activation import LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
+from nnlite.nn.compressed import LowRankLinear, QuantizedLinear
 from nnlite.nn.container import ModuleDict, ModuleList, Sequential
 from nnlite.nn.conv import Conv2d
 from nnlite.nn.ctc import CTCLoss
 from nnlite.nn.dropout import Dropout
 from nnlite.nn.linear import Flatten, Identity, Linear
+from nnlite.nn.meta import materialize, meta
 from nnlite.nn.loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from nnlite.nn.module import Module
 from nnlite.nn.nalu import NAC, NALU
@@ -22,8 +24,8 @@ from nnlite.nn.state import IncompatibleKeys, StateDictError
 __all__ = [
     "AvgPool2d", "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "CTCLoss", "Conv2d",
     "CrossEntropyLoss", "Dropout", "Flatten", "GRU", "GRUCell", "Identity", "IncompatibleKeys",
-    "LSTM", "LSTMCell", "Linear", "LogSoftmax", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
+    "LSTM", "LSTMCell", "Linear", "LogSoftmax", "LowRankLinear", "QuantizedLinear", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Softmax",
-    "StateDictError", "Tanh", "ZeroPad2d", "init",
+    "StateDictError", "Tanh", "ZeroPad2d", "init", "materialize", "meta",
     "NAC", "NALU",
 ]

@@ -6,16 +6,22 @@ import numpy as np
 from nnlite import device as _device
 from nnlite import functional as F
 from nnlite.nn import init
+from nnlite.nn.meta import building_meta
 from nnlite.nn.module import Module, Parameter
 
 INITS = ("default", "glorot", "xavier")
 
 
 def empty_parameter(shape, device=None, dtype=None):
-    """An uninitialised Parameter of `shape`, for a layer to fill in reset_parameters."""
+    """An uninitialised Parameter of `shape`, for a layer to fill in reset_parameters.
+    On the meta device (device="meta", or device=None inside ``nl.nn.meta()``)
+    it holds no values and allocates nothing."""
     dtype = np.dtype(np.float32 if dtype is None else dtype)
     if dtype.kind != "f":
         raise TypeError(f"parameters must be floating point, got dtype {dtype}")
+    if (device is None and building_meta()) or \
+            (device is not None and _device.canonical(device) == "meta"):
+        return Parameter(_device.MetaArray(shape, dtype))
     xp = _device.xp("cpu" if device is None else device)
     return Parameter(xp.empty(shape, dtype=dtype))
 

@@ -259,10 +259,37 @@ class Module:
         dtype = None if dtype is None else np.dtype(dtype)
         if dtype is not None and dtype.kind != "f":
             raise TypeError(f"Module.to: only floating-point dtypes are accepted, got {dtype}")
-        tensors = list(self.parameters()) + list(self.buffers())
-        tensors += [p.grad for p in self.parameters() if p.grad is not None]
-        for t in tensors:
-            t.data = _converted(t.data, device, dtype)
+        tensors = []
+        for module in self.modules():
+            # A layer's stored weights (a quantised Linear's int8 or float16
+            # weight) keep their dtype: model.double() must not undo compression.
+            keep = getattr(module, "_keep_dtype", ())
+            for store in (module._parameters, module._buffers):
+                tensors += [(t, name in keep) for name, t in store.items() if t is not None]
+        tensors += [(p.grad, False) for p in self.parameters() if p.grad is not None]
+        seen = set()
+        for t, keep in tensors:
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            t.data = _converted(t.data, device, None if keep else dtype)
+        return self
+
+    def to_empty(self, *, device="cpu"):
+        """Give every parameter and buffer on the meta device an uninitialised
+        array of its shape and dtype on `device` (PyTorch's to_empty; real
+        arrays are moved as ``to`` would). The Parameter objects stay. Returns self."""
+        device = _device.canonical(device)
+        xp = _device.xp(device)
+        for module in self.modules():
+            for store in (module._parameters, module._buffers):
+                for tensor in store.values():
+                    if tensor is None:
+                        continue
+                    if _device.is_meta(tensor.data):
+                        tensor.data = xp.empty(tensor.data.shape, tensor.data.dtype)
+                    elif tensor.device != device:
+                        tensor.data = _device.move(tensor.data, device)
         return self
 
     def to(self, *args, **kwargs):

@@ -63,6 +63,11 @@ def prepare_load(module, state_dict, strict):
         for name, fill in sub._optional_state_keys().items():
             defaults[(prefix + "." if prefix else "") + name] = fill
 
+    on_meta = [k for k, t in expected.items() if _device.is_meta(t.data)]
+    if on_meta:
+        raise StateDictError(f"load_state_dict: {module._get_name()} has parameters on the meta "
+                             f"device ({', '.join(on_meta[:3])}{', ...' if len(on_meta) > 3 else ''}"
+                             f"), which hold no values; call model.to_empty(device='cpu') first")
     missing = [k for k in expected if k not in state_dict and k not in defaults]
     unexpected = [k for k in state_dict if k not in expected]
     problems, sources = [], {}
