@@ -215,8 +215,12 @@ def _run_forward(model, rows, modules, totals, dtype, train, shapes_only):
     device = next((p.device for p in model.parameters() if p.device != "meta"), "cpu")
     xp = _device.xp(device)
     modes = [(m, m.training) for m in model.modules()]
+    # A forward may update buffers (BatchNorm's running statistics); stored
+    # weights (a quantised Linear's) it never writes, and copying them would
+    # double the memory of a compressed model.
+    stored = {id(w) for m in model.modules() for w in _stored_weights(m)}
     saved_buffers = [(b, b.data.copy()) for b in model.buffers()
-                     if not _device.is_meta(b.data)]
+                     if not _device.is_meta(b.data) and id(b) not in stored]
     rng_state = _random.generator().bit_generator.state
     seen = {}  # id(owner array) -> owner, kept referenced so ids stay unique
     handles, tracer = [], None

@@ -86,3 +86,13 @@ def test_missing_inputs_are_one_line_errors(checkpoint, tmp_path, capsys):
     assert cli.main(["compress", "dictnet", str(tmp_path / "junk.h5"), "--out",
                      str(tmp_path / "z.h5")]) == 2
     assert "cannot load" in capsys.readouterr().err
+
+
+def test_eval_reads_a_compressed_checkpoint(checkpoint, tmp_path, capsys):
+    out = tmp_path / "svd8.h5"
+    assert cli.main(["compress", "dictnet", str(checkpoint), "--out", str(out), "--method",
+                     "svd+int8", "--rank", "fc1=32"]) == 0
+    capsys.readouterr()
+    assert cli.main(["eval", "dictnet", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "word_accuracy: " in text and "loss: " in text

@@ -174,3 +174,44 @@ def test_meta_parameters_refuse_values_and_loading():
     assert nn.Linear(3, 2, device="meta").weight.device == "meta"
     assert isinstance(MetaArray((2, 3)).astype(np.float64), MetaArray)
     assert MetaArray((2, 3), np.float16).nbytes == 12
+
+
+# ------------------------------------------------------ streaming loads --
+
+def test_loading_streams_into_the_parameters(tmp_path):
+    """A format-2 load checks each array's CRC in chunks, then reads it into
+    its parameter: the peak is the parameters plus a chunk, not twice them."""
+    nl.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4000, 2000), nn.Linear(2000, 10))
+    path = tmp_path / "big.h5"
+    nl.io.save(path, model)
+    with nn.meta():
+        fresh = nn.Sequential(nn.Linear(4000, 2000), nn.Linear(2000, 10))
+
+    def load():
+        fresh.to_empty(device="cpu")
+        nl.io.load(path, fresh)
+    _, peak = peak_of(load)
+    params = sum(p.data.nbytes for p in model.parameters())
+    assert peak < params + (17 << 20), (peak, params)  # one 16 MiB chunk of slack
+    for a, b in zip(model.parameters(), fresh.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    double = nn.Sequential(nn.Linear(4000, 2000), nn.Linear(2000, 10)).double()
+    nl.io.load(path, double)  # another dtype: read in chunks and cast
+    np.testing.assert_array_equal(double[0].weight.numpy(), model[0].weight.numpy())
+
+
+def test_a_file_changed_between_check_and_read_is_reported(tmp_path, monkeypatch):
+    from nnlite.io import checkpoint
+    model = nn.Linear(30, 20)
+    path = tmp_path / "m.h5"
+    nl.io.save(path, model)
+    import h5py
+    with h5py.File(path, "r+") as f:
+        recorded = checkpoint._chunked_crc32(f["model/weight"])
+        f["model/weight"][0, 0] += 1.0  # changed after the check below saw it intact
+    real = checkpoint._chunked_crc32
+    monkeypatch.setattr(checkpoint, "_chunked_crc32", lambda dataset: recorded
+                        if dataset.name == "/model/weight" else real(dataset))
+    with pytest.raises(nl.io.CheckpointError, match="changed while it was being loaded"):
+        nl.io.load(path, nn.Linear(30, 20))

@@ -29,7 +29,12 @@ class StateDictError(RuntimeError):
 
 
 def source_array(value):
-    """The array behind a checkpoint value, without copying when possible."""
+    """The array behind a checkpoint value, without copying when possible. A
+    deferred value (anything with ``shape`` and ``copy_into(target)``, such as
+    nnlite.io's reader of one HDF5 dataset) is kept as it is: it is read
+    straight into the parameter when the load is installed."""
+    if hasattr(value, "copy_into") and hasattr(value, "shape"):
+        return value
     if isinstance(value, Tensor):
         return value.data
     if isinstance(value, np.ndarray) or _device.is_device_array(value):
@@ -43,6 +48,9 @@ def source_array(value):
 def copy_into(target, array):
     """Write `array` into the existing array `target` (same object afterwards),
     moving it to target's device and casting to target's dtype."""
+    if hasattr(array, "copy_into") and not isinstance(array, np.ndarray):
+        array.copy_into(target)
+        return
     array = _device.move(array, _device.device_of(target))
     target[...] = array.astype(target.dtype, copy=False)
 
