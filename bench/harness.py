@@ -59,6 +59,9 @@ class Case:
     expected: Callable[[], np.ndarray] = None
     rtol: float = 1e-4             # float32 kernels against a float32/64 reference
     atol: float = 1e-4
+    # At most this many timed rounds, whatever --repeat says (whole networks
+    # take seconds per run on a CPU); None: --repeat's.
+    max_repeat: int = None
 
 
 @dataclass
@@ -158,7 +161,9 @@ def run_cases(cases, repeat, warmup, progress=None):
         problems = [None if expected is None else disagreement(case, impl, expected)
                     for impl in case.impls]
         valid = [impl for impl, problem in zip(case.impls, problems) if problem is None]
-        timed = dict(zip((impl.name for impl in valid), time_impls(valid, repeat, warmup)))
+        rounds = repeat if case.max_repeat is None else min(repeat, case.max_repeat)
+        timed = dict(zip((impl.name for impl in valid),
+                         time_impls(valid, rounds, min(warmup, rounds))))
         case_results = []
         for impl, problem in zip(case.impls, problems):
             if problem is not None:

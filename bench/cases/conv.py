@@ -5,16 +5,17 @@ algorithm side by side: "nnlite" is what F.conv2d picks by itself
 
 Shapes: CharNet conv1 and every layer of the seed CRNN text recogniser at
 N=32 and a 1x32x128 input, conv1..conv6 (3x3 same) and conv7 (2x2 valid)
-("ocr" below: the label avoids the substring "crnn", which
-tests/test_bench.py filters on).
+("ocr" below).
 """
 import numpy as np
 
-from bench.harness import Case, Impl, device_sync, register, torch_or_none
 import nnlite as nl
 import nnlite.functional as F
+from bench.harness import Case, Impl, device_sync, register, torch_or_none
 from nnlite.functional import conv_winograd
 from nnlite.functional.conv import conv_padding
+from nnlite.kernels import conv as conv_kernels
+from nnlite.kernels.shapes import ConvGeometry
 from nnlite.reference import conv as reference
 
 # label: (N, C_in, H, W, C_out, k, padding)
@@ -30,12 +31,42 @@ SHAPES = {
 }
 
 
+# im2col alone, on the CRNN layers where it moves the most bytes.
+IM2COL_SHAPES = ("ocr conv2", "ocr conv3")
+
+
 @register
 def conv_cases(device, xp):
     cases = []
     for label, dims in SHAPES.items():
         cases += _cases(device, xp, label, *dims)
+    for label in IM2COL_SHAPES:
+        cases += _im2col_cases(device, xp, label, *SHAPES[label])
     return cases
+
+
+def _im2col_cases(device, xp, label, n, c, h, w, o, k, padding):
+    """im2col of a whole batch, beside a copy of its column matrix: the GPU
+    target is im2col at >= 60% of the copy's bandwidth (GB/s counts the bytes
+    read and written)."""
+    rng = np.random.default_rng(0)
+    x_host = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    x = xp.asarray(x_host)
+    pad = conv_padding(padding, (k, k), (1, 1), (1, 1))
+    g = ConvGeometry.of((h, w), k, padding=pad)
+    cols_host = conv_kernels.im2col(x_host, g)
+    cols = xp.asarray(cols_host)
+    sync = device_sync(device)
+    impls = [Impl("nnlite", lambda: conv_kernels.im2col(x, g), sync)]
+    if device == "cpu":
+        impls.append(Impl("numpy-ref", lambda: reference.im2col(x_host, (k, k), (1, 1), pad,
+                                                                (1, 1))))
+    shape = f"{label} {n}x{c}x{h}x{w} {k}x{k} {padding} float32"
+    return [Case("im2col", device, shape, impls, nbytes=x_host.nbytes + cols_host.nbytes,
+                 expected=lambda: reference.im2col(x_host, (k, k), (1, 1), pad, (1, 1)),
+                 rtol=0, atol=0),
+            Case("copy of columns", device, shape, [Impl("copy", lambda: cols.copy(), sync)],
+                 nbytes=2 * cols_host.nbytes)]
 
 
 def _cases(device, xp, label, n, c, h, w, o, k, padding):
