@@ -138,8 +138,11 @@ def build_cases(devices, name_filter=None):
 def disagreement(case, impl, expected):
     """None when impl's output matches the reference within the case's
     tolerance, else what differs."""
-    result = impl.run()
-    impl.sync()
+    try:
+        result = impl.run()
+        impl.sync()
+    except Exception as exc:  # one broken implementation must not end the whole run
+        return f"raised {type(exc).__name__}: {exc}"
     actual = impl.output(result)
     if actual.shape != expected.shape:
         return f"shape {actual.shape}, reference {expected.shape}"

@@ -633,14 +633,16 @@ def _fit_gradient(node, tensor, g):
 # ----------------------------------------------------------------------------
 
 
-def tensor(data, dtype=None, device="cpu", requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False):
     """Make a tensor from data (nested lists, scalars, NumPy or CuPy arrays).
 
     Python floats become float32; arrays keep their dtype (float64 stays
-    float64), and the data is copied, as ``torch.tensor`` does."""
+    float64), and the data is copied, as ``torch.tensor`` does. ``device``
+    None keeps the data where it is, as ``torch.tensor`` does: a CuPy array
+    (or a tensor on the GPU) stays on the GPU, anything else is on the CPU."""
     if isinstance(data, Tensor):
         data = data.data
-    device = _device.canonical(device)
+    device = None if device is None else _device.canonical(device)
     if _device.is_device_array(data) or isinstance(data, np.ndarray):
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
     else:

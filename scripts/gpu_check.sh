@@ -48,7 +48,7 @@ trap 'rm -rf "$run_dir"' EXIT
 nvidia-smi > "$out/nvidia-smi.log" 2>&1
 step info 60 "$py" -m nnlite info
 step pytest-cuda 180 "$py" -m pytest -m cuda -q -p no:cacheprovider --maxfail=30 -rf
-step bench-cuda 150 "$py" -m bench --device cuda --repeat "$repeat" --json "$out/bench-cuda.json"
+step bench-cuda 220 "$py" -m bench --device cuda --repeat "$repeat" --json "$out/bench-cuda.json"
 step crnn-seed-cuda 100 "$py" scripts/train_text.py crnn --size seed --device cuda \
     --steps "$steps" --eval-every "$steps" --val-size 64 --out "$run_dir/crnn-seed" --overwrite
 step memory-budget 30 env NNLITE_GPU_MEMORY_LIMIT=1.5GiB "$py" -c '
