@@ -48,8 +48,15 @@ def check_geometry(name, a):
         assert a["argmax"].shape == pooled.shape and a["argmax"].dtype == np.int32
 
 
-@pytest.fixture
-def fake_cupy(monkeypatch):
+@pytest.fixture(params=["narrow", "wide"])
+def fake_cupy(request, monkeypatch):
+    """The emulated GPU, running the kernels' 32-bit index path (every array of
+    these tests fits it) or, with NNL_NARROW_INDEX_LIMIT defined as 0, the
+    64-bit one that arrays past 2^31 elements take."""
+    if request.param == "wide":
+        load = nvrtc.load_source
+        monkeypatch.setattr(nvrtc, "load_source", lambda relpath, root=None:
+                            "#define NNL_NARROW_INDEX_LIMIT 0\n" + load(relpath, root))
     return install_fake_cupy(monkeypatch, conv_pool_launch)
 
 

@@ -11,67 +11,94 @@
   make_pool_geometry(height, width, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, \
                      out_h, out_w)
 
-template <typename scalar_t>
+// index_t: unsigned int when pool_narrow says every index fits, else long long.
+template <typename scalar_t, typename index_t>
 __device__ NNL_INLINE void maxpool_forward_grid(const scalar_t* x, scalar_t* y, int* argmax,
-                                                long long planes, const pool_geometry& g) {
-  const int out_plane = g.out_h * g.out_w;
-  NNL_GRID_STRIDE_LOOP(idx, planes * out_plane) {
-    const long long plane = idx / out_plane;
-    const int o = (int)(idx - plane * out_plane);
-    maxpool_window(x + plane * g.height * g.width, g, o / g.out_w, o % g.out_w, y + idx,
+                                                index_t planes, const pool_geometry& g) {
+  const index_t out_plane = (index_t)g.out_h * g.out_w;
+  const index_t in_plane = (index_t)g.height * g.width;
+  NNL_GRID_STRIDE_LOOP_AS(index_t, idx, planes * out_plane) {
+    const index_t plane = idx / out_plane;
+    const index_t o = idx - plane * out_plane;
+    const index_t oh = o / g.out_w;
+    maxpool_window(x + plane * in_plane, g, (int)oh, (int)(o - oh * g.out_w), y + idx,
                    argmax + idx);
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __device__ NNL_INLINE void maxpool_backward_grid(const scalar_t* gy, const int* argmax,
-                                                 scalar_t* gx, long long planes,
+                                                 scalar_t* gx, index_t planes,
                                                  const pool_geometry& g) {
-  const int in_plane = g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
-  NNL_GRID_STRIDE_LOOP(idx, planes * in_plane) {
-    const long long plane = idx / in_plane;
-    const int hw = (int)(idx - plane * in_plane);
+  const index_t in_plane = (index_t)g.height * g.width;
+  const index_t out_plane = (index_t)g.out_h * g.out_w;
+  NNL_GRID_STRIDE_LOOP_AS(index_t, idx, planes * in_plane) {
+    const index_t plane = idx / in_plane;
+    const index_t hw = idx - plane * in_plane;
+    const index_t h = hw / g.width;
     gx[idx] = maxpool_backward_pixel(gy + plane * out_plane, argmax + plane * out_plane, g,
-                                     hw / g.width, hw % g.width);
+                                     (int)h, (int)(hw - h * g.width));
   }
 }
 
-template <typename scalar_t>
-__device__ NNL_INLINE void avgpool_forward_grid(const scalar_t* x, scalar_t* y,
-                                                long long planes, const pool_geometry& g,
+template <typename scalar_t, typename index_t>
+__device__ NNL_INLINE void avgpool_forward_grid(const scalar_t* x, scalar_t* y, index_t planes,
+                                                const pool_geometry& g,
                                                 int count_include_pad) {
-  const int out_plane = g.out_h * g.out_w;
-  NNL_GRID_STRIDE_LOOP(idx, planes * out_plane) {
-    const long long plane = idx / out_plane;
-    const int o = (int)(idx - plane * out_plane);
-    y[idx] = avgpool_window(x + plane * g.height * g.width, g, o / g.out_w, o % g.out_w,
+  const index_t out_plane = (index_t)g.out_h * g.out_w;
+  const index_t in_plane = (index_t)g.height * g.width;
+  NNL_GRID_STRIDE_LOOP_AS(index_t, idx, planes * out_plane) {
+    const index_t plane = idx / out_plane;
+    const index_t o = idx - plane * out_plane;
+    const index_t oh = o / g.out_w;
+    y[idx] = avgpool_window(x + plane * in_plane, g, (int)oh, (int)(o - oh * g.out_w),
                             count_include_pad);
   }
 }
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 __device__ NNL_INLINE void avgpool_backward_grid(const scalar_t* gy, scalar_t* gx,
-                                                 long long planes, const pool_geometry& g,
+                                                 index_t planes, const pool_geometry& g,
                                                  int count_include_pad) {
-  const int in_plane = g.height * g.width;
-  const long long out_plane = (long long)g.out_h * g.out_w;
-  NNL_GRID_STRIDE_LOOP(idx, planes * in_plane) {
-    const long long plane = idx / in_plane;
-    const int hw = (int)(idx - plane * in_plane);
-    gx[idx] = avgpool_backward_pixel(gy + plane * out_plane, g, hw / g.width, hw % g.width,
-                                     count_include_pad);
+  const index_t in_plane = (index_t)g.height * g.width;
+  const index_t out_plane = (index_t)g.out_h * g.out_w;
+  NNL_GRID_STRIDE_LOOP_AS(index_t, idx, planes * in_plane) {
+    const index_t plane = idx / in_plane;
+    const index_t hw = idx - plane * in_plane;
+    const index_t h = hw / g.width;
+    gx[idx] = avgpool_backward_pixel(gy + plane * out_plane, g, (int)h,
+                                     (int)(hw - h * g.width), count_include_pad);
   }
 }
 
+// Whether every index of a pooling launch fits the narrow type (the input and
+// the output of all planes).
+__device__ NNL_INLINE bool pool_narrow(long long planes, const pool_geometry& g) {
+  return nnl_narrow_index(planes * nnl_max((long long)g.height * g.width,
+                                           (long long)g.out_h * g.out_w));
+}
+
+// One entry point body: the grid function in the narrow or the wide index type.
+// maxpool_backward and avgpool_forward run wide only: with both paths in one
+// kernel they need 64 registers, one over the TK1's 63.
+#define NNL_POOL_DISPATCH(call_narrow, call_wide) \
+  const pool_geometry g = NNL_POOL_GEOMETRY;     \
+  if (pool_narrow(planes, g)) {                  \
+    call_narrow;                                 \
+  } else {                                       \
+    call_wide;                                   \
+  }
+
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_forward_f32(const float* x, float* y, int* argmax, NNL_POOL_PARAMS) {
-  maxpool_forward_grid(x, y, argmax, planes, NNL_POOL_GEOMETRY);
+  NNL_POOL_DISPATCH(maxpool_forward_grid(x, y, argmax, (unsigned int)planes, g),
+                    maxpool_forward_grid(x, y, argmax, planes, g))
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 maxpool_forward_f64(const double* x, double* y, int* argmax, NNL_POOL_PARAMS) {
-  maxpool_forward_grid(x, y, argmax, planes, NNL_POOL_GEOMETRY);
+  NNL_POOL_DISPATCH(maxpool_forward_grid(x, y, argmax, (unsigned int)planes, g),
+                    maxpool_forward_grid(x, y, argmax, planes, g))
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
@@ -96,10 +123,12 @@ avgpool_forward_f64(const double* x, double* y, NNL_POOL_PARAMS, int count_inclu
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_backward_f32(const float* gy, float* gx, NNL_POOL_PARAMS, int count_include_pad) {
-  avgpool_backward_grid(gy, gx, planes, NNL_POOL_GEOMETRY, count_include_pad);
+  NNL_POOL_DISPATCH(avgpool_backward_grid(gy, gx, (unsigned int)planes, g, count_include_pad),
+                    avgpool_backward_grid(gy, gx, planes, g, count_include_pad))
 }
 
 extern "C" __global__ void __launch_bounds__(NNL_MAX_THREADS_PER_BLOCK)
 avgpool_backward_f64(const double* gy, double* gx, NNL_POOL_PARAMS, int count_include_pad) {
-  avgpool_backward_grid(gy, gx, planes, NNL_POOL_GEOMETRY, count_include_pad);
+  NNL_POOL_DISPATCH(avgpool_backward_grid(gy, gx, (unsigned int)planes, g, count_include_pad),
+                    avgpool_backward_grid(gy, gx, planes, g, count_include_pad))
 }

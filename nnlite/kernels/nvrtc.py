@@ -35,6 +35,7 @@ _SCALAR_TYPES = {"int": np.int32, "long long": np.int64}
 _lock = threading.Lock()
 _modules = {}  # (family, device id) -> {entry point name: cupy.RawKernel}
 _signatures = {}  # family -> {entry point name: [(C type, name), ...]}
+_scalar_plans = {}  # (entry point name, parameters) -> _scalar_plan
 
 
 def csrc_dir():
@@ -172,20 +173,34 @@ def launch_shape(work, itemsize):
     return work.count, threads, threads * work.shared_per_thread * itemsize
 
 
+def _scalar_plan(params):
+    """[(position, name, numpy type, min, max)] of the int parameters in `params`."""
+    plan = []
+    for position, (ctype, pname) in enumerate(params):
+        scalar = _SCALAR_TYPES.get(ctype)
+        if scalar is not None:
+            limits = np.iinfo(scalar)
+            plan.append((position, pname, scalar, int(limits.min), int(limits.max)))
+    return plan
+
+
 def _converted(name, params, args):
     if len(args) != len(params):
         raise TypeError(f"{name}: {len(args)} arguments for the {len(params)} parameters "
                         f"{', '.join(p for _, p in params)}")
-    converted = []
-    for (ctype, pname), value in zip(params, args):
-        scalar = _SCALAR_TYPES.get(ctype)
-        if scalar is None:
-            converted.append(value)
-            continue
-        limits = np.iinfo(scalar)
-        if not limits.min <= int(value) <= limits.max:
-            raise ValueError(f"{name}: {pname} = {value} does not fit the kernel's {ctype}")
-        converted.append(scalar(value))
+    # Planned once per parameter list: np.iinfo on every launch cost more than
+    # the rest of the launch's Python (about 1 us per int argument).
+    key = (name, tuple(params))
+    plan = _scalar_plans.get(key)
+    if plan is None:
+        plan = _scalar_plans[key] = _scalar_plan(params)
+    converted = list(args)
+    for position, pname, scalar, low, high in plan:
+        value = int(args[position])
+        if not low <= value <= high:
+            raise ValueError(f"{name}: {pname} = {value} does not fit the kernel's "
+                             f"{params[position][0]}")
+        converted[position] = scalar(value)
     return tuple(converted)
 
 
