@@ -211,13 +211,23 @@ def network_with_head(args, head_checkpoint=None):
 def trainer_for(args, head, out_dir, steps, lr, standardised=False, eval_every=None):
     """The ordinary Trainer on the head. Adam; fc1's rate is lr / 10 (and any
     layer named fc1.*): its 26,624 inputs make each Adam step move its
-    pre-activations ~26,624 x lr x mean |x|."""
+    pre-activations ~26,624 x lr x mean |x|; int8 row scales get lr / 100."""
     from nnlite.training import Trainer
     train, val = loaders(args, standardised=standardised)
-    wide = [p for n, p in head.named_parameters() if n.startswith("fc1") and p.requires_grad]
-    rest = [p for n, p in head.named_parameters() if not n.startswith("fc1") and
-            p.requires_grad]
-    optimizer = nl.optim.Adam([{"params": wide, "lr": lr / 10}, {"params": rest}], lr=lr)
+    groups = {"wide": [], "scales": [], "rest": []}
+    for name, param in head.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.endswith("weight_scale"):
+            groups["scales"].append(param)
+        elif name.startswith("fc1"):
+            groups["wide"].append(param)
+        else:
+            groups["rest"].append(param)
+    # int8 row scales are ~1e-4: an Adam step of lr would change them by tens of percent.
+    rates = {"wide": lr / 10, "scales": lr / 100, "rest": lr}
+    optimizer = nl.optim.Adam([{"params": params, "lr": rates[key]}
+                               for key, params in groups.items() if params], lr=lr)
     return Trainer(head, optimizer, BothValidations(val["val_clean"]), train, val["val_aug"],
                    steps=steps, out_dir=out_dir, eval_every=eval_every or args.eval_every,
                    log_every=10,
@@ -304,7 +314,7 @@ def stage_compress(args):
         head = Head(model, dropout=args.dropout)
         trainer = trainer_for(args, head, os.path.join(where, f"finetune-{method}"),
                               args.finetune_steps, args.finetune_lr,
-                              eval_every=args.finetune_steps)
+                              eval_every=max(1, args.finetune_steps // 3))
         trainer.fit(overwrite=True)
         nl.io.load(trainer.best_path, head)
         entry["finetuned"] = {**evaluate(head, args, reference)[0],
