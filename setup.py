@@ -6,8 +6,12 @@ extension and the `models/ -> nnlite.models` mapping need code.
 import glob
 import sys
 
-from pybind11.setup_helpers import Pybind11Extension, build_ext
+from pybind11.setup_helpers import ParallelCompile, Pybind11Extension, build_ext
 from setuptools import find_packages, setup
+
+# The host sources compile in parallel, one per core (NNLITE_BUILD_JOBS=N to
+# choose); setuptools alone compiles one file at a time.
+ParallelCompile("NNLITE_BUILD_JOBS", default=0).install()
 
 # Every kernel family adds one csrc/host/<family>.cpp; module.cpp binds them all.
 HOST_SOURCES = sorted(glob.glob("csrc/host/*.cpp"))

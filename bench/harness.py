@@ -59,6 +59,9 @@ class Case:
     expected: Callable[[], np.ndarray] = None
     rtol: float = 1e-4             # float32 kernels against a float32/64 reference
     atol: float = 1e-4
+    # At most this many timed rounds, whatever --repeat says (whole networks
+    # take seconds per run on a CPU); None: --repeat's.
+    max_repeat: int = None
 
 
 @dataclass
@@ -95,16 +98,26 @@ def device_sync(device):
     return cupy.cuda.Device().synchronize
 
 
-def time_impl(impl, repeat, warmup):
-    for _ in range(warmup):
-        impl.run()
-    impl.sync()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        impl.run()
+def time_impls(impls, repeat, warmup):
+    """[times of impl, ...] in ms: every impl warmed up, then `repeat` rounds
+    that time each impl once. Interleaved so that a machine whose load changes
+    during a case (other jobs on shared cores) slows every implementation
+    alike, and their ratios stay fair; the order rotates from round to round
+    because an implementation also pays for the one before it (BLAS and
+    OpenMP threads that still spin after their work, measured up to 1.3x)."""
+    for impl in impls:
+        for _ in range(warmup):
+            impl.run()
         impl.sync()
-        times.append((time.perf_counter() - start) * 1e3)
+    times = [[] for _ in impls]
+    order = list(range(len(impls)))
+    for round_ in range(repeat):
+        shift = round_ % max(1, len(order))
+        for i in order[shift:] + order[:shift]:
+            start = time.perf_counter()
+            impls[i].run()
+            impls[i].sync()
+            times[i].append((time.perf_counter() - start) * 1e3)
     return times
 
 
@@ -125,8 +138,11 @@ def build_cases(devices, name_filter=None):
 def disagreement(case, impl, expected):
     """None when impl's output matches the reference within the case's
     tolerance, else what differs."""
-    result = impl.run()
-    impl.sync()
+    try:
+        result = impl.run()
+        impl.sync()
+    except Exception as exc:  # one broken implementation must not end the whole run
+        return f"raised {type(exc).__name__}: {exc}"
     actual = impl.output(result)
     if actual.shape != expected.shape:
         return f"shape {actual.shape}, reference {expected.shape}"
@@ -138,29 +154,33 @@ def disagreement(case, impl, expected):
 
 
 def run_cases(cases, repeat, warmup, progress=None):
-    """Validate, then time, every implementation of every case. An
-    implementation whose output disagrees with the case's reference is reported
-    as failed and not timed: a fast wrong kernel has no speed."""
+    """Validate, then time (interleaved, time_impls), every implementation of
+    every case. An implementation whose output disagrees with the case's
+    reference is reported as failed and not timed: a fast wrong kernel has no
+    speed."""
     results = []
     for case in cases:
-        case_results = []
         expected = None if case.expected is None else primary_output(case.expected())
-        for impl in case.impls:
-            problem = None if expected is None else disagreement(case, impl, expected)
+        problems = [None if expected is None else disagreement(case, impl, expected)
+                    for impl in case.impls]
+        valid = [impl for impl, problem in zip(case.impls, problems) if problem is None]
+        rounds = repeat if case.max_repeat is None else min(repeat, case.max_repeat)
+        timed = dict(zip((impl.name for impl in valid),
+                         time_impls(valid, rounds, min(warmup, rounds))))
+        case_results = []
+        for impl, problem in zip(case.impls, problems):
             if problem is not None:
                 case_results.append(Result(case.name, case.device, case.shape, impl.name,
                                            float("nan"), float("nan"), failed=problem))
-                if progress is not None:
-                    progress.update(1)
-                continue
-            times = time_impl(impl, repeat, warmup)
-            median = statistics.median(times)
-            seconds = median / 1e3
-            case_results.append(Result(
-                case.name, case.device, case.shape, impl.name, median, min(times),
-                gb_per_s=case.nbytes / seconds / 1e9 if case.nbytes else None,
-                gflop_per_s=case.flops / seconds / 1e9 if case.flops else None,
-                times_ms=times))
+            else:
+                times = timed[impl.name]
+                median = statistics.median(times)
+                seconds = median / 1e3
+                case_results.append(Result(
+                    case.name, case.device, case.shape, impl.name, median, min(times),
+                    gb_per_s=case.nbytes / seconds / 1e9 if case.nbytes else None,
+                    gflop_per_s=case.flops / seconds / 1e9 if case.flops else None,
+                    times_ms=times))
             if progress is not None:
                 progress.update(1)
         base = next((r for r in case_results if r.impl == BASELINE and not r.failed), None)

@@ -51,6 +51,14 @@ def add_train_command(subparsers):
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in a DIR that holds an earlier run, deleting its "
                              "checkpoints, metrics.json and curves.png")
+    parser.add_argument("--sync-bn", action="store_true",
+                        help="under mpiexec: BatchNorm statistics over the global batch of "
+                             "all ranks (default: each rank's own, as PyTorch)")
+    parser.add_argument("--reduction", default="ordered", choices=("ordered", "allreduce"),
+                        help="under mpiexec: how gradients are summed: 'ordered' (every rank's "
+                             "gradients to every rank, added in rank order: the same bits in "
+                             "every run; for a few ranks) or 'allreduce' (MPI's, "
+                             "bandwidth-optimal; for many ranks)")
     parser.set_defaults(run=run_train)
 
 
@@ -104,6 +112,9 @@ class CommandError(Exception):
         self.status = status
 
 
+_QUIET = {"rank": 0}  # under mpiexec, ranks other than 0 leave messages to rank 0
+
+
 def _reporting(command):
     """Turn CommandError into `nnlite COMMAND: message` on stderr and its status."""
     def decorate(function):
@@ -111,7 +122,8 @@ def _reporting(command):
             try:
                 return function(args)
             except CommandError as exc:
-                print(f"nnlite {command}: {exc}", file=sys.stderr)
+                if _QUIET["rank"] == 0:
+                    print(f"nnlite {command}: {exc}", file=sys.stderr)
                 return exc.status
         return run
     return decorate
@@ -259,6 +271,15 @@ def _check_run_directory(out_dir, args):
 
 @_reporting("train")
 def run_train(args):
+    from nnlite import distributed
+    try:
+        group = distributed.init()
+    except (RuntimeError, ValueError) as exc:  # launched by mpiexec without mpi4py ...
+        raise CommandError(str(exc)) from None
+    if group.size > 1:
+        from nnlite.cli_train_mpi import run_train_distributed
+        _QUIET["rank"] = group.rank
+        return run_train_distributed(args, group)
     from nnlite.training import Trainer
     _, module = _resolve(args.model, ["training_recipe"], "training recipe")
     for option, value in (("--steps", args.steps), ("--batch", args.batch),
@@ -283,7 +304,12 @@ def run_train(args):
         where = f"{exc.filename}: " if exc.filename else ""
         raise CommandError(f"stopped after step {trainer.step}: {where}{_reason(exc)}",
                            status=1) from None
-    name = recipe.task.metric_name
+    _report_run(trainer, history, recipe.task.metric_name)
+    return 0
+
+
+def _report_run(trainer, history, name):
+    """The closing lines of `nnlite train`."""
     if history["train"]:
         row = history["train"][-1]
         print(f"step {row['step']}: training loss {row['loss']:.4g}")
@@ -296,7 +322,6 @@ def run_train(args):
               f"{trainer.best_path}")
     print(f"last checkpoint: {trainer.last_path}; curves: {trainer.curves_path}; "
           f"metrics: {trainer.metrics_path}")
-    return 0
 
 
 # ------------------------------------------------------------------- eval --

@@ -172,6 +172,27 @@ class Tensor:
         self._retains_grad = True
         return self
 
+    def register_grad_ready_hook(self, hook):
+        """Call ``hook(tensor)`` during each backward that reaches this leaf,
+        as soon as its gradient from that backward is complete (every node
+        that could add to it has run), while the rest of the graph is still
+        being differentiated. This is where data-parallel training starts
+        the all-reduce of a gradient bucket (nnlite.distributed), so that
+        communication overlaps the remaining backward.
+
+        Unlike PyTorch's post-accumulate-grad hook it also fires when no
+        gradient flowed into the leaf in that backward (``.grad`` is then
+        unchanged, possibly None). Returns a handle whose ``remove()``
+        unregisters the hook."""
+        if not self.is_leaf:
+            raise RuntimeError("register_grad_ready_hook: only leaf tensors (parameters) "
+                               "accumulate a .grad; this tensor has a grad_fn")
+        if not callable(hook):
+            raise TypeError(f"register_grad_ready_hook: hook must be callable, got "
+                            f"{type(hook).__name__}")
+        hooks = self.__dict__.setdefault("_grad_ready_hooks", {})
+        return _HookHandle(hooks, hook)
+
     # -- conversion -----------------------------------------------------------
     def numpy(self):
         """The data as a NumPy array (copied from the GPU if needed). Shares
@@ -466,34 +487,102 @@ def _accumulate_leaf(tensor, grad):
         tensor.grad = Tensor(tensor.grad.data + grad)
 
 
+class _HookHandle:
+    """What ``register_grad_ready_hook`` returns; ``remove()`` is idempotent."""
+    _next_id = 0
+
+    def __init__(self, hooks, hook):
+        self.hooks, self.id = hooks, _HookHandle._next_id
+        _HookHandle._next_id += 1
+        hooks[self.id] = hook
+
+    def remove(self):
+        self.hooks.pop(self.id, None)
+
+
+def queue_backward_callback(callback):
+    """Run ``callback()`` once the backward now in progress (on this thread)
+    has visited every node, before ``backward()`` returns: data-parallel
+    training waits there for its last gradient buckets. Only callable from
+    inside a backward (a grad-ready hook or a Function's backward)."""
+    stack = getattr(_state, "backward_callbacks", None)
+    if not stack:
+        raise RuntimeError("queue_backward_callback: no backward is running on this thread")
+    stack[-1].append(callback)
+
+
+def _grad_ready_schedule(order):
+    """{index in `order`: [leaves]}: each leaf with grad-ready hooks under the
+    last node that lists it as an input; after that node has run, nothing
+    can add to the leaf's gradient any more."""
+    last = {}
+    for index, node in enumerate(order):
+        for tensor in node.inputs:
+            if tensor is not None and tensor._node is None and \
+                    tensor.__dict__.get("_grad_ready_hooks"):
+                last[id(tensor)] = (index, tensor)
+    schedule = {}
+    for index, tensor in last.values():
+        schedule.setdefault(index, []).append(tensor)
+    return schedule
+
+
+def _grad_ready(tensor):
+    for hook in list(tensor.__dict__.get("_grad_ready_hooks", {}).values()):
+        hook(tensor)
+
+
 def run_backward(root, grad, retain_graph=False):
-    """Propagate `grad` (d loss / d root) to every leaf that requires grad."""
+    """Propagate `grad` (d loss / d root) to every leaf that requires grad,
+    firing grad-ready hooks as leaves complete and then the callbacks that
+    they (or Functions) queued."""
+    stack = _state.__dict__.setdefault("backward_callbacks", [])
+    stack.append([])
+    try:
+        _propagate(root, grad, retain_graph)
+        callbacks = stack[-1]
+        while callbacks:  # a callback may queue another
+            callbacks.pop(0)()
+    finally:
+        stack.pop()
+
+
+def _propagate(root, grad, retain_graph):
     if root._node is None:  # a leaf: its gradient is `grad` itself
         _accumulate_leaf(root, grad)
+        if root.__dict__.get("_grad_ready_hooks"):
+            _grad_ready(root)
         return
     root_node, root_index = root._node
     pending = {id(root_node): [None] * root_node.n_outputs}
     pending[id(root_node)][root_index] = grad
-    for node in _topological_order(root_node):
+    order = _topological_order(root_node)
+    ready = _grad_ready_schedule(order)
+    for index, node in enumerate(order):
         out_grads = pending.pop(id(node), None)
-        if out_grads is None:
+        if out_grads is not None:
+            _run_node(node, out_grads, pending, retain_graph)
+        for leaf in ready.get(index, ()):
+            _grad_ready(leaf)
+
+
+def _run_node(node, out_grads, pending, retain_graph):
+    grads_in = _call_backward(node, out_grads)
+    if not retain_graph:
+        node.ctx._saved = ()
+        node.ctx._freed = True
+    for tensor, g in zip(node.inputs, grads_in):
+        if tensor is None or g is None or not tensor.requires_grad:
             continue
-        grads_in = _call_backward(node, out_grads)
-        if not retain_graph:
-            node.ctx._saved = ()
-            node.ctx._freed = True
-        for tensor, g in zip(node.inputs, grads_in):
-            if tensor is None or g is None or not tensor.requires_grad:
-                continue
-            g = _fit_gradient(node, tensor, g)
-            if tensor._node is None:
-                _accumulate_leaf(tensor, g)
-                continue
-            if tensor._retains_grad:
-                _accumulate_leaf(tensor, g)
-            parent, index = tensor._node
-            slots = pending.setdefault(id(parent), [None] * parent.n_outputs)
-            slots[index] = g if slots[index] is None else slots[index] + g
+        g = _fit_gradient(node, tensor, g)
+        if tensor._node is None:
+            _accumulate_leaf(tensor, g)
+            continue
+        if tensor._retains_grad:
+            _accumulate_leaf(tensor, g)
+        parent, index = tensor._node
+        slots = pending.setdefault(id(parent), [None] * parent.n_outputs)
+        slots[index] = g if slots[index] is None else slots[index] + g
 
 
 def _call_backward(node, out_grads):
@@ -544,14 +633,16 @@ def _fit_gradient(node, tensor, g):
 # ----------------------------------------------------------------------------
 
 
-def tensor(data, dtype=None, device="cpu", requires_grad=False):
+def tensor(data, dtype=None, device=None, requires_grad=False):
     """Make a tensor from data (nested lists, scalars, NumPy or CuPy arrays).
 
     Python floats become float32; arrays keep their dtype (float64 stays
-    float64), and the data is copied, as ``torch.tensor`` does."""
+    float64), and the data is copied, as ``torch.tensor`` does. ``device``
+    None keeps the data where it is, as ``torch.tensor`` does: a CuPy array
+    (or a tensor on the GPU) stays on the GPU, anything else is on the CPU."""
     if isinstance(data, Tensor):
         data = data.data
-    device = _device.canonical(device)
+    device = None if device is None else _device.canonical(device)
     if _device.is_device_array(data) or isinstance(data, np.ndarray):
         array = data.astype(dtype if dtype is not None else data.dtype, copy=True)
     else:

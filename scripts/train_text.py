@@ -67,7 +67,7 @@ def main(argv=None):
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=args.out,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
-                      log_every=recipe.log_every, seed=args.seed)
+                      log_every=recipe.log_every, device=args.device, seed=args.seed)
     history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     for row in history["eval"]:
         print(" ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from nnlite.kernels import conv, ctc, dequant, launch, pool, rnn, softmax
+from nnlite.kernels import conv, ctc, dequant, launch, pool, rnn, softmax, winograd
 from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
 
 HOSTILE_INTS = [-2**63, -2**31 - 1, -2**31, -1, 0, 1, 2, 3, 5, 2**31 - 1, 2**31, 2**32 + 1,
@@ -33,7 +33,7 @@ def record_real_calls():
             pass  # the recorded arguments are what matters; results are unused
 
     launch.launch = recording
-    for module in (conv, ctc, dequant, pool, rnn, softmax):
+    for module in (conv, ctc, dequant, pool, rnn, softmax, winograd):
         module.launch = recording
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
@@ -61,6 +61,11 @@ def record_real_calls():
         rnn.gru_cell_backward(z(3), z(3), np.zeros(h, dtype), z(1), z(1), z(3), z(3), z(1),
                               live, 0)
         rnn.gru_reset_gate_backward(z(3), z(1), z(1), z(3), z(1), live, 0)
+        tiles = winograd.output_tiles(5, 4)  # x (2, 3, 5, 6), padding (1, 1, 0, 0)
+        u = winograd.filter_transform(rng.standard_normal((4, 3, 3, 3)).astype(dtype))
+        m = np.matmul(u, winograd.input_transform(x, 1, 0, tiles))
+        winograd.output_adjoint(winograd.output_transform(m, 2, (5, 4)))
+        winograd.filter_adjoint(u)
         q = rng.integers(-128, 128, size=(3, 5)).astype(np.int8)
         dequant.dequant_int8(q, np.full(3, 0.5, dtype), dtype=dtype)
         dequant.dequant_binary16(rng.standard_normal(7).astype(np.float16), dtype=dtype)
@@ -90,11 +95,12 @@ def mutate_array(a, rng):
     if kind == "int64":
         return np.zeros(a.shape, np.int64)
     # Hostile values in a buffer of the right size: labels, lengths, NaN, inf,
-    # extreme int8 weights, binary16 infinities and NaNs.
-    values = {np.dtype(np.int32): [-1, 2**31 - 1, -2**31, 7],
-              np.dtype(np.int8): [-128, 127, -1],
+    # extreme int8 weights, binary16 infinities and NaNs. (An array already
+    # mutated to int64 gets integers too: NaN does not fit it.)
+    integers = [-1, 2**31 - 1, -2**31, 7]
+    values = {np.dtype(np.int8): [-128, 127, -1],
               np.dtype(np.uint16): [0x7C00, 0xFC00, 0x7E01, 0xFFFF, 0x0001]}.get(
-                  a.dtype, [np.nan, np.inf, -np.inf])
+                  a.dtype, integers if a.dtype.kind == "i" else [np.nan, np.inf, -np.inf])
     out = a.copy()
     if out.size:
         out.flat[int(rng.integers(out.size))] = rng.choice(values)

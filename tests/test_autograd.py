@@ -275,3 +275,24 @@ def test_dtype_mismatch_in_matmul_and_linear_is_an_error():
         a32 @ b64
     with pytest.raises(TypeError, match="linear: input is float32 but weight is float64"):
         F.linear(a32, nl.tensor(np.ones((4, 3))))
+
+
+def test_tensor_keeps_the_data_where_it_is_unless_told(device, xp):
+    # As torch.tensor: no device means the data's own. A batch already on the GPU
+    # once came back to the CPU here, and the CRNN recipe then trained nowhere.
+    data = xp.asarray(np.arange(3, dtype=np.float32))
+    assert nl.tensor(data).device == device
+    assert nl.tensor(nl.tensor(data)).device == device
+    assert nl.tensor([1.0, 2.0]).device == "cpu"
+    assert nl.tensor(data, device="cpu").device == "cpu"
+    moved = nl.tensor(np.ones(2, dtype=np.float32), device=device)
+    assert moved.device == device and isinstance(moved.data, type(data))
+
+
+def test_move_batch_puts_arrays_on_the_models_device(device):
+    from nnlite.training.task import model_device, move_batch
+    model = nl.nn.Linear(3, 2).to(device)
+    images, texts = move_batch((np.zeros((4, 3), dtype=np.float32), ["a", "b"]),
+                               model_device(model))
+    assert images.device == device and texts == ["a", "b"]
+    assert model(images).shape == (4, 2)

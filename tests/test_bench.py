@@ -11,7 +11,7 @@ if str(ROOT) not in sys.path:  # bench/ is a top-level package of the repository
 def test_bench_cpu_smoke(tmp_path, capsys):
     from bench.__main__ import main
     out_json = tmp_path / "bench.json"
-    assert main(["--device", "cpu", "--filter", "crnn", "--repeat", "2", "--warmup", "0",
+    assert main(["--device", "cpu", "--filter", "992x63", "--repeat", "2", "--warmup", "0",
                  "--json", str(out_json)]) == 0
     table = capsys.readouterr().out
     assert "device: cpu" in table and "nnlite" in table and "numpy-ref" in table

@@ -12,7 +12,7 @@ from nnlite.device import to_numpy
 from nnlite.functional.conv import conv_padding
 from nnlite.reference import conv as ref
 
-from kernel_testing import each_dtype, tolerance
+from kernel_testing import each_case, each_dtype, tolerance
 
 
 # (x shape, weight shape, stride, padding, dilation): the edge cases.
@@ -30,7 +30,6 @@ CASES = {
     "padding wider than input": ((1, 1, 2, 2), (2, 1, 3, 3), 2, 3, 1),
     "strided 5x5 valid": ((2, 3, 11, 12), (4, 3, 5, 5), 2, "valid", 1),
 }
-IDS = list(CASES)
 
 
 def pairs(stride, dilation):
@@ -50,7 +49,7 @@ def make_case(name, dtype, seed=0):
 
 
 @each_dtype
-@pytest.mark.parametrize("name", IDS)
+@each_case(CASES)
 def test_im2col_col2im_match_reference(xp, name, dtype):
     x, w, _, stride, _, pad4, dilation = make_case(name, dtype)
     g = ConvGeometry.of(x.shape[2:], w.shape[2:], stride, pad4, dilation)
@@ -66,7 +65,7 @@ def test_im2col_col2im_match_reference(xp, name, dtype):
 
 
 @each_dtype
-@pytest.mark.parametrize("name", IDS)
+@each_case(CASES)
 def test_conv2d_forward_and_gradients_match_reference(device, name, dtype):
     x, w, b, stride, padding, pad4, dilation = make_case(name, dtype)
     xt = nl.tensor(x, requires_grad=True, device=device)

@@ -9,7 +9,7 @@ from nnlite.device import to_numpy
 from nnlite.kernels import ctc as ctc_kernels
 from nnlite.reference import ctc as ref
 
-from kernel_testing import each_dtype, tolerance
+from kernel_testing import assert_close, each_dtype
 
 
 
@@ -75,8 +75,8 @@ def test_matches_brute_force_enumeration(xp, dtype, normalised):
         nll, grad = run_kernels(xp, lp.astype(dtype), [target], [frames], blank)
         expected_nll, expected_grad = brute_force(lp[:, 0, :], target, frames, blank)
         case = f"T={frames} C={classes} target={target} blank={blank}"
-        np.testing.assert_allclose(nll[0], expected_nll, **tolerance(dtype, accumulates=True), err_msg=case)
-        np.testing.assert_allclose(grad[:, 0, :], expected_grad, **tolerance(dtype, accumulates=True),
+        assert_close(nll[0], expected_nll, dtype, accumulates=True, err_msg=case)
+        assert_close(grad[:, 0, :], expected_grad, dtype, accumulates=True,
                                    err_msg=case)
 
 
@@ -105,8 +105,8 @@ def test_random_batches_match_reference(xp, dtype, seed):
     padded, target_lengths = pad(targets)
     expected_nll, expected_grad = ref.ctc_loss_grad(lp, padded, input_lengths, target_lengths,
                                                     blank)
-    np.testing.assert_allclose(nll, expected_nll, **tolerance(dtype, accumulates=True))
-    np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype, accumulates=True))
+    assert_close(nll, expected_nll, dtype, accumulates=True)
+    assert_close(grad, expected_grad, dtype, accumulates=True)
 
 
 def test_vectorised_reference_matches_loop_reference():
@@ -126,12 +126,12 @@ def test_empty_targets_cost_the_blank_path(xp, dtype):
     input_lengths = [7, 3, 0]
     nll, grad = run_kernels(xp, lp.astype(dtype), [[], [], []], input_lengths, blank=2)
     expected = [-lp[:n, i, 2].sum() for i, n in enumerate(input_lengths)]
-    np.testing.assert_allclose(nll, expected, **tolerance(dtype, accumulates=True))
+    assert_close(nll, expected, dtype, accumulates=True)
     # Only the blank path exists: d(-sum lp[t, blank]) = -1 on blank, 0 elsewhere.
     expected_grad = np.zeros_like(lp)
     for i, n in enumerate(input_lengths):
         expected_grad[:n, i, 2] = -1
-    np.testing.assert_allclose(grad, expected_grad, **tolerance(dtype, accumulates=True))
+    assert_close(grad, expected_grad, dtype, accumulates=True)
     assert (grad[:, :, [0, 1, 3]] == 0).all()
 
 
@@ -145,7 +145,7 @@ def test_label_with_zero_probability_gives_inf_and_no_nan(xp, dtype):
     assert not np.isnan(grad).any()
     np.testing.assert_array_equal(grad[:, 0, :], 0)
     _, expected_grad = ref.ctc_loss_grad(lp, *pad([[1, 3], [1, 2]])[:1], [6, 6], [2, 2])
-    np.testing.assert_allclose(grad[:, 1, :], expected_grad[:, 1, :], **tolerance(dtype, accumulates=True))
+    assert_close(grad[:, 1, :], expected_grad[:, 1, :], dtype, accumulates=True)
 
 
 @each_dtype
@@ -179,7 +179,7 @@ def test_grad_scale_multiplies_each_sample(xp, dtype):
     _, unit = run_kernels(xp, lp.astype(dtype), targets, input_lengths)
     scale = np.array([0.5, -2.0, 0.0])
     _, scaled = run_kernels(xp, lp.astype(dtype), targets, input_lengths, scale=scale)
-    np.testing.assert_allclose(scaled, unit * scale[None, :, None], **tolerance(dtype, accumulates=True))
+    assert_close(scaled, unit * scale[None, :, None], dtype, accumulates=True)
 
 
 @each_dtype

@@ -12,7 +12,7 @@ from nnlite.device import to_numpy
 from nnlite.kernels.shapes import PoolGeometry, output_size
 from nnlite.reference import pool as ref
 
-from kernel_testing import each_dtype, tolerance
+from kernel_testing import each_case, each_dtype, tolerance
 
 
 # (x shape, kernel, stride, padding, ceil_mode)
@@ -28,7 +28,6 @@ CASES = {
     "Caffe empty window": ((1, 2, 3, 3), 2, 2, 1, True),
     "padded ceil edge": ((1, 2, 6, 5), (3, 2), (2, 2), (1, 1), True),
 }
-IDS = list(CASES)
 
 
 def make_case(name, dtype, seed=0):
@@ -40,7 +39,7 @@ def make_case(name, dtype, seed=0):
 
 
 @each_dtype
-@pytest.mark.parametrize("name", IDS)
+@each_case(CASES)
 def test_maxpool_kernels_match_reference(xp, name, dtype):
     x, window = make_case(name, dtype)
     g = PoolGeometry.of(x.shape[2:], **window)
@@ -57,7 +56,7 @@ def test_maxpool_kernels_match_reference(xp, name, dtype):
 
 @pytest.mark.parametrize("count_include_pad", [True, False], ids=["include_pad", "exclude_pad"])
 @each_dtype
-@pytest.mark.parametrize("name", IDS)
+@each_case(CASES)
 def test_avgpool_kernels_match_reference(xp, name, dtype, count_include_pad):
     x, window = make_case(name, dtype)
     g = PoolGeometry.of(x.shape[2:], **window)

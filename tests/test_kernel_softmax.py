@@ -103,7 +103,8 @@ def test_non_contiguous_input(xp):
      r"softmax_forward: x must be a numpy.ndarray .*got builtins.list"),
     (lambda: softmax_kernels.softmax_backward(np.zeros((2, 3)), np.zeros((3, 2))), ValueError,
      r"softmax_backward: gy has shape \(3, 2\); expected the shape of y, \(2, 3\)"),
-    (lambda: softmax_kernels.softmax_backward(np.zeros((2, 3), np.float32), np.zeros((2, 3))), TypeError,
+    (lambda: softmax_kernels.softmax_backward(np.zeros((2, 3), np.float32), np.zeros((2, 3))),
+     TypeError,
      r"softmax_backward: gy has dtype float64; expected the dtype of y, float32"),
 ])
 def test_bad_inputs_name_the_kernel(call, error, pattern):

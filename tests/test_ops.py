@@ -205,3 +205,17 @@ def test_where_accepts_lists_and_scalars():
     np.testing.assert_array_equal(y.numpy(), [1.0, 0.0, 3.0])
     y.sum().backward()
     np.testing.assert_array_equal(a.grad.numpy(), [1.0, 0.0, 1.0])
+
+
+def test_scalar_base_power_gradient_keeps_the_dtype_and_runs_on_every_device(device):
+    # 2 ** t: the exponent's gradient is 2^t ln 2. On the GPU this once failed
+    # (CuPy's where refuses a Python bool).
+    t = nl.tensor(np.array([-1.0, 0.0, 1.5], dtype=np.float32), device=device,
+                  requires_grad=True)
+    (2.0 ** t).sum().backward()
+    assert t.grad.dtype == np.float32 and t.grad.device == device
+    np.testing.assert_allclose(t.grad.numpy(), 2.0 ** np.array([-1.0, 0.0, 1.5]) * np.log(2.0),
+                               rtol=1e-6)
+    z = nl.tensor(np.array([0.5, 2.0], dtype=np.float32), device=device, requires_grad=True)
+    (0.0 ** z).sum().backward()  # 0^p is flat in p: gradient 0, not NaN
+    np.testing.assert_array_equal(z.grad.numpy(), [0.0, 0.0])

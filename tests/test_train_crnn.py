@@ -117,3 +117,15 @@ def test_a_users_transparent_image_is_read_as_a_training_image_is(tmp_path):
     training = MJSynth(tmp_path, height=32, width=128, mode="pad")[0][0]
     np.testing.assert_array_equal(users, training)
     assert users[0, 0, :].min() == 1.0 and users[0, 14, 10:40].max() == 0.0
+
+
+@pytest.mark.cuda
+def test_the_recipe_trains_on_the_gpu(tmp_path):
+    # The first real-GPU run found the recipe's batches left on the CPU.
+    recipe = tiny_recipe(max_length=3, device="cuda")
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
+                      recipe.val_loader, steps=3, eval_every=3, out_dir=tmp_path,
+                      device="cuda", progress=False)
+    history = trainer.fit()
+    assert len(history["train"]) >= 1 and np.isfinite(history["eval"][-1]["loss"])
+    assert all(p.device == "cuda" for p in recipe.model.parameters())

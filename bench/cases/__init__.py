@@ -1,2 +1,2 @@
 """Importing a case module registers its cases with bench.harness."""
-from bench.cases import conv, ctc, dequant, pool, rnn, softmax  # noqa: F401
+from bench.cases import conv, ctc, dequant, models, pool, rnn, softmax  # noqa: F401

@@ -1,17 +1,38 @@
-"""conv2d (im2col + GEMM), forward and forward+backward (grads of x, w, b), float32.
+"""conv2d, forward and forward+backward (grads of x, w, b), float32, by each
+algorithm side by side: "nnlite" is what F.conv2d picks by itself
+(nnlite.backends.conv_algorithm = "auto"), "nnlite:im2col" and
+"nnlite:winograd" force one (Winograd only on 3x3 layers).
 
-Shapes: CharNet conv1 and the CRNN text recogniser's conv3 ("ocr" below: the
-label avoids the substring "crnn", which tests/test_bench.py filters on).
+Shapes: CharNet conv1 and every layer of the seed CRNN text recogniser at
+N=32 and a 1x32x128 input, conv1..conv6 (3x3 same) and conv7 (2x2 valid)
+("ocr" below).
 """
 import numpy as np
 
-from bench.harness import Case, Impl, device_sync, register, torch_or_none
 import nnlite as nl
 import nnlite.functional as F
+from bench.harness import Case, Impl, device_sync, register, torch_or_none
+from nnlite.functional import conv_winograd
+from nnlite.functional.conv import conv_padding
+from nnlite.kernels import conv as conv_kernels
+from nnlite.kernels.shapes import ConvGeometry
 from nnlite.reference import conv as reference
 
-# label: (N, C_in, H, W, C_out, k)
-SHAPES = {"charnet conv1": (32, 1, 32, 100, 64, 5), "ocr conv3": (32, 128, 8, 32, 256, 3)}
+# label: (N, C_in, H, W, C_out, k, padding)
+SHAPES = {
+    "charnet conv1": (32, 1, 32, 100, 64, 5, "same"),
+    "ocr conv1": (32, 1, 32, 128, 64, 3, "same"),
+    "ocr conv2": (32, 64, 16, 64, 128, 3, "same"),
+    "ocr conv3": (32, 128, 8, 32, 256, 3, "same"),
+    "ocr conv4": (32, 256, 4, 32, 256, 3, "same"),
+    "ocr conv5": (32, 256, 4, 32, 512, 3, "same"),
+    "ocr conv6": (32, 512, 4, 32, 512, 3, "same"),
+    "ocr conv7": (32, 512, 2, 32, 512, 2, "valid"),
+}
+
+
+# im2col alone, on the CRNN layers where it moves the most bytes.
+IM2COL_SHAPES = ("ocr conv2", "ocr conv3")
 
 
 @register
@@ -19,40 +40,75 @@ def conv_cases(device, xp):
     cases = []
     for label, dims in SHAPES.items():
         cases += _cases(device, xp, label, *dims)
+    for label in IM2COL_SHAPES:
+        cases += _im2col_cases(device, xp, label, *SHAPES[label])
     return cases
 
 
-def _cases(device, xp, label, n, c, h, w, o, k):
+def _im2col_cases(device, xp, label, n, c, h, w, o, k, padding):
+    """im2col of a whole batch, beside a copy of its column matrix: the GPU
+    target is im2col at >= 60% of the copy's bandwidth (GB/s counts the bytes
+    read and written)."""
+    rng = np.random.default_rng(0)
+    x_host = rng.standard_normal((n, c, h, w), dtype=np.float32)
+    x = xp.asarray(x_host)
+    pad = conv_padding(padding, (k, k), (1, 1), (1, 1))
+    g = ConvGeometry.of((h, w), k, padding=pad)
+    cols_host = conv_kernels.im2col(x_host, g)
+    cols = xp.asarray(cols_host)
+    sync = device_sync(device)
+    impls = [Impl("nnlite", lambda: conv_kernels.im2col(x, g), sync)]
+    if device == "cpu":
+        impls.append(Impl("numpy-ref", lambda: reference.im2col(x_host, (k, k), (1, 1), pad,
+                                                                (1, 1))))
+    shape = f"{label} {n}x{c}x{h}x{w} {k}x{k} {padding} float32"
+    return [Case("im2col", device, shape, impls, nbytes=x_host.nbytes + cols_host.nbytes,
+                 expected=lambda: reference.im2col(x_host, (k, k), (1, 1), pad, (1, 1)),
+                 rtol=0, atol=0),
+            Case("copy of columns", device, shape, [Impl("copy", lambda: cols.copy(), sync)],
+                 nbytes=2 * cols_host.nbytes)]
+
+
+def _cases(device, xp, label, n, c, h, w, o, k, padding):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
     weight = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
     bias = rng.standard_normal(o, dtype=np.float32)
-    gy = rng.standard_normal((n, o, h, w), dtype=np.float32)
+    pad = conv_padding(padding, (k, k), (1, 1), (1, 1))  # (top, bottom, left, right)
+    out_h, out_w = h + pad[0] + pad[1] - k + 1, w + pad[2] + pad[3] - k + 1
+    gy = rng.standard_normal((n, o, out_h, out_w), dtype=np.float32)
     tensors = [nl.tensor(a, device=device) for a in (x, weight, bias)]
     leaves = [nl.tensor(a, device=device, requires_grad=True) for a in (x, weight, bias)]
     gy_tensor = nl.tensor(gy, device=device)
     sync = device_sync(device)
 
-    def forward():
-        with nl.no_grad():
-            return F.conv2d(*tensors, padding="same").data
+    def forward(algorithm):
+        def run():
+            with nl.no_grad():
+                return F.conv2d(*tensors, padding=padding, algorithm=algorithm).data
+        return run
 
-    def forward_backward():
-        for leaf in leaves:
-            leaf.grad = None
-        F.conv2d(*leaves, padding="same").backward(gy_tensor)
-        return leaves[0].grad
+    def forward_backward(algorithm):
+        def run():
+            for leaf in leaves:
+                leaf.grad = None
+            F.conv2d(*leaves, padding=padding, algorithm=algorithm).backward(gy_tensor)
+            return leaves[0].grad
+        return run
 
-    fwd, both = [Impl("nnlite", forward, sync)], [Impl("nnlite", forward_backward, sync)]
+    algorithms = ["im2col"] + (["winograd"] if conv_winograd.supports((k, k), (1, 1), (1, 1))
+                               else [])
+    fwd = [Impl("nnlite", forward(None), sync)] + [
+        Impl(f"nnlite:{a}", forward(a), sync) for a in algorithms]
+    both = [Impl("nnlite", forward_backward(None), sync)] + [
+        Impl(f"nnlite:{a}", forward_backward(a), sync) for a in algorithms]
     torch = torch_or_none()
     if torch is not None:
-        fwd_torch, both_torch = _torch_impls(torch, device, x, weight, bias, gy)
+        fwd_torch, both_torch = _torch_impls(torch, device, x, weight, bias, gy, padding)
         fwd.append(fwd_torch)
         both.append(both_torch)
-    shape = f"{label} {n}x{c}x{h}x{w} {c}->{o} {k}x{k} same"
-    flops = 2 * n * o * c * k * k * h * w
-    pad = (k // 2, k - 1 - k // 2) * 2
-    pad = (pad[0], pad[1], pad[0], pad[1])  # "same": (top, bottom, left, right)
+    shape = f"{label} {n}x{c}x{h}x{w} {c}->{o} {k}x{k} {padding}"
+    flops = 2 * n * o * c * k * k * out_h * out_w
     x64, w64 = x.astype(np.float64), weight.astype(np.float64)
     return [Case("conv2d fwd", device, shape, fwd, flops=flops, rtol=1e-3, atol=1e-3,
                  expected=lambda: reference.conv2d_forward(x64, w64, bias, (1, 1), pad, (1, 1))),
@@ -61,7 +117,7 @@ def _cases(device, xp, label, n, c, h, w, o, k):
                                                             (1, 1))[0])]
 
 
-def _torch_impls(torch, device, x, weight, bias, gy):
+def _torch_impls(torch, device, x, weight, bias, gy, padding):
     as_torch = (lambda a: torch.from_numpy(a)) if device == "cpu" else \
         (lambda a: torch.as_tensor(a, device="cuda"))
     xt, wt, bt, gyt = (as_torch(a) for a in (x, weight, bias, gy))
@@ -70,10 +126,10 @@ def _torch_impls(torch, device, x, weight, bias, gy):
 
     def forward():
         with torch.no_grad():
-            return torch.nn.functional.conv2d(xt, wt, bt, padding="same")
+            return torch.nn.functional.conv2d(xt, wt, bt, padding=padding)
 
     def forward_backward():
-        y = torch.nn.functional.conv2d(*leaves, padding="same")
+        y = torch.nn.functional.conv2d(*leaves, padding=padding)
         return torch.autograd.grad(y, leaves, gyt)
 
     return Impl("torch", forward, sync), Impl("torch", forward_backward, sync)

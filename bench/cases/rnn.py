@@ -9,8 +9,7 @@ from bench.harness import Case, Impl, device_sync, register, torch_or_none
 from nnlite.reference import rnn as reference
 
 # label: (module, input_size, hidden, T or steps stepped by hand, N); the CRNN's
-# BiLSTM, the attention reader's LSTM cell, the digit model's GRU cell. Labels avoid
-# "crnn" so the softmax cases keep that filter to themselves (tests/test_bench.py).
+# BiLSTM, the attention reader's LSTM cell, the digit model's GRU cell.
 SHAPES = {
     "bilstm 512->128 T=31 N=32": ("LSTM", 512, 128, 31, 32),
     "lstm cell 18496->256 N=32": ("LSTMCell", 18496, 256, 1, 32),

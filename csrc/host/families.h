@@ -10,6 +10,7 @@ void register_rnn(pybind11::module_& m);
 void register_ctc(pybind11::module_& m);
 void register_conv(pybind11::module_& m);
 void register_pool(pybind11::module_& m);
+void register_winograd(pybind11::module_& m);
 void register_dequant(pybind11::module_& m);
 
 #endif  // NNLITE_HOST_FAMILIES_H

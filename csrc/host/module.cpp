@@ -40,5 +40,6 @@ PYBIND11_MODULE(_C, m) {
   register_ctc(m);
   register_conv(m);
   register_pool(m);
+  register_winograd(m);
   register_dequant(m);
 }

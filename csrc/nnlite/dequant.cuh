@@ -49,6 +49,25 @@ NNL_HD NNL_INLINE scalar_t dequant_binary16_element(const unsigned short* bits,
   return (scalar_t)binary16_to_float(bits[index]);
 }
 
+// binary64 output: a NaN is built bit by bit, because the GPU's float -> double
+// conversion returns the canonical NaN (sign and payload dropped; seen on an
+// H100, where x86's conversion keeps both). Every other value converts exactly.
+template <>
+NNL_HD NNL_INLINE double dequant_binary16_element<double>(const unsigned short* bits,
+                                                          long long index) {
+  const unsigned int pattern = bits[index];
+  if (((pattern >> 10) & 0x1fu) == 0x1fu && (pattern & 0x3ffu) != 0u) {
+    union {
+      unsigned long long u;
+      double d;
+    } out;
+    out.u = ((unsigned long long)(pattern & 0x8000u) << 48) | 0x7ff0000000000000ULL |
+            ((unsigned long long)(pattern & 0x3ffu) << 42);
+    return out.d;
+  }
+  return (double)binary16_to_float(bits[index]);
+}
+
 // One row of int8 weights times its scale; the row pointers are the caller's.
 template <typename scalar_t>
 NNL_HD NNL_INLINE void dequant_int8_row(const signed char* q_row, scalar_t scale,

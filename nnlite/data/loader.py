@@ -11,6 +11,18 @@ run sees exactly the batches an uninterrupted one would have seen. The state
 advances when a batch is HANDED to the consumer (not when a thread prepares
 it), so prefetching never skips data. Iterating again after stopping early
 continues where the last batch left off; ``set_epoch(e)`` restarts at epoch e.
+
+Data-parallel training (nnlite.distributed) gives each of `num_replicas`
+processes the loader with its `rank`, as PyTorch's DistributedSampler does:
+``batch_size`` is then the batch of ONE rank, and batch b of an epoch is the
+global batch ``order[b*G:(b+1)*G]`` (G = batch_size * num_replicas, the same
+order on every rank) cut into num_replicas consecutive pieces, rank r taking
+the r-th. So 2 ranks at batch_size B see, step for step, exactly the samples
+of one process at batch_size 2B, and an epoch covers the dataset once.
+A last, partial global batch is cut as evenly as possible (np.array_split);
+one with fewer samples than ranks is dropped, since a rank cannot train on
+an empty batch. ``last_shard_fraction`` is this rank's share of the global
+batch it last handed out, the weight of its gradient in the global mean.
 """
 import collections
 import concurrent.futures
@@ -90,18 +102,28 @@ class DataLoader:
     """Batches of `dataset` (see the module docstring).
 
     len() is the number of batches per epoch. `prefetch` batches are prepared
-    ahead by `workers` threads (prefetch=0 loads in the consumer's thread)."""
+    ahead by `workers` threads (prefetch=0 loads in the consumer's thread).
+    `num_replicas` and `rank` shard every batch across data-parallel
+    processes (see the module docstring)."""
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False,
-                 collate=default_collate, prefetch=2, workers=1):
+                 collate=default_collate, prefetch=2, workers=1, num_replicas=1, rank=0):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if prefetch < 0 or workers < 1:
             raise ValueError(f"DataLoader: prefetch must be >= 0 and workers >= 1, got "
                              f"prefetch={prefetch}, workers={workers}")
+        for name, value, low in (("num_replicas", num_replicas, 1), ("rank", rank, 0)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"DataLoader: {name} must be an int >= {low}, got {value!r}")
+        if rank >= num_replicas:
+            raise ValueError(f"DataLoader: rank {rank} is not one of the {num_replicas} "
+                             f"replicas (0..{num_replicas - 1})")
         self.dataset = dataset
         self.batch_size = int(batch_size)
+        self.num_replicas, self.rank = int(num_replicas), int(rank)
+        self.last_shard_fraction = 1.0 / self.num_replicas
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
         self.drop_last = bool(drop_last)
@@ -111,9 +133,17 @@ class DataLoader:
         self.epoch = 0
         self.batch = 0  # the next batch of self.epoch to hand out
 
+    @property
+    def global_batch_size(self):
+        """The samples of one step over all replicas (batch_size * num_replicas)."""
+        return self.batch_size * self.num_replicas
+
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        n, size = len(self.dataset), self.global_batch_size
+        if self.drop_last:
+            return n // size
+        # a last global batch too small to give every replica a sample is dropped
+        return n // size + (1 if n % size >= self.num_replicas else 0)
 
     def epoch_order(self, epoch):
         """The sample indices of `epoch` in the order they are served."""
@@ -123,8 +153,17 @@ class DataLoader:
         return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
 
     def batch_indices(self, epoch, batch):
-        order = self.epoch_order(epoch)
-        return [int(i) for i in order[batch * self.batch_size:(batch + 1) * self.batch_size]]
+        """This rank's sample indices in batch `batch` of `epoch`."""
+        return self._shard(self.epoch_order(epoch), batch)[0]
+
+    def _shard(self, order, batch):
+        size = self.global_batch_size
+        whole = order[batch * size:(batch + 1) * size]
+        if len(whole) == size:
+            mine = whole[self.rank * self.batch_size:(self.rank + 1) * self.batch_size]
+        else:
+            mine = np.array_split(whole, self.num_replicas)[self.rank]
+        return [int(i) for i in mine], len(mine) / max(len(whole), 1)
 
     # ---------------------------------------------------------------- state
 
@@ -148,7 +187,8 @@ class DataLoader:
         self.seed = int(state["seed"])
         self.epoch, self.batch = (epoch + 1, 0) if batch == len(self) else (epoch, batch)
 
-    def _advance(self):
+    def _advance(self, fraction):
+        self.last_shard_fraction = fraction
         self.batch += 1
         if self.batch >= len(self):
             self.epoch, self.batch = self.epoch + 1, 0
@@ -195,8 +235,7 @@ class _BatchIterator:
             self._fill()
 
     def _indices(self, batch):
-        size = self.loader.batch_size
-        return [int(i) for i in self.order[batch * size:(batch + 1) * size]]
+        return self.loader._shard(self.order, batch)[0]
 
     def _fill(self):
         while len(self.pending) < self.loader.prefetch and self.next_to_submit < self.end:
@@ -226,7 +265,7 @@ class _BatchIterator:
                 self.close()
                 raise
             self._fill()
-        loader._advance()
+        loader._advance(self.loader._shard(self.order, self.next_batch)[1])
         self.served += 1
         return result
 

@@ -3,6 +3,9 @@
 Backward passes may return broadcast-shaped gradients: the engine sums them
 back to each input's shape (``tensor.sum_to_shape``).
 """
+import math
+import numbers
+
 from nnlite.device import xp_of
 from nnlite.tensor import Function, Tensor
 
@@ -82,8 +85,10 @@ class Pow(Function):
         if ctx.needs_input_grad[1]:
             xp = xp_of(gy)
             # d(x^p)/dp = x^p log x; defined as 0 where x == 0 (0^p is flat in p for p > 0).
-            safe = xp.where(x == 0, 1, x)
-            gp = gy * y * xp.log(xp.abs(safe))
+            if isinstance(x, numbers.Real):  # 2 ** t: CuPy's where and log refuse host scalars
+                gp = gy * y * math.log(abs(x) if x != 0 else 1.0)
+            else:
+                gp = gy * y * xp.log(xp.abs(xp.where(x == 0, 1, x)))
         return gx, gp
 
 

@@ -1,4 +1,6 @@
-"""F.conv2d through im2col + GEMM (BLAS on CPU, cuBLAS on GPU), as Caffe does.
+"""F.conv2d: the algorithm chosen per shape (choose_algorithm, nnlite.backends),
+and the general one, im2col + GEMM (BLAS on CPU, cuBLAS on GPU), as Caffe does;
+Winograd F(2x2, 3x3) for 3x3 stride-1 layers is in conv_winograd.py.
 
 The batch is processed in chunks whose column buffer (C*kh*kw x out_h*out_w
 per image) fits the convolution workspace, 64 MiB unless changed with
@@ -11,10 +13,13 @@ gradients for col2im).
 """
 import numpy as np
 
+from nnlite import backends
 from nnlite.device import xp_of
+from nnlite.functional import conv_winograd
 from nnlite.kernels import conv as conv_kernels
 from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
 from nnlite.tensor import Function
+from nnlite.threads import split_matmul
 
 DEFAULT_CONV_WORKSPACE = 64 * 2**20
 _workspace = {"bytes": DEFAULT_CONV_WORKSPACE}
@@ -75,6 +80,13 @@ def _check_inputs(x, weight, bias):
                          f"expected ({weight.shape[0]},) {x.dtype}")
 
 
+def _matmul(xp, a, b):
+    """A GEMM: cuBLAS on the GPU; on the CPU single-threaded BLAS calls over
+    column blocks shared among nnlite's threads (threads.split_matmul), which
+    keeps BLAS's threads from waiting for each other on busy cores."""
+    return split_matmul(a, b) if xp is np else xp.matmul(a, b)
+
+
 def _chunks(n, per_image_bytes, workspace):
     step = max(1, workspace // max(per_image_bytes, 1))
     return [(start, min(start + step, n)) for start in range(0, n, step)]
@@ -95,7 +107,7 @@ class Conv2d(Function):
         if y.size and rows:
             for start, stop in chunks:
                 # One GEMM per chunk: (out, rows) x (rows, images * pixels).
-                y_chunk = xp.matmul(w2, conv_kernels.im2col(x[start:stop], g))
+                y_chunk = _matmul(xp, w2, conv_kernels.im2col(x[start:stop], g))
                 y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
                     1, 0, 2)
         elif y.size:
@@ -123,9 +135,9 @@ class Conv2d(Function):
             gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
                 out_channels, -1)
             if need_w:
-                gw += xp.matmul(gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
+                gw += _matmul(xp, gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
             if need_x:
-                grad_cols = xp.matmul(w2.T, gy_chunk)
+                grad_cols = _matmul(xp, w2.T, gy_chunk)
                 grad_x = conv_kernels.col2im(grad_cols, (stop - start,) + x.shape[1:], g)
                 if len(chunks) == 1:
                     gx = grad_x
@@ -137,13 +149,58 @@ class Conv2d(Function):
         return (gx, gw, gb) if has_bias else (gx, gw)
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
+# "auto" takes Winograd for a 3x3, stride-1, dilation-1 layer with at least
+# WINOGRAD_MIN_CHANNELS input channels whose output channels are at most
+# WINOGRAD_MAX_WIDENING times as many, or with WINOGRAD_WIDE_CHANNELS input
+# channels or more. Measured (forward+backward, CPU, README "Convolution
+# algorithms"): Winograd saves more GEMM flops the more input channels there
+# are, but transforms tensors of both channel counts, so it loses with few
+# input channels (1-6: 1.0-4x slower than im2col) and where a narrow layer
+# widens a lot (16 -> 256: 1.5x slower); 8 -> 16 took 0.83x im2col's time,
+# 64 -> 512 0.88x, 16 -> 16 0.5x.
+WINOGRAD_MIN_CHANNELS = 8
+WINOGRAD_MAX_WIDENING = 2
+WINOGRAD_WIDE_CHANNELS = 64
+
+
+def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
+    """The algorithm F.conv2d runs for these shapes: `algorithm` when the call
+    names one ("winograd" then raises ValueError where it does not apply), else
+    nnlite.backends.conv_algorithm, "auto" choosing per shape."""
+    fits = conv_winograd.supports(weight_shape[2:], stride, dilation)
+    if algorithm is not None:
+        backends.check_conv_algorithm(algorithm, "conv2d: algorithm")
+        if algorithm == "winograd" and not fits:
+            raise ValueError(
+                f"conv2d: algorithm='winograd' computes 3x3 convolutions with stride 1 and "
+                f"dilation 1; this layer has x shape {tuple(x_shape)}, weight shape "
+                f"{tuple(weight_shape)} (kernel {tuple(weight_shape[2:])}), stride {stride}, "
+                f"dilation {dilation}; use algorithm='im2col' or 'auto'")
+    else:
+        algorithm = backends.check_conv_algorithm(backends.conv_algorithm,
+                                                  "nnlite.backends.conv_algorithm")
+    if not fits or algorithm == "im2col":
+        return "im2col"
+    if algorithm == "winograd":
+        return "winograd"
+    channels_in, channels_out = weight_shape[1], weight_shape[0]
+    if channels_in >= WINOGRAD_WIDE_CHANNELS or (
+            channels_in >= WINOGRAD_MIN_CHANNELS
+            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in):
+        return "winograd"
+    return "im2col"
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None):
     """2-D convolution (cross-correlation, as PyTorch) of x (N, C, H, W) with
     weight (out_channels, C, kh, kw).
 
     padding: an int, (ph, pw), (top, bottom, left, right), "valid" (none) or
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
+    algorithm: None (nnlite.backends.conv_algorithm decides, "im2col" by
+    default), "auto", "im2col" or "winograd" (3x3, stride 1, dilation 1 only).
+    Every algorithm gives the same result up to float rounding.
     """
     stride = int_pair("conv2d", "stride", stride)
     dilation = int_pair("conv2d", "dilation", dilation)
@@ -152,5 +209,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1):
             raise ValueError(f"conv2d: {name} must be positive, got {pair}")
     kernel_size = tuple(weight.shape[2:]) if weight.ndim == 4 else (1, 1)
     padding = conv_padding(padding, kernel_size, stride, dilation)
+    _check_inputs(x, weight, bias)
+    # The output size, checked once for every algorithm (a kernel larger than
+    # the padded input raises here).
+    ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
+    if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
+        return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
+                                                  workspace=get_conv_workspace())
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)

@@ -31,7 +31,8 @@ def _check_output(op, xp, w, shape, dtype):
     if tuple(w.shape) != tuple(shape):
         raise ValueError(f"{op}: w has shape {tuple(w.shape)}; expected {tuple(shape)}, the "
                          f"shape of the stored weights")
-    if not w.flags.c_contiguous or not w.flags.writeable:
+    # CuPy's flags have no `writeable`: a device array is always writable.
+    if not w.flags.c_contiguous or not getattr(w.flags, "writeable", True):
         raise ValueError(f"{op}: w must be a writable C-contiguous array (it is written in "
                          f"place)")
     return w

@@ -4,7 +4,9 @@ import math
 
 import numpy as np
 
+from nnlite import backends
 from nnlite import functional as F
+from nnlite.functional import conv_winograd
 from nnlite.functional.conv import conv_padding
 from nnlite.kernels.shapes import int_pair
 from nnlite.nn import init
@@ -24,10 +26,15 @@ class Conv2d(Module):
     Glorot-uniform weight and zero bias, which the seed networks were trained
     with; ``init="torch"`` is PyTorch's default (kaiming_uniform with a=sqrt(5),
     bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+
+    ``algorithm``: None (``nnlite.backends.conv_algorithm`` decides at each
+    call, "auto" by default), or "auto", "im2col", "winograd" for this layer
+    alone; "winograd" needs a 3x3 kernel, stride 1 and dilation 1 (checked here).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 dilation=1, bias=True, device=None, dtype=None, init="glorot"):
+                 dilation=1, bias=True, device=None, dtype=None, init="glorot",
+                 algorithm=None):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
@@ -50,6 +57,16 @@ class Conv2d(Module):
             self.padding = tuple(int(p) for p in padding)
         else:
             self.padding = int_pair("Conv2d", "padding", padding)
+        if algorithm is not None:
+            backends.check_conv_algorithm(algorithm, "Conv2d: algorithm")
+            if algorithm == "winograd" and not conv_winograd.supports(
+                    self.kernel_size, self.stride, self.dilation):
+                raise ValueError(
+                    f"Conv2d({in_channels}, {out_channels}, kernel_size={self.kernel_size}, "
+                    f"stride={self.stride}, dilation={self.dilation}): algorithm='winograd' "
+                    f"computes 3x3 convolutions with stride 1 and dilation 1 only; use "
+                    f"'im2col' or 'auto'")
+        self.algorithm = algorithm
         self.init = init
         self.weight = empty_parameter((out_channels, in_channels) + self.kernel_size, device,
                                       dtype)
@@ -72,7 +89,8 @@ class Conv2d(Module):
                 init.zeros_(self.bias)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                        algorithm=self.algorithm)
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -83,4 +101,6 @@ class Conv2d(Module):
             text += f", dilation={self.dilation}"
         if self.bias is None:
             text += ", bias=False"
+        if self.algorithm is not None:
+            text += f", algorithm={self.algorithm!r}"
         return text

@@ -4,7 +4,6 @@ random generators, the lr scheduler, and an interrupt-safe section."""
 import contextlib
 import copy
 import json
-import os
 import random as _python_random
 import signal
 import threading

@@ -22,6 +22,13 @@ batches per epoch, iteration yields batches from the current position,
 ``state_dict()`` -> {"seed", "epoch", "batch"} (the next batch),
 ``load_state_dict(state)``, and ``set_epoch(e)`` which starts epoch e at its
 first batch.
+
+As one rank of a data-parallel job (``distributed=`` a process group or a
+Reducer of nnlite.distributed, and a train_loader sharded by rank) the same
+loop averages gradients over the ranks; rank 0 alone evaluates, writes the
+files above and shows the progress bar, and last.h5 holds every rank's
+random generators, so ``fit(resume=True)`` on the same number of ranks
+continues bit for bit (nnlite/training/parallel.py).
 """
 import copy
 import math
@@ -34,10 +41,12 @@ from nnlite import device as _device
 from nnlite import io as _io
 from nnlite.optim.lr_scheduler import ReduceLROnPlateau
 from nnlite.training import plots, state as _state
+from nnlite.training.parallel import make_parallel
 from nnlite.training.task import check_task
 
 LAST, BEST, METRICS, CURVES = "last.h5", "best.h5", "metrics.json", "curves.png"
 TRAINER_FORMAT = 1
+_GATHER = object()  # _save_last: gather the ranks' random states itself
 
 
 def _positive_int(op, name, value):
@@ -97,11 +106,13 @@ class Trainer:
     ReduceLROnPlateau instead once per evaluation, with the metric).
     Evaluation on `val_loader` runs every `eval_every` steps and at the end;
     the mean training loss is logged every `log_every` steps. `seed` seeds
-    the random generators at the start of a fresh run."""
+    the random generators at the start of a fresh run. `distributed` (an
+    nnlite.distributed process group or Reducer) makes this one rank of a
+    data-parallel job; None trains alone."""
 
     def __init__(self, model, optimizer, task, train_loader, val_loader=None, steps=1000,
                  out_dir="runs/train", scheduler=None, eval_every=500, log_every=10,
-                 device="cpu", seed=0, progress=True):
+                 device="cpu", seed=0, progress=True, distributed=None):
         op = "Trainer"
         check_task(op, task)
         check_loader(op, "train_loader", train_loader)
@@ -114,7 +125,9 @@ class Trainer:
         self.log_every = _positive_int(op, "log_every", log_every)
         self.device = _device.canonical(device)
         self.out_dir = os.fspath(out_dir)
-        self.seed, self.progress = seed, progress
+        self._parallel = make_parallel(distributed)
+        self._parallel.check(op, train_loader)
+        self.seed, self.progress = seed, progress and self._parallel.is_root
         self.step = 0
         self.history = {"train": [], "eval": []}
         self.best = None  # {"step": s, metric_name: value} of the best evaluation
@@ -145,62 +158,86 @@ class Trainer:
         earlier run's checkpoints and reports (other files stay). On Ctrl-C,
         last.h5 is written with the state after the last completed step and
         the KeyboardInterrupt is re-raised. Returns the history dict."""
-        check_run_directory(self.out_dir, resume, overwrite)
-        os.makedirs(self.out_dir, exist_ok=True)
+        parallel = self._parallel
+        refusal = None
+        if parallel.is_root:  # alone: the others would see the files it creates
+            try:
+                check_run_directory(self.out_dir, resume, overwrite)
+                os.makedirs(self.out_dir, exist_ok=True)
+            except (OSError, ValueError) as error:
+                refusal = error
+        if parallel.size > 1:
+            said = parallel.share(refusal and f"{type(refusal).__name__}: {refusal}",
+                                  "the check of the run directory")
+            if said and refusal is None:
+                raise RuntimeError(f"Trainer.fit: rank 0 refused the run directory: {said}")
+        if refusal is not None:
+            raise refusal
         self.model.to(self.device)  # the optimiser holds the same Parameter objects
+        parallel.start(self.model)
         if resume:
             self._resume()
         else:
-            if overwrite:
+            if overwrite and parallel.is_root:
                 self._remove_earlier_run()
             self._start()
         if self.step >= self.steps:
             return self.history
         self._iterator = iter(self.train_loader)
-        safe = self._snapshot()
-        buffers, in_step = None, False
+        self._safe = self._snapshot()
+        self._saved_buffers, self._in_step = None, False
         bar = tqdm(total=self.steps, initial=self.step, desc="train", unit="step",
                    disable=not self.progress, dynamic_ncols=True)
         try:
-            while self.step < self.steps:
-                batch = self._next_batch()
-                # forward in training mode updates buffers (BatchNorm running
-                # statistics) before the step completes: keep them to roll back
-                buffers, in_step = self._buffers(), True
-                self.model.train()
-                self.optimizer.zero_grad()
-                loss, stats = self.task.loss(self.model, batch)
-                loss_value = float(loss.item())
-                loss.backward()
-                with _state.deferred_interrupt():
-                    lr = float(self.optimizer.param_groups[0]["lr"])
-                    self.optimizer.step()
-                    if self.scheduler is not None and not self._plateau:
-                        self.scheduler.step()
-                    self.step += 1
-                    self._record(loss_value, lr, stats)
-                    safe, in_step = self._snapshot(), False
-                bar.update(1)
-                bar.set_postfix(self._postfix(loss_value), refresh=False)
-                if self.step % self.eval_every == 0 or self.step == self.steps:
-                    self._evaluate_and_save(safe)
-                    bar.set_postfix(self._postfix(loss_value), refresh=False)
+            with parallel.interrupts():
+                self._loop(bar)
         except KeyboardInterrupt:
-            if in_step:
-                self._restore_buffers(buffers)
-            self._save_last(safe)
+            if self._in_step:
+                self._restore_buffers(self._saved_buffers)
+            self._save_last(self._safe)
             self._write_reports()
             raise
         finally:
             bar.close()  # on any error too: an open bar reprints itself over the message
         return self.history
 
+    def _loop(self, bar):
+        parallel = self._parallel
+        while self.step < self.steps:
+            batch = self._next_batch()
+            # forward in training mode updates buffers (BatchNorm running
+            # statistics) before the step completes: keep them to roll back
+            self._saved_buffers, self._in_step = self._buffers(), True
+            self.model.train()
+            self.optimizer.zero_grad()
+            parallel.before_backward(self.step + 1, self.train_loader)
+            loss, stats = self.task.loss(self.model, batch)
+            loss_value = float(loss.item())
+            loss.backward()
+            parallel.after_backward()
+            loss_value, stats, stop = parallel.summarize(loss_value, stats)
+            with _state.deferred_interrupt():
+                lr = float(self.optimizer.param_groups[0]["lr"])
+                self.optimizer.step()
+                if self.scheduler is not None and not self._plateau:
+                    self.scheduler.step()
+                self.step += 1
+                self._record(loss_value, lr, stats)
+                self._safe, self._in_step = self._snapshot(), False
+            bar.update(1)
+            bar.set_postfix(self._postfix(loss_value), refresh=False)
+            if stop:  # a rank was sent Ctrl-C: every rank stops after this step
+                raise KeyboardInterrupt
+            if self.step % self.eval_every == 0 or self.step == self.steps:
+                self._evaluate_and_save(self._safe)
+                bar.set_postfix(self._postfix(loss_value), refresh=False)
+
     @property
     def _plateau(self):
         return isinstance(self.scheduler, ReduceLROnPlateau)
 
     def _start(self):
-        _state.seed_everything(self.seed)
+        _state.seed_everything(self._parallel.rank_seed(self.seed))
         self.step, self.best = 0, None
         self.history = {"train": [], "eval": []}
         self._window = _empty_window()
@@ -230,7 +267,7 @@ class Trainer:
         self.history["train"] = [row for row in self.history["train"] if not row.get("partial")]
         self._window = meta["window"]
         self.train_loader.load_state_dict(meta["loader"])
-        _state.restore_rng(meta["rng"])
+        _state.restore_rng(self._parallel.resume_rng(meta, self.seed, self.step))
 
     def _check_resume_meta(self, path, meta):
         where = f"Trainer.fit(resume=True): {path}"
@@ -343,16 +380,23 @@ class Trainer:
         return {key: float(value) for key, value in metrics.items()}
 
     def _evaluate_and_save(self, safe):
-        if self.val_loader is not None:
-            metrics = self.evaluate()
+        parallel = self._parallel
+        # rank 0 evaluates; the others wait for its metrics (or None)
+        metrics = self.evaluate() if parallel.is_root and self.val_loader is not None else None
+        metrics = parallel.share(metrics, f"rank 0's evaluation at step {self.step}")
+        improved = False
+        if metrics is not None:
             self.history["eval"].append({"step": self.step, **metrics})
             value = metrics[self.task.metric_name]
             if self._plateau:
                 self.scheduler.step(value)
-            if self._improves(value):
+            improved = self._improves(value)
+            if improved:
                 self.best = {"step": self.step, self.task.metric_name: value}
-                _io.save(self.best_path, self.model, self.optimizer, **self._meta(safe))
-        self._save_last(safe)
+        rng_ranks = parallel.gather_rng(safe["rng"])
+        if improved and parallel.is_root:
+            _io.save(self.best_path, self.model, self.optimizer, **self._meta(safe, rng_ranks))
+        self._save_last(safe, rng_ranks)
         self._write_reports()
 
     def _improves(self, value):
@@ -364,17 +408,26 @@ class Trainer:
         return value > best if self.task.higher_is_better else value < best
 
     # ----------------------------------------------------------- files --
-    def _meta(self, safe):
-        return {"trainer_format": TRAINER_FORMAT, "step": safe["step"], "steps": self.steps,
+    def _meta(self, safe, rng_ranks=None):
+        meta = {"trainer_format": TRAINER_FORMAT, "step": safe["step"], "steps": self.steps,
                 "loader": safe["loader"], "rng": safe["rng"], "window": safe["window"],
                 "scheduler": _state.scheduler_state(self.scheduler), "best": self.best,
                 "history": self.history, "metric_name": self.task.metric_name,
                 "seed": self.seed}
+        if rng_ranks is not None:  # one state per rank: "rng" is rank 0's
+            meta.update(world_size=len(rng_ranks), rng_ranks=rng_ranks)
+        return meta
 
-    def _save_last(self, safe):
-        _io.save(self.last_path, self.model, self.optimizer, **self._meta(safe))
+    def _save_last(self, safe, rng_ranks=_GATHER):
+        """Writes on rank 0 only; as one of several ranks, a collective."""
+        if rng_ranks is _GATHER:
+            rng_ranks = self._parallel.gather_rng(safe["rng"])
+        if self._parallel.is_root:
+            _io.save(self.last_path, self.model, self.optimizer, **self._meta(safe, rng_ranks))
 
     def _write_reports(self):
+        if not self._parallel.is_root:
+            return
         _state.write_json_atomic(self.metrics_path, {**self.history, "best": self.best,
                                                      "metric_name": self.task.metric_name})
         plots.plot_curves(self.curves_path, self.history, self.task.metric_name)
