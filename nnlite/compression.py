@@ -41,7 +41,7 @@ import numpy as np
 
 from nnlite import device as _device
 from nnlite import nn
-from nnlite.nn.compressed import (LowRankLinear, QuantizedLinear, _ROW_CHUNK, gram_spectrum,
+from nnlite.nn.compressed import (LowRankLinear, QuantizedLinear, block_rows, gram_spectrum,
                                   max_saving_rank, saves_memory, truncated_svd_factors)
 
 METHODS = ("svd", "fp16", "int8", "svd+fp16", "svd+int8")
@@ -229,12 +229,14 @@ def compress(model, method="int8", ranks=None, budget=None, layers=None, input_s
         else:
             raise CompressionError(f"method {method} needs ranks or a budget")
     report = {"method": method, "layers": []}
-    for path, layer in candidates:
+    for index in range(len(candidates)):
+        path, layer = candidates[index]
+        candidates[index] = None  # each replaced layer is freed as soon as it is done
         out_features, in_features = layer.weight.shape
         rank = plan_ranks.get(path) if low_rank else None
         weight = layer.weight.data
         if rank is not None:
-            new = LowRankLinear.from_linear(layer, rank, spectrum=spectra.get(path))
+            new = LowRankLinear.from_linear(layer, rank, spectrum=spectra.pop(path, None))
             if storage != "float32":
                 new.down = QuantizedLinear.from_linear(new.down, storage)
                 new.up = QuantizedLinear.from_linear(new.up, storage)
@@ -364,8 +366,9 @@ def relative_error(weight, layer):
         rows_of = lambda r0, r1: stored[r0:r1].astype(np.float64) * (  # noqa: E731
             1.0 if scale is None else scale[r0:r1, None])
     err = total = 0.0
-    for r0 in range(0, weight.shape[0], _ROW_CHUNK):
-        r1 = min(weight.shape[0], r0 + _ROW_CHUNK)
+    step = block_rows(weight.shape[1])
+    for r0 in range(0, weight.shape[0], step):
+        r1 = min(weight.shape[0], r0 + step)
         block = weight[r0:r1].astype(np.float64)
         err += float(((block - rows_of(r0, r1)) ** 2).sum())
         total += float((block ** 2).sum())

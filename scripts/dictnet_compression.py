@@ -52,12 +52,15 @@ def build_network(words, seed=0):
 
 class Head(nn.Module):
     """fc1 -> ReLU -> dropout -> fc2 -> ReLU -> dropout -> classifier of a
-    JaderbergNet, sharing its layers (so compressing the network compresses the head)."""
+    JaderbergNet, sharing its layers (so compressing the network compresses the
+    head). dropout=False trains without it (the network keeps its Dropout
+    layers; at inference they do nothing either way)."""
 
-    def __init__(self, network):
+    def __init__(self, network, dropout=True):
         super().__init__()
         self.fc1, self.fc2 = network.fc1, network.fc2
-        self.classifier, self.dropout = network.classifier, network.dropout
+        self.classifier = network.classifier
+        self.dropout = network.dropout if dropout else nn.Identity()
 
     def forward(self, features):
         F = nl.functional
@@ -144,7 +147,10 @@ def standardisation(args):
             square += (block ** 2).sum(axis=0)
         mean /= len(features)
         std = np.sqrt(np.maximum(square / len(features) - mean ** 2, 0))
-        std = np.where(std < 1e-3, 1.0, std)  # constant features: leave them as they are
+        # A floor at a tenth of the median: nearly constant features would
+        # otherwise fold into fc1 as columns 1000x larger than the rest, which
+        # no per-row int8 scale can share.
+        std = np.maximum(std, 0.1 * np.median(std))
         np.savez(path, mean=mean.astype(np.float32), std=std.astype(np.float32))
     stats = np.load(path)
     return stats["mean"], stats["std"]
@@ -202,24 +208,38 @@ def network_with_head(args, head_checkpoint=None):
     return network
 
 
-def trainer_for(args, head, out_dir, steps, lr, standardised=False):
+def trainer_for(args, head, out_dir, steps, lr, standardised=False, eval_every=None):
     """The ordinary Trainer on the head. Adam; fc1's rate is lr / 10 (and any
     layer named fc1.*): its 26,624 inputs make each Adam step move its
-    pre-activations ~26,624 x lr x mean |x|."""
+    pre-activations ~26,624 x lr x mean |x|; int8 row scales get lr / 100."""
     from nnlite.training import Trainer
     train, val = loaders(args, standardised=standardised)
-    wide = [p for n, p in head.named_parameters() if n.startswith("fc1") and p.requires_grad]
-    rest = [p for n, p in head.named_parameters() if not n.startswith("fc1") and
-            p.requires_grad]
-    optimizer = nl.optim.Adam([{"params": wide, "lr": lr / 10}, {"params": rest}], lr=lr)
+    groups = {"wide": [], "scales": [], "rest": []}
+    for name, param in head.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.endswith("weight_scale"):
+            groups["scales"].append(param)
+        elif name.startswith("fc1"):
+            groups["wide"].append(param)
+        else:
+            groups["rest"].append(param)
+    # int8 row scales are ~1e-4: an Adam step of lr would change them by tens of percent.
+    rates = {"wide": lr / 10, "scales": lr / 100, "rest": lr}
+    optimizer = nl.optim.Adam([{"params": params, "lr": rates[key]}
+                               for key, params in groups.items() if params], lr=lr)
     return Trainer(head, optimizer, BothValidations(val["val_clean"]), train, val["val_aug"],
-                   steps=steps, out_dir=out_dir, eval_every=args.eval_every, log_every=10,
+                   steps=steps, out_dir=out_dir, eval_every=eval_every or args.eval_every,
+                   log_every=10,
                    seed=0)
 
 
 def stage_train(args):
     network = network_with_head(args)
-    head = Head(network)
+    # A zero classifier starts at the uniform prediction (loss ln words)
+    # instead of spending the first hundred steps shrinking random logits.
+    nn.init.zeros_(network.classifier.weight)
+    head = Head(network, dropout=args.dropout)
     trainer = trainer_for(args, head, os.path.join(args.out, "head"), args.steps, args.lr,
                           standardised=True)
     history = trainer.fit(resume=args.resume)
@@ -227,32 +247,57 @@ def stage_train(args):
         print(row, flush=True)
 
 
-def evaluate(head, args):
-    from nnlite.training import ClassificationTask
+def evaluate(head, args, reference=None):
+    """Word accuracy and loss on the held-out augmented renders and on the
+    clean renders, and (given `reference`, the uncompressed network's
+    predicted words) how often the head predicts the same word."""
     _, val = loaders(args)
     head.eval()
+    result, predictions = {}, {}
     with nl.no_grad():
-        aug = ClassificationTask().evaluate(head, val["val_aug"])
-        clean = ClassificationTask().evaluate(head, val["val_clean"])
-    return {"accuracy": aug["accuracy"], "loss": aug["loss"],
-            "clean_accuracy": clean["accuracy"], "clean_loss": clean["loss"]}
+        for name, prefix in (("val_aug", ""), ("val_clean", "clean_")):
+            words, losses, correct, count = [], 0.0, 0, 0
+            for features, ids in val[name]:
+                logits = head(nl.tensor(features))
+                losses += nl.functional.cross_entropy(logits, ids).item() * len(ids)
+                guess = logits.numpy().argmax(axis=1)
+                correct += int((guess == ids).sum())
+                count += len(ids)
+                words.append(guess)
+            predictions[name] = np.concatenate(words)
+            result[prefix + "accuracy"] = correct / count
+            result[prefix + "loss"] = losses / count
+            if reference is not None:
+                result[prefix + "agreement"] = float((predictions[name] == reference[name]).mean())
+    return result, predictions
+
+
+def checkpoint_meta(path):
+    """The JSON metadata of an nnlite checkpoint, without loading its arrays."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        return json.loads(np.asarray(f["meta"]).tobytes().decode("utf8"))
 
 
 def stage_compress(args):
     from nnlite import compression
     from nnlite.model_summary import summary
-    best = os.path.join(args.out, "head", "best.h5")
+    best = args.head or os.path.join(args.out, "head", "best.h5")
     network = network_with_head(args, best)
-    results = {"budget": args.budget, "words": args.words}
-    path = os.path.join(args.out, "results.json")
+    results = {"budget": args.budget, "words": args.words, "head": best,
+               "head_step": checkpoint_meta(best).get("step")}
+    where = os.path.join(args.out, args.results)
+    os.makedirs(where, exist_ok=True)
+    path = os.path.join(where, "results.json")
     if os.path.exists(path):
-        results = json.load(open(path))
+        results = {**json.load(open(path)), **results}
     before = summary(network, INPUT, memory=args.budget)
+    metrics, reference = evaluate(Head(network), args)
     results["uncompressed"] = {"param_bytes": before.totals["param_bytes"],
                                "required_bytes": before.totals["required_bytes"],
-                               "fits": before.fits, **evaluate(Head(network), args)}
+                               "fits": before.fits, **metrics}
     print("uncompressed", results["uncompressed"], flush=True)
-    nl.io.save(os.path.join(args.out, "dictnet-float32.h5"), network)
+    nl.io.save(os.path.join(where, "dictnet-float32.h5"), network)
     for method in args.methods:
         if method in results and "finetuned" in results[method]:
             continue
@@ -263,20 +308,22 @@ def stage_compress(args):
         entry = {"report": report, "seconds": time.time() - t,
                  "param_bytes": after.totals["param_bytes"],
                  "required_bytes": after.totals["required_bytes"], "fits": after.fits,
-                 "compressed": evaluate(Head(model), args)}
+                 "compressed": evaluate(Head(model), args, reference)[0]}
         print(method, compression.report_text(report), entry["compressed"], flush=True)
-        nl.io.save(os.path.join(args.out, f"dictnet-{method}.h5"), model, method=method)
-        head = Head(model)
-        trainer = trainer_for(args, head, os.path.join(args.out, f"finetune-{method}"),
-                              args.finetune_steps, args.finetune_lr)
+        nl.io.save(os.path.join(where, f"dictnet-{method}.h5"), model, method=method)
+        head = Head(model, dropout=args.dropout)
+        trainer = trainer_for(args, head, os.path.join(where, f"finetune-{method}"),
+                              args.finetune_steps, args.finetune_lr,
+                              eval_every=max(1, args.finetune_steps // 3))
         trainer.fit(overwrite=True)
         nl.io.load(trainer.best_path, head)
-        entry["finetuned"] = {**evaluate(head, args), "steps": args.finetune_steps,
+        entry["finetuned"] = {**evaluate(head, args, reference)[0],
+                              "steps": args.finetune_steps,
                               "lr": args.finetune_lr,
                               "trainable_params": sum(p.numel() for p in head.parameters()
                                                       if p.requires_grad)}
         print(method, "fine-tuned", entry["finetuned"], flush=True)
-        nl.io.save(os.path.join(args.out, f"dictnet-{method}-finetuned.h5"), model,
+        nl.io.save(os.path.join(where, f"dictnet-{method}-finetuned.h5"), model,
                    method=method)
         results[method] = entry
         with open(path, "w") as f:
@@ -294,10 +341,17 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--eval-every", type=int, default=250)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--dropout", action=argparse.BooleanOptionalAction, default=False,
+                        help="train the head with DictNet's dropout 0.5 (default off: it "
+                             "slowed the first steps several times over here)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--budget", default="96MiB")
     parser.add_argument("--methods", nargs="+", default=["svd", "fp16", "int8", "svd+int8"])
-    parser.add_argument("--finetune-steps", type=int, default=300)
+    parser.add_argument("--results", default="compressed",
+                        help="subdirectory of OUT for results.json and the checkpoints")
+    parser.add_argument("--head", default=None, help="the head checkpoint to compress "
+                        "(default OUT/head/best.h5)")
+    parser.add_argument("--finetune-steps", type=int, default=100)
     parser.add_argument("--finetune-lr", type=float, default=3e-5)
     args = parser.parse_args(argv)
     {"features": stage_features, "train": stage_train, "compress": stage_compress}[args.stage](

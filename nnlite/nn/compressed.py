@@ -33,9 +33,15 @@ from nnlite.nn.meta import building_meta
 from nnlite.nn.module import Module
 from nnlite.tensor import Tensor
 
-# Rows of a weight quantised or decomposed at a time: bounds the float64 temporaries.
-_ROW_CHUNK = 4096
+# A weight is quantised or decomposed a block of rows (or columns) at a time,
+# each block's float64 temporaries at most this many bytes.
+_BLOCK_BYTES = 16 * 2**20
 FLOAT16_MAX = 65504.0
+
+
+def block_rows(width, itemsize=8):
+    """Rows of `width` elements of `itemsize` bytes that fit one block (at least one)."""
+    return max(1, _BLOCK_BYTES // max(1, width * itemsize))
 
 
 def _check_features(op, **values):
@@ -94,13 +100,13 @@ class LowRankLinear(Module):
                              f"; a saving rank is at most "
                              f"{max_saving_rank(in_features, out_features)}")
         weight = _device.to_numpy(linear.weight.data)
-        up, down = truncated_svd_factors(weight, rank, spectrum)
+        up, down = truncated_svd_factors(weight, rank, spectrum, dtype=weight.dtype)
         layer = cls(in_features, out_features, rank, bias=linear.bias is not None,
                     dtype=weight.dtype, device="meta")
         layer.to_empty(device=linear.weight.device)
-        layer.up.weight.data[...] = _device.move(up.astype(weight.dtype), linear.weight.device)
-        layer.down.weight.data[...] = _device.move(down.astype(weight.dtype),
-                                                   linear.weight.device)
+        layer.up.weight.data[...] = _device.move(up, linear.weight.device)
+        layer.down.weight.data[...] = _device.move(down, linear.weight.device)
+        del up, down
         if linear.bias is not None:
             layer.up.bias.data[...] = linear.bias.data
         return layer
@@ -134,12 +140,14 @@ def gram_spectrum(weight):
     small = min(rows, cols)
     gram = np.zeros((small, small), dtype=np.float64)
     if rows <= cols:
-        for c0 in range(0, cols, _ROW_CHUNK):
-            block = weight[:, c0:c0 + _ROW_CHUNK].astype(np.float64)
+        step = block_rows(rows)
+        for c0 in range(0, cols, step):
+            block = weight[:, c0:c0 + step].astype(np.float64)
             gram += block @ block.T
     else:
-        for r0 in range(0, rows, _ROW_CHUNK):
-            block = weight[r0:r0 + _ROW_CHUNK].astype(np.float64)
+        step = block_rows(cols)
+        for r0 in range(0, rows, step):
+            block = weight[r0:r0 + step].astype(np.float64)
             gram += block.T @ block
     values, vectors = np.linalg.eigh(gram)
     order = np.argsort(values)[::-1]
@@ -151,8 +159,8 @@ def singular_values(weight):
     return np.sqrt(gram_spectrum(weight)[0])
 
 
-def truncated_svd_factors(weight, rank, spectrum=None):
-    """(up (out, rank), down (rank, in)) float64 with up @ down the best rank-`rank`
+def truncated_svd_factors(weight, rank, spectrum=None, dtype=np.float64):
+    """(up (out, rank), down (rank, in)) of `dtype` with up @ down the best rank-`rank`
     approximation of `weight` (out, in), split as U S^1/2 and S^1/2 V^T.
     Small matrices use LAPACK's SVD; large ones the Gram matrix of the smaller
     side (gram_spectrum): the leading singular vectors to float64 precision
@@ -162,27 +170,29 @@ def truncated_svd_factors(weight, rank, spectrum=None):
     if rows * cols <= 2**22:
         u, s, vt = np.linalg.svd(weight.astype(np.float64), full_matrices=False)
         root = np.sqrt(s[:rank])
-        return u[:, :rank] * root, root[:, None] * vt[:rank]
+        return (u[:, :rank] * root).astype(dtype), (root[:, None] * vt[:rank]).astype(dtype)
     values, vectors = gram_spectrum(weight) if spectrum is None else spectrum
     sigma = np.sqrt(values[:rank])
     kept = sigma > 0
     safe = np.where(kept, sigma, 1.0)
     basis = vectors[:, :rank]
     if rows <= cols:  # basis = left singular vectors U_r (rows x rank)
-        up = basis * np.sqrt(sigma)
-        down = np.empty((rank, cols), dtype=np.float64)
-        for c0 in range(0, cols, _ROW_CHUNK):
-            block = weight[:, c0:c0 + _ROW_CHUNK].astype(np.float64)
+        up = (basis * np.sqrt(sigma)).astype(dtype)
+        down = np.empty((rank, cols), dtype=dtype)
+        step = block_rows(rows)
+        for c0 in range(0, cols, step):
+            block = weight[:, c0:c0 + step].astype(np.float64)
             # V_r^T = S^-1 U_r^T W; down = S^1/2 V_r^T = S^-1/2 U_r^T W
-            down[:, c0:c0 + _ROW_CHUNK] = np.where(kept[:, None], (basis.T @ block)
-                                                   / np.sqrt(safe)[:, None], 0.0)
+            down[:, c0:c0 + step] = np.where(kept[:, None], (basis.T @ block)
+                                             / np.sqrt(safe)[:, None], 0.0)
         return up, down
     # basis = right singular vectors V_r (cols x rank)
-    down = (basis * np.sqrt(sigma)).T
-    up = np.empty((rows, rank), dtype=np.float64)
-    for r0 in range(0, rows, _ROW_CHUNK):
-        block = weight[r0:r0 + _ROW_CHUNK].astype(np.float64)
-        up[r0:r0 + _ROW_CHUNK] = np.where(kept[None, :], (block @ basis) / np.sqrt(safe), 0.0)
+    down = (basis * np.sqrt(sigma)).T.astype(dtype)
+    up = np.empty((rows, rank), dtype=dtype)
+    step = block_rows(cols)
+    for r0 in range(0, rows, step):
+        block = weight[r0:r0 + step].astype(np.float64)
+        up[r0:r0 + step] = np.where(kept[None, :], (block @ basis) / np.sqrt(safe), 0.0)
     return up, down
 
 
@@ -279,18 +289,19 @@ def quantize_into(weight, stored, scale=None):
     float16) and `scale` (out,) for int8, a chunk of rows at a time."""
     xp = _device.xp_of(weight)
     rows = weight.shape[0]
-    for r0 in range(0, rows, _ROW_CHUNK):
-        block = weight[r0:r0 + _ROW_CHUNK]
+    step = block_rows(weight.shape[1] if weight.ndim == 2 else 1, 4)
+    for r0 in range(0, rows, step):
+        block = weight[r0:r0 + step]
         if stored.dtype == np.float16:
             peak = float(xp.abs(block).max()) if block.size else 0.0
             if not np.isfinite(peak) or peak > FLOAT16_MAX:
                 raise ValueError(f"quantize: the weight holds {peak:g}, beyond float16's range "
                                  f"(+-{FLOAT16_MAX:g}); use int8 storage (scaled per row)")
-            stored[r0:r0 + _ROW_CHUNK] = block.astype(np.float16)
+            stored[r0:r0 + step] = block.astype(np.float16)
             continue
         if not bool(xp.isfinite(block).all()):
             raise ValueError("quantize: the weight holds NaN or infinity; int8 cannot store it")
         peak = xp.abs(block).max(axis=1) if block.shape[1] else xp.zeros(block.shape[0])
         row_scale = xp.where(peak > 0, peak / 127.0, 1.0).astype(weight.dtype)
-        stored[r0:r0 + _ROW_CHUNK] = xp.clip(xp.rint(block / row_scale[:, None]), -127, 127)
-        scale[r0:r0 + _ROW_CHUNK] = row_scale
+        stored[r0:r0 + step] = xp.clip(xp.rint(block / row_scale[:, None]), -127, 127)
+        scale[r0:r0 + step] = row_scale
