@@ -104,28 +104,47 @@ def apply_default():
         pass  # nnlite._C is not built: the first kernel call says how to rebuild
 
 
-_split = {"lock": threading.Lock(), "executor": None, "workers": 0, "blas": None}
+_split = {"lock": threading.Lock(), "executor": None, "workers": 0}
 # Smaller products run as one plain matmul: handing work to a thread costs tens
 # of microseconds, and a column block narrower than this wastes BLAS's kernels.
 _MIN_SPLIT_FLOPS = 2**24
 _MIN_SPLIT_COLUMNS = 64
+_PIECES_PER_WORKER = 4
+
+
+_blas = {"lock": threading.RLock(), "depth": 0, "libraries": None, "before": None}
 
 
 @contextlib.contextmanager
-def _single_threaded_blas():
-    """BLAS at one thread (process-wide) for the duration, then back."""
-    if _split["blas"] is None:
-        from threadpoolctl import ThreadpoolController
-        _split["blas"] = [lib for lib in ThreadpoolController().lib_controllers
-                          if lib.user_api == "blas"]
-    before = [lib.num_threads for lib in _split["blas"]]
-    for lib in _split["blas"]:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, threads in zip(_split["blas"], before):
-            lib.set_num_threads(threads)
+def single_threaded_blas():
+    """BLAS at one thread, process-wide, for the duration, then back; nests.
+
+    For loops of small GEMMs (an RNN's recurrent product per time step: 32x128
+    by 128x512 in the CRNN), which a multi-threaded BLAS splits across threads
+    that meet at a barrier inside every call. On idle cores that costs little;
+    on cores shared with other processes each barrier waits for a descheduled
+    thread: the seed CRNN's training step took 6.1 s with 2 BLAS threads and
+    2.1 s with one, on 2 cores at load average 4 (PyTorch: 0.8 s). Python
+    threads that enter take turns (the setting is process-wide)."""
+    with _blas["lock"]:
+        if _blas["depth"] == 0:
+            if _blas["libraries"] is None:
+                from threadpoolctl import ThreadpoolController
+                _blas["libraries"] = [lib for lib in ThreadpoolController().lib_controllers
+                                      if lib.user_api == "blas"]
+            _blas["before"] = [lib.num_threads for lib in _blas["libraries"]]
+            for lib in _blas["libraries"]:
+                if lib.num_threads != 1:
+                    lib.set_num_threads(1)
+        _blas["depth"] += 1
+        try:
+            yield
+        finally:
+            _blas["depth"] -= 1
+            if _blas["depth"] == 0:
+                for lib, threads in zip(_blas["libraries"], _blas["before"]):
+                    if threads != 1:
+                        lib.set_num_threads(threads)
 
 
 def split_matmul(a, b):
@@ -149,16 +168,31 @@ def split_matmul(a, b):
     workers = min(get_num_threads(), parts)
     if workers <= 1 or out.size == 0 or 2 * out.size * a.shape[-1] < _MIN_SPLIT_FLOPS:
         return np.matmul(a, b, out=out)
+    # More pieces than workers, handed out as workers come free: on shared
+    # cores a descheduled worker then holds up one small piece, not half the
+    # product (a static half each measured 1.5 s a CRNN step, at load 4).
+    # The pieces are fixed before any worker starts, so which worker computes
+    # which piece never changes a result.
     if stacked:
-        def products(first):
-            for i in range(first, a.shape[0], workers):
-                np.matmul(a[i], b[i], out=out[i])
+        pieces = [(i, slice(None)) for i in range(a.shape[0])]
     else:
-        step = -(-b.shape[1] // workers)
+        count = min(parts, workers * _PIECES_PER_WORKER)
+        step = -(-b.shape[1] // count)
+        pieces = [(None, slice(start, start + step)) for start in range(0, b.shape[1], step)]
+    claim = threading.Lock()
+    queue = iter(pieces)
 
-        def products(first):
-            columns = slice(first * step, (first + 1) * step)
-            np.matmul(a, b[:, columns], out=out[:, columns])
+    def products(_):
+        while True:
+            with claim:
+                piece = next(queue, None)
+            if piece is None:
+                return
+            index, columns = piece
+            if index is None:
+                np.matmul(a, b[:, columns], out=out[:, columns])
+            else:
+                np.matmul(a[index], b[index], out=out[index])
 
     with _split["lock"]:
         if _split["workers"] != workers:
@@ -168,7 +202,7 @@ def split_matmul(a, b):
             _split["executor"] = ThreadPoolExecutor(workers - 1,
                                                     thread_name_prefix="nnlite-matmul")
             _split["workers"] = workers
-        with _single_threaded_blas():
+        with single_threaded_blas():
             shares = [_split["executor"].submit(products, w) for w in range(1, workers)]
             products(0)
             for share in shares:

@@ -65,3 +65,51 @@ def test_default_is_the_cores_this_process_may_run_on():
 def test_malformed_environment_variable_warns_and_uses_the_cores():
     done = run_child("import nnlite", env={"NNLITE_NUM_THREADS": "many"})
     assert "NNLITE_NUM_THREADS: expected a whole number of threads" in done.stderr
+
+
+def test_recurrent_steps_run_blas_at_one_thread_and_restore_it(monkeypatch):
+    # Each step's small recurrent GEMM at 2+ BLAS threads waits at BLAS's
+    # barriers for descheduled threads on a shared machine (a CRNN step: 6.1 s
+    # against 2.1 s at one thread, load 4 on 2 cores).
+    import numpy as np
+    from nnlite.functional import rnn_sequence
+    seen = []
+    real = rnn_sequence.cells.lstm_cell_forward
+
+    def recording(*args):
+        seen.append(blas_threads())
+        return real(*args)
+
+    monkeypatch.setattr(rnn_sequence.cells, "lstm_cell_forward", recording)
+    before = nl.get_num_threads()
+    try:
+        nl.set_num_threads(2)
+        lstm = nl.nn.LSTM(8, 4)
+        lstm(nl.tensor(np.ones((3, 2, 8), dtype=np.float32)))
+        assert seen == [{1}] * 3
+        assert blas_threads() == {2}
+    finally:
+        nl.set_num_threads(before)
+
+
+def test_split_matmul_hands_out_fixed_pieces():
+    # Pieces are claimed dynamically, but their bounds are fixed: the same bits
+    # every time, and the same values as one matmul.
+    import numpy as np
+    from nnlite.threads import split_matmul
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((37, 300), dtype=np.float32)
+    b = rng.standard_normal((300, 3000), dtype=np.float32)
+    stack_a = rng.standard_normal((16, 40, 300), dtype=np.float32)
+    stack_b = rng.standard_normal((16, 300, 200), dtype=np.float32)
+    before = nl.get_num_threads()
+    try:
+        nl.set_num_threads(2)
+        first = split_matmul(a, b)
+        assert all(split_matmul(a, b).tobytes() == first.tobytes() for _ in range(5))
+        np.testing.assert_allclose(first, a @ b, rtol=1e-4, atol=1e-3)
+        stacked = split_matmul(stack_a, stack_b)
+        np.testing.assert_allclose(stacked, stack_a @ stack_b, rtol=1e-4, atol=1e-3)
+        assert blas_threads() == {2}
+    finally:
+        nl.set_num_threads(before)

@@ -6,11 +6,14 @@ and writes t. So the output sequence and every step's previous state are
 contiguous slices of that buffer (no copy, no reordering for the reverse
 direction), and a step that a padded row skips simply copies its state along.
 """
+import contextlib
+
 import numpy as np
 
 from nnlite.device import xp_of
 from nnlite.kernels import rnn as cells
 from nnlite.tensor import Function
+from nnlite.threads import single_threaded_blas
 
 GATE_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 
@@ -65,6 +68,12 @@ def _mask_outputs(xp, y, lengths, steps):
     return y * live[:, :, None].astype(y.dtype)
 
 
+def _step_blas(xp):
+    """Where the step loops' small recurrent GEMMs run: at one BLAS thread on
+    the host (threads.single_threaded_blas says why), as they are on a GPU."""
+    return single_threaded_blas() if xp is np else contextlib.nullcontext()
+
+
 def _input_projection(xp, seq, w_ih, bias):
     steps, batch, features = seq.shape
     gx = xp.matmul(seq.reshape(steps * batch, features), w_ih.T)
@@ -97,10 +106,11 @@ class LSTMSequence(Function):
         cs[first] = 0 if c0 is None else c0
         gh = xp.empty((batch, 4 * hidden), dtype=x.dtype)
         w_hh_t = w_hh.T
-        for t, prev, new in slots:
-            xp.matmul(hs[prev], w_hh_t, out=gh)
-            cells.lstm_cell_forward(gx[t], gh, cs[prev], hs[prev], cs[new], hs[new], live, t,
-                                hard_sigmoid)
+        with _step_blas(xp):
+            for t, prev, new in slots:
+                xp.matmul(hs[prev], w_hh_t, out=gh)
+                cells.lstm_cell_forward(gx[t], gh, cs[prev], hs[prev], cs[new], hs[new], live,
+                                        t, hard_sigmoid)
         ctx.save_for_backward(seq, w_ih, w_hh, gx, hs, cs)
         ctx.meta = (single, live, lengths, slots, reverse, hard_sigmoid, b_ih is not None)
         y = hs[:steps] if reverse else hs[1:]
@@ -119,12 +129,13 @@ class LSTMSequence(Function):
         dh = xp.array(gh_n, dtype=gates.dtype, order="C")
         dc = xp.array(gc_n, dtype=gates.dtype, order="C")
         recurrent = xp.empty_like(dh)
-        for t, prev, new in reversed(slots):
-            dh += gy[t]
-            cells.lstm_cell_backward(gates[t], cs[prev], cs[new], dh, dc, d_gates[t], dc, dh, live,
-                                 t, hard_sigmoid)
-            xp.matmul(d_gates[t], w_hh, out=recurrent)
-            dh += recurrent
+        with _step_blas(xp):
+            for t, prev, new in reversed(slots):
+                dh += gy[t]
+                cells.lstm_cell_backward(gates[t], cs[prev], cs[new], dh, dc, d_gates[t], dc,
+                                         dh, live, t, hard_sigmoid)
+                xp.matmul(d_gates[t], w_hh, out=recurrent)
+                dh += recurrent
         flat = d_gates.reshape(steps * batch, 4 * hidden)
         dx, dw_ih = _input_gradients(ctx, seq, flat, w_ih, 3)
         if dx is not None and single:
@@ -155,22 +166,24 @@ class GRUSequence(Function):
         if reset_after:
             recurrent = xp.empty((steps, batch, 3 * hidden), dtype=x.dtype)
             w_hh_t = w_hh.T
-            for t, prev, new in slots:
-                xp.matmul(hs[prev], w_hh_t, out=recurrent[t])
-                cells.gru_cell_forward(gx[t], recurrent[t], b_hn, hs[prev], hs[new], live, t,
-                                   hard_sigmoid, True)
+            with _step_blas(xp):
+                for t, prev, new in slots:
+                    xp.matmul(hs[prev], w_hh_t, out=recurrent[t])
+                    cells.gru_cell_forward(gx[t], recurrent[t], b_hn, hs[prev], hs[new], live, t,
+                                       hard_sigmoid, True)
         else:
             # TensorFlow's order: r first, then the candidate's matmul on r * h.
             recurrent = xp.empty((steps, batch, hidden), dtype=x.dtype)  # r * h per step
             gh_rz = xp.empty((batch, 2 * hidden), dtype=x.dtype)
             gh_n = xp.empty((batch, hidden), dtype=x.dtype)
             w_rz_t, w_n_t = w_hh[:2 * hidden].T, w_hh[2 * hidden:].T
-            for t, prev, new in slots:
-                xp.matmul(hs[prev], w_rz_t, out=gh_rz)
-                cells.gru_reset_gate_forward(gx[t], gh_rz, hs[prev], recurrent[t], hard_sigmoid)
-                xp.matmul(recurrent[t], w_n_t, out=gh_n)
-                cells.gru_cell_forward(gx[t], gh_n, b_hn, hs[prev], hs[new], live, t,
-                                   hard_sigmoid, False)
+            with _step_blas(xp):
+                for t, prev, new in slots:
+                    xp.matmul(hs[prev], w_rz_t, out=gh_rz)
+                    cells.gru_reset_gate_forward(gx[t], gh_rz, hs[prev], recurrent[t], hard_sigmoid)
+                    xp.matmul(recurrent[t], w_n_t, out=gh_n)
+                    cells.gru_cell_forward(gx[t], gh_n, b_hn, hs[prev], hs[new], live, t,
+                                       hard_sigmoid, False)
         ctx.save_for_backward(seq, w_ih, w_hh, gx, hs, recurrent, b_hn)
         ctx.meta = (single, live, lengths, slots, reverse, hard_sigmoid, reset_after,
                     b_ih is not None)
@@ -190,27 +203,29 @@ class GRUSequence(Function):
         h_prev = hs[1:] if reverse else hs[:steps]
         if reset_after:
             d_gh = xp.empty_like(recurrent)
-            for t, prev, new in reversed(slots):
-                dh += gy[t]
-                cells.gru_cell_backward(gates[t], recurrent[t], b_hn, hs[prev], dh, d_gx[t],
-                                    d_gh[t], dh, live, t, hard_sigmoid, True)
-                xp.matmul(d_gh[t], w_hh, out=through_w)
-                dh += through_w
+            with _step_blas(xp):
+                for t, prev, new in reversed(slots):
+                    dh += gy[t]
+                    cells.gru_cell_backward(gates[t], recurrent[t], b_hn, hs[prev], dh, d_gx[t],
+                                        d_gh[t], dh, live, t, hard_sigmoid, True)
+                    xp.matmul(d_gh[t], w_hh, out=through_w)
+                    dh += through_w
             flat_h = d_gh.reshape(steps * batch, 3 * hidden)
             dw_hh = flat_h.T @ h_prev.reshape(steps * batch, hidden)
             db_hh = flat_h.sum(axis=0) if has_bias else None
         else:
             d_rh = xp.empty_like(dh)
             w_rz, w_n = w_hh[:2 * hidden], w_hh[2 * hidden:]
-            for t, prev, new in reversed(slots):
-                dh += gy[t]
-                cells.gru_cell_backward(gates[t], None, b_hn, hs[prev], dh, d_gx[t], None, dh, live,
-                                    t, hard_sigmoid, False)
-                xp.matmul(d_gx[t][:, 2 * hidden:], w_n, out=d_rh)
-                cells.gru_reset_gate_backward(gates[t], hs[prev], d_rh, d_gx[t], dh, live, t,
-                                          hard_sigmoid)
-                xp.matmul(d_gx[t][:, :2 * hidden], w_rz, out=through_w)
-                dh += through_w
+            with _step_blas(xp):
+                for t, prev, new in reversed(slots):
+                    dh += gy[t]
+                    cells.gru_cell_backward(gates[t], None, b_hn, hs[prev], dh, d_gx[t], None,
+                                            dh, live, t, hard_sigmoid, False)
+                    xp.matmul(d_gx[t][:, 2 * hidden:], w_n, out=d_rh)
+                    cells.gru_reset_gate_backward(gates[t], hs[prev], d_rh, d_gx[t], dh, live, t,
+                                              hard_sigmoid)
+                    xp.matmul(d_gx[t][:, :2 * hidden], w_rz, out=through_w)
+                    dh += through_w
             flat = d_gx.reshape(steps * batch, 3 * hidden)
             dw_hh = xp.empty_like(w_hh)
             dw_hh[:2 * hidden] = flat[:, :2 * hidden].T @ h_prev.reshape(steps * batch, hidden)
