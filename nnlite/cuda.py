@@ -32,6 +32,7 @@ _limit_resolved = False  # set once the env var was read or set_memory_limit cal
 _initialized = False     # the budget allocator is installed
 _UNKNOWN = object()
 _unavailable_reason = _UNKNOWN  # cached why_unavailable() answer
+_peak_bytes = 0  # the most the pool had in use at once since the last reset
 
 
 def parse_bytes(text):
@@ -120,6 +121,19 @@ def memory_allocated():
     return cupy.get_default_memory_pool().used_bytes()
 
 
+def max_memory_allocated():
+    """The most device memory in use at once through CuPy's default pool since
+    the GPU was first used or since reset_peak_memory_stats(), as PyTorch's
+    torch.cuda.max_memory_allocated (0 without a GPU)."""
+    return _peak_bytes if is_available() else 0
+
+
+def reset_peak_memory_stats():
+    """Start max_memory_allocated() again from what is in use now."""
+    global _peak_bytes
+    _peak_bytes = memory_allocated()
+
+
 def synchronize():
     """Wait for all work queued on the current device (a no-op without a GPU)."""
     if is_available():
@@ -177,5 +191,11 @@ def _make_budget_allocator(pool):
                 # Cached free blocks count against a small device too (on the TK1
                 # the GPU shares RAM with the CPU): give them back first.
                 pool.free_all_blocks()
-        return pool.malloc(nbytes)
+        memory = pool.malloc(nbytes)
+        # The pool's use only grows at an allocation, so its peak is seen here.
+        global _peak_bytes
+        in_use = pool.used_bytes()
+        if in_use > _peak_bytes:
+            _peak_bytes = in_use
+        return memory
     return allocate

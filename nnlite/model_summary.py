@@ -35,16 +35,19 @@ Conventions
   array the graph holds (op inputs and the arrays the ops saved), parameters
   and buffers excluded, the output included. It then runs the backward (of
   the sum of the outputs; gradients and statistics are put back afterwards)
-  and measures, with tracemalloc (NumPy reports its allocations to it), the
+  and measures, with tracemalloc (NumPy reports its allocations to it) or on
+  a GPU with the peak of CuPy's memory pool (nnlite.cuda.max_memory_allocated;
+  the budget allocator sees every allocation), the
   peak of everything the forward and backward allocated: what the graph
   keeps, the parameter gradients and the transients (activation gradients in
   flight, the convolution's column buffers), less what the backward frees as
   it goes. Training memory = parameters + buffers + that peak (never less
-  than kept for backward + gradients). On a GPU or in a shapes-only forward
+  than kept for backward + gradients). In a shapes-only forward
   it is kept for backward + gradients, an underestimate (the seed CRNN at
   batch 32: 299 MiB against a measured 397 MiB). No optimiser state is
   included (SGD with momentum adds one parameter-sized copy, Adam two). If
-  tracemalloc is already tracing, its peak is reset.
+  tracemalloc is already tracing, its peak is reset (on a GPU, the pool's
+  peak is, as torch.cuda.reset_peak_memory_stats does).
 - Workspace: the largest transient buffer one layer allocates inside its
   forward and frees before returning (a quantised Linear's float32
   dequantisation chunk, ``layer.workspace_bytes(input_shape)``), added once
@@ -233,8 +236,9 @@ def _run_forward(model, rows, modules, totals, dtype, train, shapes_only):
                 rule = _shape_rule(module)
                 object.__setattr__(module, "forward", _shape_forward(module, rule))
                 replaced.append(module)
-        measure = train and not shapes_only and device == "cpu"
-        tracer = _Tracer() if measure else None
+        tracer = None
+        if train and not shapes_only:
+            tracer = _Tracer() if device == "cpu" else _DeviceTracer()
         x = Tensor(_random.normal(xp, totals["input_shape"], dtype=np.dtype(dtype)))
         seen[id(_owner(x.data))] = _owner(x.data)
         totals["input_bytes"] = int(_owner(x.data).nbytes)
@@ -256,6 +260,8 @@ def _run_forward(model, rows, modules, totals, dtype, train, shapes_only):
                 seen.clear()  # references of the summary's own: the backward may free them
                 x = output = None
                 totals["training_peak_bytes"] = _backward(model, outputs, tracer)
+                totals["peak_measured_by"] = ("tracemalloc" if isinstance(tracer, _Tracer)
+                                              else "CuPy pool")
         totals["ran_forward"] = True
     finally:
         if tracer is not None:
@@ -290,6 +296,23 @@ class _Tracer:
         if self.started and self.tracemalloc.is_tracing():
             self.tracemalloc.stop()
         self.started = False
+
+
+class _DeviceTracer:
+    """The GPU's counterpart of _Tracer: the peak of CuPy's pool (which every
+    CuPy allocation goes through) over what was in use at the start."""
+
+    def __init__(self):
+        _cuda.synchronize()
+        _cuda.reset_peak_memory_stats()
+        self.base = _cuda.memory_allocated()
+
+    def peak(self):
+        _cuda.synchronize()
+        return max(0, _cuda.max_memory_allocated() - self.base)
+
+    def stop(self):
+        pass
 
 
 def _backward(model, outputs, tracer):
@@ -553,7 +576,8 @@ def _totals_lines(result):
                       f"Kept for backward (autograd graph): "
                       f"{_bytes(t['kept_for_backward_bytes'])}"]
             if t.get("training_peak_bytes") is not None:
-                lines.append(f"Forward + backward peak (measured, tracemalloc): "
+                lines.append(f"Forward + backward peak (measured, "
+                             f"{t.get('peak_measured_by', 'tracemalloc')}): "
                              f"{_bytes(t['training_peak_bytes'])}")
         what = "training (no optimiser state)" if t["train"] else "inference"
         lines.append(f"Required for {what}: {_bytes(t['required_bytes'])}")

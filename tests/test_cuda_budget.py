@@ -131,3 +131,52 @@ def test_budget_raises_on_device(fresh_budget):
         del kept
     finally:
         cuda.set_memory_limit(None)
+
+
+def test_the_allocator_records_the_pools_peak(monkeypatch):
+    # max_memory_allocated is what the pool had in use at its fullest: it grows
+    # at allocations only, and reset_peak_memory_stats starts it from now.
+    import nnlite.cuda as cuda
+
+    class Pool:
+        def __init__(self):
+            self.used = 0
+
+        def used_bytes(self):
+            return self.used
+
+        def total_bytes(self):
+            return self.used
+
+        def malloc(self, nbytes):
+            self.used += nbytes
+            return nbytes
+
+    pool = Pool()
+    monkeypatch.setattr(cuda, "_limit", None)
+    monkeypatch.setattr(cuda, "_peak_bytes", 0)
+    monkeypatch.setattr(cuda, "is_available", lambda: True)
+    monkeypatch.setattr(cuda, "memory_allocated", lambda: pool.used)
+    allocate = cuda._make_budget_allocator(pool)
+    allocate(1000)
+    allocate(500)
+    assert cuda.max_memory_allocated() == 1500
+    pool.used = 200  # frees happen in the pool, unseen by the allocator
+    assert cuda.max_memory_allocated() == 1500
+    cuda.reset_peak_memory_stats()
+    assert cuda.max_memory_allocated() == 200
+    allocate(100)
+    assert cuda.max_memory_allocated() == 300
+
+
+@pytest.mark.cuda
+def test_training_summary_measures_the_gpu_peak():
+    import nnlite as nl
+    model = nl.nn.Sequential(nl.nn.Conv2d(1, 8, 3, padding=1), nl.nn.ReLU(),
+                             nl.nn.Flatten(), nl.nn.Linear(8 * 16 * 16, 10)).to("cuda")
+    report = nl.summary(model, (1, 16, 16), batch=4, train=True)
+    assert report.totals["peak_measured_by"] == "CuPy pool"
+    peak = report.totals["training_peak_bytes"]
+    # At least what the graph keeps plus the gradients, as on the CPU.
+    assert peak >= report.totals["kept_for_backward_bytes"]
+    assert "measured, CuPy pool" in str(report)
