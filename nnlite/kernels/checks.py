@@ -5,7 +5,13 @@ Messages name the kernel, what it was given and what it expected. These are
 the friendly checks; the entry points (csrc/host, and the launch arguments on
 the GPU) check the integers again.
 """
+import numpy as np
+
 FLOAT_DTYPES = ("float32", "float64")
+# Compared by dtype object: numpy computes dtype.name in Python, several
+# microseconds a time, and these checks run on every launch of every kernel.
+_FLOAT = frozenset(np.dtype(name) for name in FLOAT_DTYPES)
+_INT32 = np.dtype(np.int32)
 # The .cuh math indexes within a row or plane with int.
 MAX_EXTENT = 2**31 - 1
 
@@ -34,7 +40,7 @@ def float_arrays(op, xp, dims, **arrays):
         if not isinstance(a, xp.ndarray):
             raise TypeError(f"{op}: {name} must be a {xp.__name__}.ndarray (all inputs on one "
                             f"device); got {_kind(a)}")
-        if a.dtype.name not in FLOAT_DTYPES:
+        if a.dtype not in _FLOAT:
             raise TypeError(f"{op}: {name} has dtype {a.dtype}; expected float32 or float64")
         if a.ndim != len(dims):
             raise ValueError(f"{op}: {name} must be {len(dims)}-D ({', '.join(dims)}); "
@@ -56,7 +62,7 @@ def float_arrays(op, xp, dims, **arrays):
 
 def int32_array(op, xp, name, a, shape, described):
     """`a` as a C-contiguous int32 array of `xp` with `shape` (None: any extent)."""
-    if not isinstance(a, xp.ndarray) or a.dtype.name != "int32":
+    if not isinstance(a, xp.ndarray) or a.dtype != _INT32:
         raise TypeError(f"{op}: {name} must be an int32 {xp.__name__}.ndarray on the device "
                         f"of the other inputs; got {_describe(a)}")
     if a.ndim != len(shape) or any(want is not None and got != want
@@ -83,7 +89,7 @@ def step_arrays(op, xp, rows, hidden, arrays, lengths=None):
                             f"device); got {_kind(a)}")
         if ref_dtype is None:
             ref_dtype = a.dtype
-            if ref_dtype.name not in FLOAT_DTYPES:
+            if ref_dtype not in _FLOAT:
                 raise TypeError(f"{op}: {name} has dtype {a.dtype}; expected float32 or float64")
         elif a.dtype != ref_dtype:
             raise TypeError(f"{op}: {name} has dtype {a.dtype}; expected {ref_dtype} like "
@@ -98,7 +104,7 @@ def step_arrays(op, xp, rows, hidden, arrays, lengths=None):
             raise ValueError(f"{op}: {name} must be C-contiguous (the kernel writes or reads "
                              f"it in place)")
     if lengths is not None:
-        if not isinstance(lengths, xp.ndarray) or lengths.dtype.name != "int32" or \
+        if not isinstance(lengths, xp.ndarray) or lengths.dtype != _INT32 or \
                 tuple(lengths.shape) != (rows,) or not lengths.flags.c_contiguous:
             raise ValueError(f"{op}: lengths must be a contiguous int32 {xp.__name__}.ndarray "
                              f"of shape ({rows},); got {_describe(lengths)}")

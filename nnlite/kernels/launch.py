@@ -26,12 +26,12 @@ Grid = namedtuple("Grid", "total")
 Blocks = namedtuple("Blocks", "count width shared_per_thread")
 Blocks.__new__.__defaults__ = (0,)
 
-_SUFFIX = {"float32": "f32", "float64": "f64"}
+_SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
 def dtype_suffix(dtype):
     """float32 -> 'f32', float64 -> 'f64': the suffix of the entry points."""
-    return _SUFFIX[np.dtype(dtype).name]
+    return _SUFFIX[np.dtype(dtype)]
 
 
 def on_device(array):
