@@ -238,6 +238,8 @@ def _run_forward(model, rows, modules, totals, dtype, train, shapes_only):
                 replaced.append(module)
         tracer = None
         if train and not shapes_only:
+            from nnlite.functional.conv import release_conv_buffers
+            release_conv_buffers()  # kept from earlier calls: the trace must see them made
             tracer = _Tracer() if device == "cpu" else _DeviceTracer()
         x = Tensor(_random.normal(xp, totals["input_shape"], dtype=np.dtype(dtype)))
         seen[id(_owner(x.data))] = _owner(x.data)

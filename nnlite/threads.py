@@ -147,7 +147,7 @@ def single_threaded_blas():
                         lib.set_num_threads(threads)
 
 
-def split_matmul(a, b):
+def split_matmul(a, b, out=None):
     """numpy.matmul of a (m, k) and b (k, n), or of stacked matrices a (B, m, k)
     and b (B, k, n), as independent single-threaded BLAS GEMMs shared among
     nnlite's threads: the B products of a stack, or column blocks of b.
@@ -159,11 +159,13 @@ def split_matmul(a, b):
     idle cores the two are within 10%). While the products run, BLAS is at one
     thread for the whole process; calls from several Python threads take turns.
     Each output element is one dot product over k in BLAS's order, so the
-    result is the same from run to run.
+    result is the same from run to run. `out`: a C-contiguous array of the
+    product's shape and dtype to write into, as numpy.matmul's.
     """
     import numpy as np
     stacked = a.ndim == 3
-    out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a, b))
+    if out is None:
+        out = np.empty(a.shape[:-1] + b.shape[-1:], dtype=np.result_type(a, b))
     parts = a.shape[0] if stacked else -(-b.shape[1] // _MIN_SPLIT_COLUMNS)
     workers = min(get_num_threads(), parts)
     if workers <= 1 or out.size == 0 or 2 * out.size * a.shape[-1] < _MIN_SPLIT_FLOPS:

@@ -118,8 +118,8 @@ def test_workspace_chunks_the_batch_and_a_single_large_image_still_runs(monkeypa
     seen = []
     real_im2col = conv_kernels.im2col
 
-    def recording_im2col(chunk, g):
-        cols = real_im2col(chunk, g)
+    def recording_im2col(chunk, g, out=None):
+        cols = real_im2col(chunk, g, out=out)
         seen.append(cols.nbytes)
         return cols
 
@@ -139,6 +139,35 @@ def test_workspace_chunks_the_batch_and_a_single_large_image_still_runs(monkeypa
         assert seen == buffers
         np.testing.assert_allclose(y.numpy(), expected, rtol=1e-11, atol=1e-11)
     assert F.get_conv_workspace() == 64 * 2**20
+
+
+def test_kept_buffers_are_reused_bounded_and_released():
+    # The column and product buffers outlive a call (new memory is zero-filled
+    # by the kernel page by page), but never beyond the workspace size.
+    from nnlite.functional import conv as conv_module
+    x, w, b, stride, padding, pad4, dilation = make_case("strided 5x5 valid", np.float64)
+    conv_module.release_conv_buffers()
+    args = (nl.tensor(x), nl.tensor(w), nl.tensor(b), stride, padding, dilation)
+    first = F.conv2d(*args).numpy()
+    kept = {slot: buf.__array_interface__["data"][0]
+            for slot, buf in conv_module._buffers.slots.items()}
+    assert set(kept) == {"columns", "products"}
+    xg = nl.tensor(x, requires_grad=True)
+    F.conv2d(xg, *args[1:]).sum().backward()
+    again = F.conv2d(*args).numpy()
+    assert again.tobytes() == first.tobytes()
+    assert {slot: buf.__array_interface__["data"][0]
+            for slot, buf in conv_module._buffers.slots.items()} == kept
+    old = F.set_conv_workspace(1024)  # smaller than one image's columns: nothing kept
+    try:
+        assert conv_module._buffers.slots == {}
+        np.testing.assert_array_equal(F.conv2d(*args).numpy(), first)
+        assert all(buf is None or buf.nbytes <= 1024
+                   for buf in conv_module._buffers.slots.values())
+    finally:
+        F.set_conv_workspace(old)
+    conv_module.release_conv_buffers()
+    assert conv_module._buffers.slots == {}
 
 
 def test_backward_over_chunks_matches_one_chunk():

@@ -11,6 +11,8 @@ columns chunk by chunk instead of keeping them from the forward, and holds at
 most two chunk buffers at once (columns for the weight gradient, column
 gradients for col2im).
 """
+import threading
+
 import numpy as np
 
 from nnlite import backends
@@ -26,12 +28,53 @@ _workspace = {"bytes": DEFAULT_CONV_WORKSPACE}
 
 
 def set_conv_workspace(nbytes):
-    """Set the column-buffer budget of conv2d in bytes (default 64 MiB); returns the old one."""
+    """Set the column-buffer budget of conv2d in bytes (default 64 MiB); returns
+    the old one. Frees the buffers kept from earlier calls."""
     if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes <= 0:
         raise ValueError(f"set_conv_workspace: expected a positive number of bytes, got {nbytes!r}")
     old = _workspace["bytes"]
     _workspace["bytes"] = int(nbytes)
+    release_conv_buffers()
     return old
+
+
+class _Buffers(threading.local):
+    """The CPU buffers conv2d keeps from call to call, per thread: the column
+    matrix of a chunk ("columns", also its gradient in the backward) and the
+    GEMM's output or output gradient in the columns' layout ("products").
+
+    A new NumPy array of tens of MB is new memory from the kernel, which it
+    zero-fills page by page at the first write: im2col of the CRNN's conv2
+    (75 MB) took 17.7 ms into a new array and 12.5 ms into a reused one. A
+    buffer grows to the largest chunk seen, but is kept only up to the
+    workspace size (a chunk larger than that, one huge image, gets a fresh
+    array each time), so at most two workspaces stay allocated per thread that
+    ran a convolution; release_conv_buffers() frees them (nl.summary does, so
+    that its measured peak counts them). GPU memory is not kept here: CuPy's
+    pool already reuses it.
+    """
+
+    def __init__(self):
+        self.slots = {}
+
+    def take(self, slot, shape, dtype):
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes > get_conv_workspace():
+            return np.empty(shape, dtype=dtype)
+        buffer = self.slots.get(slot)
+        if buffer is None or buffer.nbytes < nbytes:
+            self.slots[slot] = None  # the old one goes before the new one comes
+            buffer = self.slots[slot] = np.empty(nbytes, dtype=np.uint8)
+        return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+_buffers = _Buffers()
+
+
+def release_conv_buffers():
+    """Free the buffers conv2d keeps between calls (this thread's)."""
+    _buffers.slots.clear()
 
 
 def get_conv_workspace():
@@ -80,11 +123,17 @@ def _check_inputs(x, weight, bias):
                          f"expected ({weight.shape[0]},) {x.dtype}")
 
 
-def _matmul(xp, a, b):
+def _matmul(xp, a, b, out=None):
     """A GEMM: cuBLAS on the GPU; on the CPU single-threaded BLAS calls over
     column blocks shared among nnlite's threads (threads.split_matmul), which
     keeps BLAS's threads from waiting for each other on busy cores."""
-    return split_matmul(a, b) if xp is np else xp.matmul(a, b)
+    return split_matmul(a, b, out=out) if xp is np else xp.matmul(a, b, out=out)
+
+
+def _take(xp, slot, shape, dtype):
+    """A kept CPU buffer (_Buffers) for a chunk's temporary, None on the GPU
+    (the caller then gets a new array from CuPy's pool)."""
+    return _buffers.take(slot, shape, dtype) if xp is np else None
 
 
 def _chunks(n, per_image_bytes, workspace):
@@ -107,9 +156,12 @@ class Conv2d(Function):
         if y.size and rows:
             for start, stop in chunks:
                 # One GEMM per chunk: (out, rows) x (rows, images * pixels).
-                y_chunk = _matmul(xp, w2, conv_kernels.im2col(x[start:stop], g))
-                y[start:stop] = y_chunk.reshape(out_channels, stop - start, pixels).transpose(
-                    1, 0, 2)
+                images = stop - start
+                cols = conv_kernels.im2col(x[start:stop], g, out=_take(
+                    xp, "columns", (rows, images * pixels), x.dtype))
+                y_chunk = _matmul(xp, w2, cols, out=_take(
+                    xp, "products", (out_channels, images * pixels), x.dtype))
+                y[start:stop] = y_chunk.reshape(out_channels, images, pixels).transpose(1, 0, 2)
         elif y.size:
             y.fill(0)
         if bias is not None:
@@ -130,15 +182,26 @@ class Conv2d(Function):
         gb = gy.sum(axis=(0, 2)) if need_b else None
         gw = xp.zeros_like(w2) if need_w else None
         gx = xp.empty_like(x) if need_x and len(chunks) > 1 and gy.size else None
+        rows, pixels = w2.shape[1], g.out_h * g.out_w
         for start, stop in chunks if gy.size else ():
+            images = stop - start
             # (out, images * pixels), the layout of the columns' GEMM.
-            gy_chunk = xp.ascontiguousarray(gy[start:stop].transpose(1, 0, 2)).reshape(
-                out_channels, -1)
+            by_channel = gy[start:stop].transpose(1, 0, 2)
+            gy_chunk = _take(xp, "products", (out_channels, images, pixels), gy.dtype)
+            if gy_chunk is None:
+                gy_chunk = xp.ascontiguousarray(by_channel)
+            else:
+                gy_chunk[...] = by_channel
+            gy_chunk = gy_chunk.reshape(out_channels, images * pixels)
             if need_w:
-                gw += _matmul(xp, gy_chunk, conv_kernels.im2col(x[start:stop], g).T)
+                cols = conv_kernels.im2col(x[start:stop], g, out=_take(
+                    xp, "columns", (rows, images * pixels), x.dtype))
+                gw += _matmul(xp, gy_chunk, cols.T)
             if need_x:
-                grad_cols = _matmul(xp, w2.T, gy_chunk)
-                grad_x = conv_kernels.col2im(grad_cols, (stop - start,) + x.shape[1:], g)
+                # The columns are spent: their buffer takes their gradient.
+                grad_cols = _matmul(xp, w2.T, gy_chunk, out=_take(
+                    xp, "columns", (rows, images * pixels), gy.dtype))
+                grad_x = conv_kernels.col2im(grad_cols, (images,) + x.shape[1:], g)
                 if len(chunks) == 1:
                     gx = grad_x
                 else:

@@ -21,13 +21,24 @@ def columns_shape(x_shape, g):
     return (c * g.kernel[0] * g.kernel[1], n * g.out_h * g.out_w)
 
 
-def im2col(x, g):
+def im2col(x, g, out=None):
     """Columns of x (N, C, H, W): row (c, i, j), column (n, oh, ow) holds
-    x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw], 0 in the padding."""
+    x[n, c, oh*sh - top + i*dh, ow*sw - left + j*dw], 0 in the padding.
+    `out`: a C-contiguous, writable array of that shape and x's dtype to fill
+    (a buffer reused from call to call) instead of a new one."""
     xp = array_module(x)
     (x,) = checks.float_arrays("im2col", xp, NCHW, x=x)
     checks.require_shape("im2col", "x", x, x.shape[:2] + (g.height, g.width), f"for {g}")
-    cols = xp.empty(columns_shape(x.shape, g), dtype=x.dtype)
+    if out is None:
+        cols = xp.empty(columns_shape(x.shape, g), dtype=x.dtype)
+    else:
+        cols = out
+        if not isinstance(cols, xp.ndarray) or cols.dtype != x.dtype \
+                or not cols.flags.c_contiguous or not getattr(cols.flags, "writeable", True):
+            raise TypeError(f"im2col: out must be a writable C-contiguous {xp.__name__}.ndarray "
+                            f"of dtype {x.dtype}; got {checks._describe(cols)}")
+        checks.require_shape("im2col", "out", cols, columns_shape(x.shape, g),
+                             f"for x of shape {tuple(x.shape)} and {g}")
     if cols.size:
         launch("im2col", x.dtype, Grid(cols.size), (x, cols) + x.shape[:2] + g.entry_args())
     return cols
