@@ -302,10 +302,12 @@ def _check_run_directory(out_dir, args):
 
 
 def _check_trainable_data(module, args):
-    """Refuse --data that the recipe names as evaluation-only (a benchmark)."""
+    """Refuse --data that the recipe names as evaluation-only (a benchmark),
+    and unknown --option keys, before a run directory is made."""
     eval_only = getattr(module, "EVAL_ONLY_DATA", {})
     if args.data in eval_only:
         raise CommandError(f"--data {args.data}: {eval_only[args.data]}")
+    _recipe_options(module, getattr(args, "option", []))
 
 
 @_reporting("train")

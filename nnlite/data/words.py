@@ -90,12 +90,13 @@ class TextSampler:
             raise ValueError(f"TextSampler: max_length must be 1..{MAX_LENGTH}, got "
                              f"{max_length!r}")
         self.alphabet = alphabet
+        for word in words:  # a word the model can never read is an error, not a skip
+            check_text(word, string.ascii_letters, what="TextSampler: word")
+        # A max_length below MAX_LENGTH chooses shorter texts: longer words are skipped.
         self.words = tuple(w for w in words if len(w) <= self.max_length)
         if not self.words:
             raise ValueError(f"TextSampler: no word of the list has at most "
                              f"{self.max_length} characters")
-        for word in self.words:
-            check_text(word, string.ascii_letters, what="TextSampler: word")
         self.case_names = [name for name, _ in CASES]
         self.case_weights = [weight for _, weight in CASES]
 
