@@ -253,3 +253,15 @@ def test_cli_refuses_to_train_on_the_benchmark_and_unknown_options(tmp_path, cap
     err = capsys.readouterr().err
     assert "takes no option 'colour'" in err and "workers" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_fitting_a_large_image_keeps_thin_strokes():
+    """A 2-pixel stroke of a word drawn 4x larger than the model's input must
+    survive the fit wherever it lies; plain bilinear sampling skips rows."""
+    from nnlite.data.images import fit
+    for row in range(60, 64):
+        image = np.ones((128, 400), np.float32)
+        image[row:row + 2, 40:360] = 0.0
+        fitted = fit(image, 32, 128, "pad")
+        assert fitted[:, 20:80].min() < 0.8, row
+        assert fitted.shape == (32, 128) and fitted[:, 100:].min() == 1.0  # white padding
