@@ -118,7 +118,15 @@ def render_natural(text, face, rng, strength=1.0):
     from skimage.transform import warp
     s = float(np.clip(strength, 0.0, 1.0))
     mask, top = text_render.word_layout(face, text, rng.uniform(-0.04, 0.15) * s)
+    weight = rng.random()
+    if weight < 0.25 * s:  # stroke weight beyond the faces' own: bolder or lighter
+        from skimage.morphology import dilation, erosion
+        footprint = np.ones((3, 3), bool)
+        mask = (dilation if weight < 0.15 * s else erosion)(mask, footprint)
     ascent, descent = text_render.line_metrics(face)
+    # STIX's line box is a math font's (1.5 em): cap it near a text face's
+    ascent = min(ascent, 0.95 * text_render.GLYPH_SIZE)
+    descent = min(descent, 0.3 * text_render.GLYPH_SIZE)
     baseline = -top  # the baseline's row in mask coordinates
     h, w = mask.shape
     # The crop box around the word, in mask pixels: around the ink, or around
