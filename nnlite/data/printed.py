@@ -122,7 +122,10 @@ def render_natural(text, face, rng, strength=1.0):
     if weight < 0.25 * s:  # stroke weight beyond the faces' own: bolder or lighter
         from skimage.morphology import dilation, erosion
         footprint = np.ones((3, 3), bool)
-        mask = (dilation if weight < 0.15 * s else erosion)(mask, footprint)
+        if weight < 0.15 * s:
+            mask = dilation(mask, footprint)
+        else:  # half an erosion: a hairline fades but never vanishes from the label
+            mask = 0.5 * (mask + erosion(mask, footprint))
     ascent, descent = text_render.line_metrics(face)
     # STIX's line box is a math font's (1.5 em): cap it near a text face's
     ascent = min(ascent, 0.95 * text_render.GLYPH_SIZE)
@@ -170,7 +173,8 @@ def render_natural(text, face, rng, strength=1.0):
     if rng.random() < 0.2 * s:
         paper, ink = 1.0 - paper, 1.0 - ink
     shape = coverage.shape
-    background, _ = _background(rng, shape, paper, s)
+    # texture no stronger than a few times the contrast, so a faint word stays legible
+    background, _ = _background(rng, shape, paper, s * min(1.0, 3 * contrast))
     if s > 0:  # uneven ink: a worn ribbon, a dry pen
         coverage *= 1.0 - rng.uniform(0, 0.35) * s * (0.5 + 0.5 * _smooth_noise(rng, shape, 6))
     image = background + (ink - background) * coverage
