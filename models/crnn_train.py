@@ -208,6 +208,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
                                       val_size=val_size or PRINTED_VAL_SIZE, progress=show > 0,
                                       clean_steps=clean_steps, ramp_steps=ramp_steps)
     elif data == "unseen-fonts":
+        if val_size is not None or max_length is not None:
+            raise ValueError("the unseen-fonts benchmark is fixed (1,000 words of 2-12 "
+                             "characters); val_size and max_length do not apply to it")
         train, _ = printed_datasets(seed, batch, val_size=1, progress=False)
         val = materialize(UnseenFontsBenchmark(), progress=show > 0,
                           desc="rendering the unseen-fonts benchmark")

@@ -268,3 +268,11 @@ def test_fitting_a_large_image_keeps_thin_strokes():
         fitted = fit(image, 32, 128, "pad")
         assert fitted[:, 20:80].min() < 0.8, row
         assert fitted.shape == (32, 128) and fitted[:, 100:].min() == 1.0  # white padding
+
+
+def test_the_benchmark_cannot_be_resized_from_the_command_line(tmp_path, capsys):
+    path = tmp_path / "tiny.h5"
+    nl.io.save(path, crnn.crnn(**TINY))
+    assert cli.main(["eval", "crnn", str(path), "--data", "unseen-fonts",
+                     "--option", "val_size=10"]) == 2
+    assert "benchmark is fixed" in capsys.readouterr().err
