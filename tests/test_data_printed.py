@@ -276,3 +276,19 @@ def test_the_benchmark_cannot_be_resized_from_the_command_line(tmp_path, capsys)
     assert cli.main(["eval", "crnn", str(path), "--data", "unseen-fonts",
                      "--option", "val_size=10"]) == 2
     assert "benchmark is fixed" in capsys.readouterr().err
+
+
+def test_the_printed_recipe_reads_its_stream_in_order_with_render_processes(tmp_path):
+    from nnlite.training import Trainer
+    recipe = crnn_train.training_recipe(data="printed", batch=4, model_options=TINY, show=0,
+                                        val_size=8, clean_steps=2, ramp_steps=2, workers=1)
+    loader = recipe.train_loader
+    assert not loader.shuffle and loader.worker_type == "process"
+    data = loader.dataset
+    assert [data.strength_of(i) for i in (0, 7, 8, 12, 16)] == [0, 0, 0, 0.5, 1]
+    assert set(fonts.faces(fonts.HELD_OUT_FAMILIES)).isdisjoint(data.faces)
+    trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, loader, recipe.val_loader,
+                      steps=3, eval_every=3, out_dir=tmp_path, progress=False)
+    history = trainer.fit()
+    assert loader.state_dict() == {"seed": 0, "epoch": 0, "batch": 3}
+    assert np.isfinite(history["eval"][-1]["loss"]) and len(history["train"]) >= 1
