@@ -3,6 +3,21 @@ module in RECIPE_MODULE; nnlite.models.recipe_module("crnn") returns it).
 
     recipe = training_recipe()              # synthetic words, the README's default run
     recipe = training_recipe(data="/data/mjsynth")   # MJSynth's folder instead
+    recipe = training_recipe(data="printed")         # printed words in many fonts
+    recipe = training_recipe(data="unseen-fonts")    # for `nnlite eval`: the benchmark
+
+Printed data (data="printed", nnlite.data.printed): real words, case
+variants, digits and mixed tokens of up to 16 characters in the training
+font families, rendered at natural size with background, contrast,
+geometry, blur, noise and JPEG variety, fitted to 32x128 by the function
+that fits a user's image (load_image below). The stream is read in order so
+that item i belongs to step i // batch, and a Curriculum raises the
+augmentation strength from clean (the first PRINTED_CLEAN_STEPS steps) to
+full over PRINTED_RAMP_STEPS. Its validation set is drawn like the
+unseen-fonts benchmark (held-out fonts and words, Pillow's renderer) from
+another seed, so choosing best.h5 on it never looks at the benchmark.
+data="unseen-fonts" evaluates on the benchmark itself (nnlite.data.benchmark:
+1,000 words, fixed seed); training on it is refused.
 
 Synthetic data: SyntheticWords over the seed's 62 characters at 32x128. The
 default curriculum is clean renders (no augmentation) of words of
@@ -26,7 +41,10 @@ so `nnlite predict crnn` reads both."""
 import numpy as np
 
 import nnlite as nl
-from nnlite.data import DataLoader, MJSynth, Subset, SyntheticWords, materialize, read_image
+from nnlite.data import (Curriculum, DataLoader, MJSynth, PrintedWords, Subset, SyntheticWords,
+                         UnseenFontsBenchmark, materialize, read_image)
+from nnlite.data.benchmark import BENCHMARK_SEED
+from nnlite.data.words import MAX_LENGTH
 from nnlite.training import Recipe
 from nnlite.training.task import model_device, move_batch
 
@@ -41,6 +59,18 @@ TRAIN_SIZE = 1_000_000     # synthetic items are drawn on demand; this is just t
 VAL_SIZE = 256
 VAL_SEED_OFFSET = 7919     # the validation words come from seed + this, never trained on
 SHOW_PREDICTIONS = 6       # validation predictions printed at each evaluation
+# Printed data: a stream far longer than any run, so one epoch never ends and
+# the curriculum's step (index // batch) never wraps round.
+PRINTED_TRAIN_SIZE = 2 ** 40
+PRINTED_CLEAN_STEPS = 1000  # clean renders first: off CTC's all-blank plateau
+PRINTED_RAMP_STEPS = 4000   # then the augmentation grows to full strength
+PRINTED_VAL_SIZE = 512
+PRINTED_WORKERS = 2         # render processes (worker_type="process")
+# Named data sets of this recipe; EVAL_ONLY_DATA are refused by `nnlite train`.
+NAMED_DATA = ("synth", "printed", "unseen-fonts")
+EVAL_ONLY_DATA = {"unseen-fonts": "the unseen-fonts benchmark is for `nnlite eval` only; "
+                                  "train with --data printed (its validation words are "
+                                  "drawn the same way from another seed)"}
 # The compact net's LSTMs use PyTorch's uniform initialisation and no input
 # dropout. Why: with the seed's Keras initialisation (orthogonal recurrent
 # weights, forget-gate bias 1) and dropout 0.2, the compact CRNN was still on
@@ -121,6 +151,21 @@ def synthetic_datasets(seed=0, min_length=1, max_length=DEFAULT_MAX_LENGTH,
     return train, materialize(val, progress=progress, desc="rendering the validation words")
 
 
+def printed_datasets(seed=0, batch=DEFAULT_BATCH, max_length=MAX_LENGTH,
+                     val_size=PRINTED_VAL_SIZE, progress=True, clean_steps=PRINTED_CLEAN_STEPS,
+                     ramp_steps=PRINTED_RAMP_STEPS, train_size=PRINTED_TRAIN_SIZE):
+    """(train, validation) for data="printed": PrintedWords with a Curriculum
+    (item i at step i // batch), and val_size words drawn like the
+    unseen-fonts benchmark from a seed other than the benchmark's."""
+    train = PrintedWords(train_size, seed=seed, max_length=max_length,
+                         curriculum=Curriculum(clean_steps, ramp_steps), items_per_step=batch)
+    val_seed = seed + VAL_SEED_OFFSET
+    if val_seed == BENCHMARK_SEED:
+        val_seed += 1
+    val = UnseenFontsBenchmark(val_size, seed=val_seed)
+    return train, materialize(val, progress=progress, desc="rendering the validation words")
+
+
 def mjsynth_datasets(root, val_size=2000, progress=True):
     """(train, validation) from MJSynth's folder: annotation_train.txt, and the
     first val_size of annotation_val.txt (rendered once), padded to 32x128 as
@@ -133,21 +178,42 @@ def mjsynth_datasets(root, val_size=2000, progress=True):
 
 
 def training_recipe(data="synth", batch=None, seed=0, device="cpu",
-                    max_length=DEFAULT_MAX_LENGTH, steps=DEFAULT_STEPS,
+                    max_length=None, steps=DEFAULT_STEPS,
                     eval_every=DEFAULT_EVAL_EVERY, size=None, model_options=None,
-                    show=SHOW_PREDICTIONS, val_size=VAL_SIZE, conv_init="he", augment=DEFAULT_AUGMENT):
-    """The `nnlite train crnn` recipe (see the module docstring). `size` is
-    "compact" or "seed" (default: compact on synth, seed on a PATH);
-    model_options go to crnn.crnn on top of it (e.g. smaller channels for tests)."""
-    size = size or ("compact" if data == "synth" else "seed")
+                    show=SHOW_PREDICTIONS, val_size=None, conv_init="he", augment=DEFAULT_AUGMENT,
+                    clean_steps=PRINTED_CLEAN_STEPS, ramp_steps=PRINTED_RAMP_STEPS,
+                    workers=PRINTED_WORKERS):
+    """The `nnlite train crnn` recipe (see the module docstring). `data` is
+    "synth", "printed", "unseen-fonts" or an MJSynth folder. `size` is
+    "compact" or "seed" (default: compact on the named data, seed on a
+    PATH); model_options go to crnn.crnn on top of it (e.g. smaller channels
+    for tests). max_length (default 5 on synth, 16 on printed) and val_size
+    (default VAL_SIZE, PRINTED_VAL_SIZE on printed) size the data;
+    clean_steps, ramp_steps and workers (render processes; 0: one background
+    thread instead) apply to printed data."""
+    named = data in NAMED_DATA
+    size = size or ("compact" if named else "seed")
     if size not in SIZES:
         raise ValueError(f"crnn training_recipe: size must be one of {sorted(SIZES)}, "
                          f"got {size!r}")
     config = _crnn.default_config()
     alphabet = _crnn.alphabet(config["blank"])
+    batch = batch or DEFAULT_BATCH
     if data == "synth":
-        train, val = synthetic_datasets(seed, max_length=max_length, val_size=val_size,
-                                        progress=show > 0, augment=augment)
+        train, val = synthetic_datasets(seed, max_length=max_length or DEFAULT_MAX_LENGTH,
+                                        val_size=val_size or VAL_SIZE, progress=show > 0,
+                                        augment=augment)
+    elif data == "printed":
+        train, val = printed_datasets(seed, batch, max_length=max_length or MAX_LENGTH,
+                                      val_size=val_size or PRINTED_VAL_SIZE, progress=show > 0,
+                                      clean_steps=clean_steps, ramp_steps=ramp_steps)
+    elif data == "unseen-fonts":
+        if val_size is not None or max_length is not None:
+            raise ValueError("the unseen-fonts benchmark is fixed (1,000 words of 2-12 "
+                             "characters); val_size and max_length do not apply to it")
+        train, _ = printed_datasets(seed, batch, val_size=1, progress=False)
+        val = materialize(UnseenFontsBenchmark(), progress=show > 0,
+                          desc="rendering the unseen-fonts benchmark")
     else:
         train, val = mjsynth_datasets(data, progress=show > 0)
     nl.manual_seed(seed)
@@ -159,8 +225,15 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
         raise ValueError(f"crnn training_recipe: conv_init must be 'he' or 'default', got "
                          f"{conv_init!r}")
     optimizer = nl.optim.Adam(model.parameters(), lr=config["lr"])
-    batch = batch or DEFAULT_BATCH
-    train_loader = DataLoader(train, batch_size=batch, shuffle=True, seed=seed, drop_last=True)
+    if isinstance(train, PrintedWords):
+        # in order: item i is trained on at step i // batch (the curriculum's clock)
+        train_loader = DataLoader(train, batch_size=batch, shuffle=False, seed=seed,
+                                  drop_last=True, prefetch=max(2, 2 * workers),
+                                  workers=max(1, workers),
+                                  worker_type="process" if workers > 0 else "thread")
+    else:
+        train_loader = DataLoader(train, batch_size=batch, shuffle=True, seed=seed,
+                                  drop_last=True)
     val_loader = DataLoader(val, batch_size=64, prefetch=0)
     return Recipe(model, optimizer, None, CTCTextTask(alphabet, show=show), train_loader,
                   val_loader, steps=steps, eval_every=eval_every, log_every=10)

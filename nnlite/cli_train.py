@@ -11,7 +11,9 @@ its recipe module; that module supplies
 import os
 import sys
 
-DATA_HELP = "'synth' (built-in synthetic data, the default) or a dataset path"
+DATA_HELP = ("'synth' (built-in synthetic data, the default), a data set the model's recipe "
+             "names (crnn: 'printed' = printed words in many fonts, 'unseen-fonts' = the "
+             "held-out-font benchmark, eval only), or a dataset path")
 
 
 def _model_argument(parser):
@@ -20,13 +22,17 @@ def _model_argument(parser):
 
 
 def _data_options(parser):
-    parser.add_argument("--data", default="synth", metavar="synth|PATH", help=DATA_HELP)
+    parser.add_argument("--data", default="synth", metavar="synth|NAME|PATH", help=DATA_HELP)
     parser.add_argument("--batch", type=int, default=None, metavar="N",
                         help="batch size (default: the model's recipe)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
                         help="where to run (default cpu)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="random seed for weights, data and dropout (default 0)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="pass KEY=VALUE to the model's training_recipe (a Python "
+                             "literal, else a string), e.g. --option size=seed "
+                             "--option workers=8; repeatable")
 
 
 def add_train_command(subparsers):
@@ -150,17 +156,43 @@ def _positive(option, value):
         raise CommandError(f"{option} must be a positive int, got {value}")
 
 
+def _recipe_options(module, pairs):
+    """{KEY: value} from --option KEY=VALUE pairs, checked against the
+    parameters of module.training_recipe."""
+    import ast
+    import inspect
+    accepted = [name for name in inspect.signature(module.training_recipe).parameters
+                if name not in ("data", "batch", "seed", "device", "model")]
+    options = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise CommandError(f"--option {pair!r}: expected KEY=VALUE")
+        if key not in accepted:
+            raise CommandError(f"--option {key}: {module.__name__}.training_recipe takes no "
+                               f"option {key!r}; it takes {', '.join(accepted) or 'none'}")
+        try:
+            options[key] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            options[key] = text.strip()  # a bare word such as size=seed
+    return options
+
+
 def _recipe(module, args):
     import inspect
     options = dict(data=args.data, batch=args.batch, seed=args.seed, device=args.device)
+    options.update(_recipe_options(module, getattr(args, "option", [])))
     # A module that registers several models (nalu: nac, nalu ...; jaderberg:
     # charnet, dictnet; svhn: svhn, svhn_no_pooling) takes the name.
     if "model" in inspect.signature(module.training_recipe).parameters:
         options["model"] = args.model
     try:
         return module.training_recipe(**options)
-    except (FileNotFoundError, ValueError) as exc:
-        raise CommandError(f"--data {args.data}: {exc}") from None
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        given = " ".join(f"--option {pair}" for pair in getattr(args, "option", []))
+        raise CommandError(f"--data {args.data}{' ' + given if given else ''}: {exc}") \
+            from None
 
 
 def _check_checkpoint(path):
@@ -269,6 +301,15 @@ def _check_run_directory(out_dir, args):
                            f"--overwrite") from None
 
 
+def _check_trainable_data(module, args):
+    """Refuse --data that the recipe names as evaluation-only (a benchmark),
+    and unknown --option keys, before a run directory is made."""
+    eval_only = getattr(module, "EVAL_ONLY_DATA", {})
+    if args.data in eval_only:
+        raise CommandError(f"--data {args.data}: {eval_only[args.data]}")
+    _recipe_options(module, getattr(args, "option", []))
+
+
 @_reporting("train")
 def run_train(args):
     from nnlite import distributed
@@ -285,6 +326,7 @@ def run_train(args):
     for option, value in (("--steps", args.steps), ("--batch", args.batch),
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
+    _check_trainable_data(module, args)
     out_dir = args.out or os.path.join("runs", args.model)
     _check_run_directory(out_dir, args)  # before the recipe, which may take a while to build
     _writable_directory(out_dir, "--out")
@@ -329,17 +371,21 @@ def _report_run(trainer, history, name):
 @_reporting("eval")
 def run_eval(args):
     import nnlite as nl
-    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
+    builder, module = _resolve(args.model, ["training_recipe"], "training recipe")
     _positive("--batch", args.batch)
     _check_checkpoint(args.checkpoint)
     recipe = _recipe(module, args)
     if recipe.val_loader is None:
         raise CommandError(f"the {args.model} recipe has no validation data for --data "
                            f"{args.data}")
-    meta = _load_checkpoint(args.checkpoint, recipe.model, args.device)
-    recipe.model.eval()
+    # the checkpoint's own shapes when the module can read them: a compact
+    # model trained on one data set is evaluated on another
+    model = _build_for(builder, module, args) \
+        if callable(getattr(module, "build_for_checkpoint", None)) else recipe.model
+    meta = _load_checkpoint(args.checkpoint, model, args.device)
+    model.eval()
     with nl.no_grad():
-        metrics = recipe.task.evaluate(recipe.model, recipe.val_loader)
+        metrics = recipe.task.evaluate(model, recipe.val_loader)
     step = meta.get("step")
     print(f"{args.model} {args.checkpoint}" + (f" (step {step})" if step is not None else ""))
     for key, value in metrics.items():

@@ -17,7 +17,8 @@ import os
 import sys
 import traceback
 
-from nnlite.cli_train import (CommandError, _check_run_directory, _positive, _recipe,
+from nnlite.cli_train import (CommandError, _check_run_directory, _check_trainable_data,
+                              _positive, _recipe,
                               _report_run, _resolve, _writable_directory)
 
 
@@ -57,6 +58,7 @@ def run_train_distributed(args, group):
     for option, value in (("--steps", args.steps), ("--batch", args.batch),
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
+    _check_trainable_data(module, args)
     out_dir = args.out or os.path.join("runs", args.model)
     status = _agree_on_run_directory(args, group, out_dir)
     if status is not None:

@@ -19,6 +19,13 @@ global batch ``order[b*G:(b+1)*G]`` (G = batch_size * num_replicas, the same
 order on every rank) cut into num_replicas consecutive pieces, rank r taking
 the r-th. So 2 ranks at batch_size B see, step for step, exactly the samples
 of one process at batch_size 2B, and an epoch covers the dataset once.
+Worker processes (``worker_type="process"``) serve datasets whose items
+cost CPU time in Python, such as rendered text: threads share one
+interpreter lock, so they overlap only what releases it. Each process gets
+its own copy of the dataset (it must pickle) and returns whole batches; the
+order, resume and sharding rules are the same as with threads, and since
+items are functions of their index the batches are identical.
+
 A last, partial global batch is cut as evenly as possible (np.array_split);
 one with fewer samples than ranks is dropped, since a rank cannot train on
 an empty batch. ``last_shard_fraction`` is this rank's share of the global
@@ -27,7 +34,9 @@ batch it last handed out, the weight of its gradient in the global mean.
 import collections
 import concurrent.futures
 import math
+import multiprocessing
 import numbers
+import sys
 
 import numpy as np
 
@@ -39,6 +48,50 @@ class DataLoaderError(RuntimeError):
     def __init__(self, message, index=None):
         super().__init__(message)
         self.index = index
+
+    def __reduce__(self):  # keeps `index` when raised in a worker process
+        return type(self), (str(self), self.index)
+
+
+WORKER_TYPES = ("thread", "process")
+
+
+def load_batch(dataset, collate, epoch, batch, indices):
+    """collate([dataset[i] for i in indices]), with errors that say which
+    sample of which batch failed (a DataLoaderError)."""
+    samples = []
+    for index in indices:
+        try:
+            samples.append(dataset[index])
+        except Exception as error:
+            raise DataLoaderError(f"DataLoader: dataset[{index}] (epoch {epoch}, batch "
+                                  f"{batch}) raised {type(error).__name__}: {error}",
+                                  index=index) from error
+    try:
+        return collate(samples)
+    except Exception as error:
+        raise DataLoaderError(f"DataLoader: collating batch {batch} of epoch {epoch} "
+                              f"(indices {indices[:8]}{'...' if len(indices) > 8 else ''}) "
+                              f"raised {type(error).__name__}: {error}") from error
+
+
+_WORKER = {}  # in a worker process: the dataset and collate it was started with
+
+
+def _start_worker(dataset, collate):
+    _WORKER["dataset"], _WORKER["collate"] = dataset, collate
+
+
+def _load_in_worker(epoch, batch, indices):
+    return load_batch(_WORKER["dataset"], _WORKER["collate"], epoch, batch, indices)
+
+
+def _process_context():
+    """forkserver on Linux: a fork of a process that holds a CUDA context (a
+    GPU training run) is unsafe, and forkserver children come from a clean
+    server; spawn where there is no forkserver."""
+    method = "forkserver" if sys.platform.startswith("linux") else "spawn"
+    return multiprocessing.get_context(method)
 
 
 INT64_RANGE = (-2 ** 63, 2 ** 63 - 1)
@@ -102,18 +155,23 @@ class DataLoader:
     """Batches of `dataset` (see the module docstring).
 
     len() is the number of batches per epoch. `prefetch` batches are prepared
-    ahead by `workers` threads (prefetch=0 loads in the consumer's thread).
+    ahead by `workers` threads, or processes with worker_type="process"
+    (prefetch=0 loads in the consumer's thread).
     `num_replicas` and `rank` shard every batch across data-parallel
     processes (see the module docstring)."""
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False,
-                 collate=default_collate, prefetch=2, workers=1, num_replicas=1, rank=0):
+                 collate=default_collate, prefetch=2, workers=1, num_replicas=1, rank=0,
+                 worker_type="thread"):
         if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if prefetch < 0 or workers < 1:
             raise ValueError(f"DataLoader: prefetch must be >= 0 and workers >= 1, got "
                              f"prefetch={prefetch}, workers={workers}")
+        if worker_type not in WORKER_TYPES:
+            raise ValueError(f"DataLoader: worker_type must be one of {WORKER_TYPES}, got "
+                             f"{worker_type!r}")
         for name, value, low in (("num_replicas", num_replicas, 1), ("rank", rank, 0)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"DataLoader: {name} must be an int >= {low}, got {value!r}")
@@ -130,6 +188,7 @@ class DataLoader:
         self.collate = collate
         self.prefetch = int(prefetch)
         self.workers = int(workers)
+        self.worker_type = worker_type
         self.epoch = 0
         self.batch = 0  # the next batch of self.epoch to hand out
 
@@ -149,7 +208,7 @@ class DataLoader:
         """The sample indices of `epoch` in the order they are served."""
         n = len(self.dataset)
         if not self.shuffle:
-            return np.arange(n)
+            return range(n)  # lazy: a synthetic stream may be 2**40 items long
         return np.random.default_rng([self.seed, int(epoch)]).permutation(n)
 
     def batch_indices(self, epoch, batch):
@@ -196,20 +255,7 @@ class DataLoader:
     # ---------------------------------------------------------------- iteration
 
     def _load(self, epoch, batch, indices):
-        samples = []
-        for index in indices:
-            try:
-                samples.append(self.dataset[index])
-            except Exception as error:
-                raise DataLoaderError(f"DataLoader: dataset[{index}] (epoch {epoch}, batch "
-                                      f"{batch}) raised {type(error).__name__}: {error}",
-                                      index=index) from error
-        try:
-            return self.collate(samples)
-        except Exception as error:
-            raise DataLoaderError(f"DataLoader: collating batch {batch} of epoch {epoch} "
-                                  f"(indices {indices[:8]}{'...' if len(indices) > 8 else ''}) "
-                                  f"raised {type(error).__name__}: {error}") from error
+        return load_batch(self.dataset, self.collate, epoch, batch, indices)
 
     def __iter__(self):
         return _BatchIterator(self)
@@ -229,7 +275,14 @@ class _BatchIterator:
         self.pending = collections.deque()
         self.executor = None
         self.closed = False
-        if loader.prefetch > 0:
+        self.load = loader._load
+        if loader.prefetch > 0 and loader.worker_type == "process":
+            self.executor = concurrent.futures.ProcessPoolExecutor(
+                max_workers=loader.workers, mp_context=_process_context(),
+                initializer=_start_worker, initargs=(loader.dataset, loader.collate))
+            self.load = _load_in_worker
+            self._fill()
+        elif loader.prefetch > 0:
             self.executor = concurrent.futures.ThreadPoolExecutor(
                 max_workers=loader.workers, thread_name_prefix="nnlite-data")
             self._fill()
@@ -240,7 +293,7 @@ class _BatchIterator:
     def _fill(self):
         while len(self.pending) < self.loader.prefetch and self.next_to_submit < self.end:
             batch = self.next_to_submit
-            self.pending.append(self.executor.submit(self.loader._load, self.epoch, batch,
+            self.pending.append(self.executor.submit(self.load, self.epoch, batch,
                                                      self._indices(batch)))
             self.next_to_submit += 1
 
@@ -282,7 +335,7 @@ class _BatchIterator:
             for future in self.pending:
                 future.cancel()
             self.pending.clear()
-            executor.shutdown(wait=wait)
+            executor.shutdown(wait=wait, cancel_futures=True)
 
     def __del__(self):
         self.close()

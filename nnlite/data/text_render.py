@@ -12,6 +12,8 @@ import threading
 
 import numpy as np
 
+from nnlite.data import fonts as font_families
+
 # The DejaVu faces the word generator picks from by default (matplotlib ships
 # these in mpl-data/fonts/ttf); Display faces lack most glyphs and are left out.
 DEFAULT_FONTS = ("DejaVuSans", "DejaVuSans-Bold", "DejaVuSans-Oblique",
@@ -26,8 +28,7 @@ _glyphs = {}
 
 def font_directory():
     """matplotlib's bundled TrueType folder."""
-    import matplotlib
-    return os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+    return font_families.font_directory()
 
 
 def resolve_fonts(fonts=None):
@@ -41,6 +42,9 @@ def resolve_fonts(fonts=None):
     paths = []
     for name in names:
         path = str(name)
+        if path == font_families.PILLOW_DEFAULT:
+            paths.append(path)
+            continue
         if not os.path.isfile(path):
             path = os.path.join(font_directory(), path if path.endswith(".ttf")
                                 else path + ".ttf")
@@ -54,13 +58,15 @@ def resolve_fonts(fonts=None):
 def _font(path):
     font = _fonts.get(path)
     if font is None:
-        from PIL import ImageFont
-        try:
-            font = ImageFont.truetype(path, GLYPH_SIZE)
-        except OSError as error:
-            raise ValueError(f"text_render: cannot load font file {path}: {error}") from None
-        _fonts[path] = font
+        font = _fonts[path] = font_families.load_font(path, GLYPH_SIZE)
     return font
+
+
+def line_metrics(path):
+    """(ascent, descent) of a face at GLYPH_SIZE: the line box above and below
+    the baseline, what a layout engine (and a user's crop of a text line) uses."""
+    with _lock:
+        return _font(path).getmetrics()
 
 
 def glyph(path, char):
@@ -93,6 +99,12 @@ def word_mask(path, text, spacing=0.0):
     """Coverage image (float32 in [0, 1]) of `text` in one font at GLYPH_SIZE,
     cropped to the ink; `spacing` adds that fraction of GLYPH_SIZE between
     characters (negative tightens). Returns an all-zero 1x1 image for blank text."""
+    return word_layout(path, text, spacing)[0]
+
+
+def word_layout(path, text, spacing=0.0):
+    """(mask, top): word_mask's image and the row of its top edge relative to
+    the baseline (negative: above it), so callers can place the line box."""
     pieces, pen = [], 0.0
     for char in text:
         bitmap, left, top, advance = glyph(path, char)
@@ -100,7 +112,7 @@ def word_mask(path, text, spacing=0.0):
             pieces.append((bitmap, int(round(pen)) + left, top))
         pen += advance + spacing * GLYPH_SIZE
     if not pieces:
-        return np.zeros((1, 1), np.float32)
+        return np.zeros((1, 1), np.float32), 0
     x0 = min(x for _, x, _ in pieces)
     y0 = min(y for _, _, y in pieces)
     x1 = max(x + b.shape[1] for b, x, _ in pieces)
@@ -109,7 +121,7 @@ def word_mask(path, text, spacing=0.0):
     for bitmap, x, y in pieces:
         region = mask[y - y0:y - y0 + bitmap.shape[0], x - x0:x - x0 + bitmap.shape[1]]
         np.maximum(region, bitmap, out=region)
-    return mask
+    return mask, y0
 
 
 def place(mask, out_shape, scale_y, scale_x, angle=0.0, shear=0.0, centre=None):
