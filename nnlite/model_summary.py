@@ -44,7 +44,8 @@ Conventions
   it goes. Training memory = parameters + buffers + that peak (never less
   than kept for backward + gradients). In a shapes-only forward
   it is kept for backward + gradients, an underestimate (the seed CRNN at
-  batch 32: 299 MiB against a measured 397 MiB). No optimiser state is
+  batch 32: 299 MiB against a measured 397 MiB before conv2d kept its
+  buffers, 425 MiB since). No optimiser state is
   included (SGD with momentum adds one parameter-sized copy, Adam two). If
   tracemalloc is already tracing, its peak is reset (on a GPU, the pool's
   peak is, as torch.cuda.reset_peak_memory_stats does).

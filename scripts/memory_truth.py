@@ -56,6 +56,10 @@ if case == "crnn-train-32":
     s = summary(model, shape, batch=batch, train=True)
     result["required"] = s.totals["required_bytes"]
     del model
+    # The summary left conv2d's kept buffers allocated; the measured step must
+    # make its own, as a fresh process would (they are part of its memory).
+    from nnlite.functional.conv import release_conv_buffers
+    release_conv_buffers()
     def step():
         nl.manual_seed(0)
         model = crnn.crnn()
