@@ -1,13 +1,13 @@
-// Host launcher of csrc/nnlite/conv.cuh: the same per-entry / per-pixel math
-// and the same arguments as csrc/cuda/conv.cu, OpenMP over the (image,
-// channel) planes.
+// Host launcher of csrc/nnlite/conv.cuh: the same math and the same arguments
+// as csrc/cuda/conv.cu, OpenMP over the (image, channel) planes. Both kernels
+// run by row segments here (the GPU's col2im gathers per pixel); the results
+// are the same bits.
 #include "nnlite/conv.cuh"
 
 #include "host/checks.h"
 #include "host/families.h"
 
 #include <algorithm>
-#include <vector>
 
 namespace py = pybind11;
 
@@ -105,68 +105,28 @@ void im2col(host_array<scalar_t> x, host_array<scalar_t> cols, CONV_PARAMS) {
   });
 }
 
-// For every input position along one axis, the (tap, output) pairs that read
-// it, taps ascending (the order of col2im_pixel), stored compactly: position
-// pos owns pairs [first[pos], first[pos + 1]). Built from the out * kernel
-// (output, tap) pairs rather than size * kernel slots, so a huge kernel over
-// a huge input with one output costs memory in proportion to the real work.
-struct tap_table {
-  std::vector<long long> first;
-  std::vector<int> taps, outs;
-  tap_table(int size, int pad, int kernel, int stride, int dilation, int out)
-      : first((size_t)size + 1, 0) {
-    for (int pass = 0; pass < 2; ++pass) {  // count, then fill
-      std::vector<long long> next(first.begin(), first.end() - 1);
-      for (int tap = 0; tap < kernel; ++tap) {
-        for (int o = 0; o < out; ++o) {
-          const long long pos = conv_input_position(o, stride, pad, tap, dilation);
-          if (pos < 0 || pos >= size) continue;
-          if (pass == 0) {
-            ++first[pos + 1];
-          } else {
-            taps[next[pos]] = tap;
-            outs[next[pos]] = o;
-            ++next[pos];
-          }
-        }
-      }
-      if (pass == 0) {
-        for (int pos = 0; pos < size; ++pos) first[pos + 1] += first[pos];
-        taps.resize(first[size]);
-        outs.resize(first[size]);
-      }
-    }
-  }
-  int count(int pos) const { return (int)(first[pos + 1] - first[pos]); }
-  const int* taps_of(int pos) const { return taps.data() + first[pos]; }
-  const int* outs_of(int pos) const { return outs.data() + first[pos]; }
-};
-
 template <typename scalar_t>
 void col2im(host_array<scalar_t> cols, host_array<scalar_t> x, CONV_PARAMS) {
   const conv_call call = checked_call("col2im", x, cols, CONV_ARGS);
   if (x.size() == 0) return;
   scalar_t* x_data = x.mutable_data();
-  if (cols.size() == 0) {  // no output position reads any pixel
-    std::fill(x_data, x_data + x.size(), scalar_t(0));
-    return;
-  }
+  std::fill(x_data, x_data + x.size(), scalar_t(0));
+  if (cols.size() == 0) return;  // no output position reads any pixel
   const conv_geometry g = call.g;
   const scalar_t* cols_data = cols.data();
   const long long row_stride = call.images * call.out_plane;
-  const tap_table rows(g.height, g.pad_top, g.kernel_h, g.stride_h, g.dilation_h, g.out_h);
-  const tap_table cols_of(g.width, g.pad_left, g.kernel_w, g.stride_w, g.dilation_w, g.out_w);
   py::gil_scoped_release no_gil;
-  for_each_plane(call.planes, call.planes * call.plane_size, [&](long long plane) {
+  // One plane per worker, so no two workers add into one pixel; within a
+  // plane the taps go in row-major order (col2im_add_row_segment says why).
+  for_each_plane(call.planes, call.planes * call.taps * call.out_plane, [&](long long plane) {
     const long long n = plane / g.channels;
     const int c = static_cast<int>(plane % g.channels);
-    const scalar_t* image_cols = cols_data + n * call.out_plane;
     scalar_t* out = x_data + plane * call.plane_size;
-    for (int h = 0; h < g.height; ++h) {
-      for (int w = 0; w < g.width; ++w) {
-        out[(long long)h * g.width + w] = col2im_pixel_from_taps(
-            image_cols, row_stride, g, c, rows.taps_of(h), rows.outs_of(h), rows.count(h),
-            cols_of.taps_of(w), cols_of.outs_of(w), cols_of.count(w));
+    for (int i = 0; i < g.kernel_h; ++i) {
+      for (int j = 0; j < g.kernel_w; ++j) {
+        const long long row = (c * (long long)g.kernel_h + i) * g.kernel_w + j;
+        const scalar_t* cols_row = cols_data + row * row_stride + n * call.out_plane;
+        for (int oh = 0; oh < g.out_h; ++oh) col2im_add_row_segment(cols_row, out, g, i, j, oh);
       }
     }
   });

@@ -138,25 +138,33 @@ NNL_HD NNL_INLINE scalar_t col2im_pixel(const scalar_t* cols, long long row_stri
   return sum;
 }
 
-// The same sum from precomputed (tap, output) lists of the pixel's row and
-// column (conv_output_of_tap for every tap, -1 entries dropped, taps
-// ascending), so the host build does no division per pixel. Same terms, same
-// order: the same bits as col2im_pixel.
+// The host build's col2im, one column-matrix row segment at a time: adds row
+// (c, i, j), output row oh, all ow of one image's columns `cols_row` into the
+// input plane `plane` (c's, of the same image). Run over (i, j) in row-major
+// order on a zeroed plane, it adds each pixel's terms in the order
+// col2im_pixel sums them, starting from 0: the same bits, while reading the
+// columns in order instead of one cache line per term. The in-bounds range
+// of ow is found once, as in im2col_row_segment, so the loop vectorises.
 template <typename scalar_t>
-NNL_HD NNL_INLINE scalar_t col2im_pixel_from_taps(const scalar_t* cols, long long row_stride,
-                                                  const conv_geometry& g, int c,
-                                                  const int* h_taps, const int* h_outs,
-                                                  int h_count, const int* w_taps,
-                                                  const int* w_outs, int w_count) {
-  scalar_t sum = 0;
-  for (int a = 0; a < h_count; ++a) {
-    const long long row_base = ((long long)c * g.kernel_h + h_taps[a]) * g.kernel_w;
-    const long long out_base = (long long)h_outs[a] * g.out_w;
-    for (int b = 0; b < w_count; ++b) {
-      sum += cols[(row_base + w_taps[b]) * row_stride + out_base + w_outs[b]];
-    }
+NNL_HD NNL_INLINE void col2im_add_row_segment(const scalar_t* cols_row, scalar_t* plane,
+                                              const conv_geometry& g, int i, int j, int oh) {
+  const long long h = conv_input_position(oh, g.stride_h, g.pad_top, i, g.dilation_h);
+  if (h < 0 || h >= g.height) return;
+  const long long base = (long long)j * g.dilation_w - g.pad_left;
+  const long long first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
+  const long long end =
+      g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
+  const int lo = (int)nnl_min(first, (long long)g.out_w);
+  const int hi = nnl_max(lo, (int)nnl_min(end, (long long)g.out_w));
+  if (lo >= hi) return;
+  scalar_t* dst = plane + h * g.width + (long long)lo * g.stride_w + base;
+  const scalar_t* src = cols_row + (long long)oh * g.out_w + lo;
+  const int count = hi - lo;
+  if (g.stride_w == 1) {
+    for (int k = 0; k < count; ++k) dst[k] += src[k];
+  } else {
+    for (int k = 0; k < count; ++k) dst[k * g.stride_w] += src[k];
   }
-  return sum;
 }
 
 #endif  // NNLITE_CONV_CUH
