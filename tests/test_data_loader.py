@@ -234,3 +234,15 @@ def test_bad_arguments():
         DataLoader(Squares(3), 0)
     with pytest.raises(ValueError, match="workers"):
         DataLoader(Squares(3), 1, workers=0)
+
+
+def test_render_workers_leave_ctrl_c_to_the_training_process():
+    # Ctrl-C goes to the whole process group; a worker that took it printed a
+    # KeyboardInterrupt traceback over the trainer's "saved last.h5" message.
+    import subprocess
+    import sys
+    code = ("import signal; from nnlite.data import loader; loader._start_worker(None, None); "
+            "print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.stdout.strip() == "True", done.stderr

@@ -36,6 +36,7 @@ import concurrent.futures
 import math
 import multiprocessing
 import numbers
+import signal
 import sys
 
 import numpy as np
@@ -79,6 +80,11 @@ _WORKER = {}  # in a worker process: the dataset and collate it was started with
 
 
 def _start_worker(dataset, collate):
+    # Ctrl-C reaches every process of the terminal's group: the training
+    # process stops the run (and saves last.h5) and shuts the workers down;
+    # a worker that raised KeyboardInterrupt itself would only print a
+    # traceback over that message.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER["dataset"], _WORKER["collate"] = dataset, collate
 
 
