@@ -5,7 +5,9 @@ algorithm side by side: "nnlite" is what F.conv2d picks by itself
 
 Shapes: CharNet conv1 and every layer of the seed CRNN text recogniser at
 N=32 and a 1x32x128 input, conv1..conv6 (3x3 same) and conv7 (2x2 valid)
-("ocr" below).
+("ocr" below); the CharNet/DictNet ("jaderberg"), digit-sequence and
+attention-reader layers at their training batches (SEED_LAYERS; SVHN's are
+not included yet).
 """
 import numpy as np
 
@@ -29,6 +31,22 @@ SHAPES = {
     "ocr conv6": (32, 512, 4, 32, 512, 3, "same"),
     "ocr conv7": (32, 512, 2, 32, 512, 2, "valid"),
 }
+# The other seed networks' layers, at their training batches; timed fewer
+# rounds (Case.max_repeat), as the large kernels take up to seconds on a CPU.
+SEED_LAYERS = {
+    "jaderberg conv2": (32, 64, 16, 50, 128, 5, "same"),
+    "jaderberg conv3": (32, 128, 8, 25, 256, 3, "same"),
+    "jaderberg conv4": (32, 256, 8, 25, 512, 3, "same"),
+    "jaderberg conv5": (32, 512, 4, 13, 512, 3, "same"),
+    "digits conv1": (50, 1, 128, 256, 8, 10, "same"),
+    "digits conv2": (50, 8, 64, 128, 14, 8, "same"),
+    "digits conv3": (50, 14, 32, 64, 20, 6, "same"),
+    "digits conv4": (50, 20, 16, 32, 24, 4, "same"),
+    "digits conv5": (50, 24, 8, 16, 32, 2, "same"),
+    "reader c1": (32, 1, 40, 40, 16, 3, "valid"),
+    "reader c2": (32, 16, 38, 38, 16, 3, "valid"),
+}
+SEED_LAYER_REPEAT = 10
 
 
 # im2col alone, on the CRNN layers where it moves the most bytes.
@@ -40,6 +58,8 @@ def conv_cases(device, xp):
     cases = []
     for label, dims in SHAPES.items():
         cases += _cases(device, xp, label, *dims)
+    for label, dims in SEED_LAYERS.items():
+        cases += _cases(device, xp, label, *dims, max_repeat=SEED_LAYER_REPEAT)
     for label in IM2COL_SHAPES:
         cases += _im2col_cases(device, xp, label, *SHAPES[label])
     return cases
@@ -69,7 +89,7 @@ def _im2col_cases(device, xp, label, n, c, h, w, o, k, padding):
                  nbytes=2 * cols_host.nbytes)]
 
 
-def _cases(device, xp, label, n, c, h, w, o, k, padding):
+def _cases(device, xp, label, n, c, h, w, o, k, padding, max_repeat=None):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((n, c, h, w), dtype=np.float32)
     weight = (rng.standard_normal((o, c, k, k)) / np.sqrt(c * k * k)).astype(np.float32)
@@ -111,10 +131,12 @@ def _cases(device, xp, label, n, c, h, w, o, k, padding):
     flops = 2 * n * o * c * k * k * out_h * out_w
     x64, w64 = x.astype(np.float64), weight.astype(np.float64)
     return [Case("conv2d fwd", device, shape, fwd, flops=flops, rtol=1e-3, atol=1e-3,
-                 expected=lambda: reference.conv2d_forward(x64, w64, bias, (1, 1), pad, (1, 1))),
+                 expected=lambda: reference.conv2d_forward(x64, w64, bias, (1, 1), pad, (1, 1)),
+                 max_repeat=max_repeat),
             Case("conv2d fwd+bwd", device, shape, both, flops=3 * flops, rtol=1e-3, atol=1e-3,
                  expected=lambda: reference.conv2d_backward(x64, w64, gy, (1, 1), pad,
-                                                            (1, 1))[0])]
+                                                            (1, 1))[0],
+                 max_repeat=max_repeat)]
 
 
 def _torch_impls(torch, device, x, weight, bias, gy, padding):
