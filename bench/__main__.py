@@ -1,4 +1,4 @@
-"""python -m bench [--device cpu|cuda|all] [--filter NAME] [--json PATH]
+"""python -m bench [--device cpu|cuda|all] [--filter NAME] [--all] [--json PATH]
                    [--compare torch] [--repeat N]"""
 import argparse
 import platform
@@ -12,6 +12,9 @@ def parse_args(argv):
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all",
                         help="where to run (default: every device present)")
     parser.add_argument("--filter", default=None, help="only cases whose name or shape contains this")
+    parser.add_argument("--all", action="store_true",
+                        help="also the long cases: whole networks (--filter model) and the "
+                             "large layers of every seed network (minutes on a CPU)")
     parser.add_argument("--json", default=None, metavar="PATH", help="also save all figures")
     parser.add_argument("--compare", action="append", choices=["torch"], default=[],
                         help="require a comparison (fails if it is not installed); PyTorch "
@@ -36,7 +39,7 @@ def main(argv=None):
         parser.error(f"--device cuda: no usable GPU here ({nnlite.cuda.why_unavailable()})")
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     devices = [d for d in devices if d == "cpu" or gpu]
-    cases = harness.build_cases(devices, args.filter)
+    cases = harness.build_cases(devices, args.filter, include_long=args.all)
     if not cases:
         parser.error(f"--filter {args.filter!r} matches no case")
     total = sum(len(case.impls) for case in cases)

@@ -62,6 +62,9 @@ class Case:
     # At most this many timed rounds, whatever --repeat says (whole networks
     # take seconds per run on a CPU); None: --repeat's.
     max_repeat: int = None
+    # A long case (a whole network, a large-kernel layer): run when --all is
+    # given or --filter names it, so that a plain `python -m bench` stays short.
+    long: bool = False
 
 
 @dataclass
@@ -121,7 +124,10 @@ def time_impls(impls, repeat, warmup):
     return times
 
 
-def build_cases(devices, name_filter=None):
+def build_cases(devices, name_filter=None, include_long=False):
+    """The registered cases of `devices`: those whose name or shape contains
+    name_filter (then long ones too), else every case but the long ones
+    unless include_long."""
     from bench import cases  # noqa: F401  (registers the factories)
     found = []
     for device in devices:
@@ -130,8 +136,12 @@ def build_cases(devices, name_filter=None):
             import nnlite.cuda
             xp = nnlite.cuda.ensure_initialized()
         for factory in _FACTORIES:
-            found += [c for c in factory(device, xp) if not name_filter
-                      or name_filter.lower() in f"{c.name} {c.shape}".lower()]
+            for case in factory(device, xp):
+                if name_filter:
+                    if name_filter.lower() in f"{case.name} {case.shape}".lower():
+                        found.append(case)
+                elif include_long or not case.long:
+                    found.append(case)
     return found
 
 

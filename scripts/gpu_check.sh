@@ -3,12 +3,13 @@
 #
 #   scripts/gpu_check.sh DIR
 #
-# Runs, each with its own time limit (together 9 min 50 s; the whole took
-# 2 min 45 s on an H100, after a 16 s `pip install -e .`):
+# Runs, each with its own time limit (together 10 min; the whole took 2 min
+# 45 s on an H100 before --all was added to the bench, after a 16 s
+# `pip install -e .`):
 #   1. nnlite info                      what was found (CuPy, NVRTC compile of every family)
 #   2. pytest -m cuda                    every cuda-marked test (all of them, not -x:
 #                                        one call should show every failure)
-#   3. python -m bench --device cuda     kernels and the seed CRNN at the seed shapes,
+#   3. python -m bench --device cuda --all  kernels, every seed layer and the seed CRNN,
 #                                        checked then timed, against PyTorch/cuDNN (TF32
 #                                        off) when installed, with the copy bandwidth
 #   4. 200 steps of the seed-size CRNN on cuda (scripts/train_text.py)
@@ -47,9 +48,9 @@ run_dir=$(mktemp -d)
 trap 'rm -rf "$run_dir"' EXIT
 nvidia-smi > "$out/nvidia-smi.log" 2>&1
 step info 60 "$py" -m nnlite info
-step pytest-cuda 180 "$py" -m pytest -m cuda -q -p no:cacheprovider --maxfail=30 -rf
-step bench-cuda 220 "$py" -m bench --device cuda --repeat "$repeat" --json "$out/bench-cuda.json"
-step crnn-seed-cuda 100 "$py" scripts/train_text.py crnn --size seed --device cuda \
+step pytest-cuda 120 "$py" -m pytest -m cuda -q -p no:cacheprovider --maxfail=30 -rf
+step bench-cuda 300 "$py" -m bench --device cuda --all --repeat "$repeat" --json "$out/bench-cuda.json"
+step crnn-seed-cuda 90 "$py" scripts/train_text.py crnn --size seed --device cuda \
     --steps "$steps" --eval-every "$steps" --val-size 64 --out "$run_dir/crnn-seed" --overwrite
 step memory-budget 30 env NNLITE_GPU_MEMORY_LIMIT=1.5GiB "$py" -c '
 import sys

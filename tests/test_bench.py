@@ -21,3 +21,16 @@ def test_bench_cpu_smoke(tmp_path, capsys):
     # Other families register CRNN-shaped cases too; softmax's must be among them.
     assert {r["case"] for r in results} >= {"softmax fwd", "softmax fwd+bwd",
                                             "log_softmax fwd", "log_softmax fwd+bwd"}
+
+
+def test_long_cases_run_only_when_asked():
+    # Whole networks and the large seed layers take minutes on a CPU: a plain
+    # run leaves them out, --all or a --filter that names them brings them in.
+    from bench import harness
+    plain = {(c.name, c.shape) for c in harness.build_cases(["cpu"])}
+    everything = harness.build_cases(["cpu"], include_long=True)
+    long_cases = {(c.name, c.shape) for c in everything if c.long}
+    assert long_cases and not plain & long_cases
+    assert plain | long_cases == {(c.name, c.shape) for c in everything}
+    named = harness.build_cases(["cpu"], "model train step")
+    assert [c.name for c in named] == ["model train step"] and named[0].long

@@ -132,11 +132,11 @@ def _cases(device, xp, label, n, c, h, w, o, k, padding, max_repeat=None):
     x64, w64 = x.astype(np.float64), weight.astype(np.float64)
     return [Case("conv2d fwd", device, shape, fwd, flops=flops, rtol=1e-3, atol=1e-3,
                  expected=lambda: reference.conv2d_forward(x64, w64, bias, (1, 1), pad, (1, 1)),
-                 max_repeat=max_repeat),
+                 max_repeat=max_repeat, long=max_repeat is not None),
             Case("conv2d fwd+bwd", device, shape, both, flops=3 * flops, rtol=1e-3, atol=1e-3,
                  expected=lambda: reference.conv2d_backward(x64, w64, gy, (1, 1), pad,
                                                             (1, 1))[0],
-                 max_repeat=max_repeat)]
+                 max_repeat=max_repeat, long=max_repeat is not None)]
 
 
 def _torch_impls(torch, device, x, weight, bias, gy, padding):

@@ -7,7 +7,7 @@ inference output is the reference that nnlite's must match before either is
 timed: a second, independent implementation of the same network. The training
 step has no reference (each step moves the weights; dropout draws differ), only
 the time. These cases take seconds per run on a CPU, so they time a few rounds
-(`Case.max_repeat`), not --repeat's.
+(`Case.max_repeat`), not --repeat's, and run with --all or --filter model.
 """
 import numpy as np
 from nnlite.models import crnn as crnn_model
@@ -33,13 +33,13 @@ def model_cases(device, xp):
             expected = (lambda n=n: setup.torch_infer(n))
         cases.append(Case("model inference", device, f"seed CRNN N={n} float32", impls,
                           expected=expected, rtol=1e-3, atol=1e-3,
-                          max_repeat=INFER_REPEAT[device]))
+                          max_repeat=INFER_REPEAT[device], long=True))
     for n in BATCHES["train step"]:
         impls = [Impl("nnlite", lambda n=n: setup.nnlite_step(n), setup.sync)]
         if setup.torch is not None:
             impls.append(Impl("torch", lambda n=n: setup.torch_step(n), setup.torch_sync))
         cases.append(Case("model train step", device, f"seed CRNN N={n} Adam float32", impls,
-                          max_repeat=TRAIN_REPEAT[device]))
+                          max_repeat=TRAIN_REPEAT[device], long=True))
     return cases
 
 
