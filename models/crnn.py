@@ -16,6 +16,7 @@ the time axis; the width W gives T = W // 4 - 1 time steps (31 for 128).
 Dropout 0.2 on each BiLSTM's input follows Keras's LSTM(dropout=0.2): one
 mask per sequence, constant over time.
 """
+import os
 import string
 
 import numpy as np
@@ -180,6 +181,48 @@ class CRNN(nn.Module):
 
     def extra_repr(self):
         return f"num_classes={self.num_classes}, blank={self.blank}, dropout={self.dropout}"
+
+
+def from_checkpoint(path):
+    """A CRNN shaped like the one saved in checkpoint `path` (compact, seed or
+    any channels), read from its parameter shapes; blank last. Its weights are
+    not loaded: nnlite.io.load(path, model) does that."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        if "model" not in f:
+            raise ValueError(f"{path!r} holds no model group (not an nnlite checkpoint)")
+        group = f["model"]
+        channels = tuple(int(group[f"conv{i}.weight"].shape[0]) for i in range(1, 8))
+        hidden = int(group["blstm1.weight_hh_l0"].shape[1])
+        classes = int(group["fc.weight"].shape[0])
+    return crnn(num_classes=classes, channels=channels, hidden_size=hidden)
+
+
+# The packaged weights, when this install has them. None are committed yet:
+# a model trained with `nnlite train crnn --data printed` (for example by
+# scripts/gpu_train_printed.sh) goes here once it reads the unseen-fonts
+# benchmark well, with the command, steps, wall time and machine recorded.
+PRETRAINED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
+                               "crnn_printed.h5")
+
+
+def pretrained_weights():
+    """The path of the packaged weights, or None when this install has none."""
+    return PRETRAINED_FILE if os.path.isfile(PRETRAINED_FILE) else None
+
+
+def pretrained(device="cpu"):
+    """The CRNN with the packaged weights, in eval mode: it reads printed words
+    of up to 16 characters (a-z A-Z 0-9) from images fitted by preprocess."""
+    path = pretrained_weights()
+    if path is None:
+        raise FileNotFoundError(
+            f"nnlite.models.crnn.pretrained: this install has no packaged weights "
+            f"({PRETRAINED_FILE}); train a model with `nnlite train crnn --data printed` "
+            f"and load its best.h5 instead")
+    model = from_checkpoint(path)
+    nnlite.io.load(path, model)
+    return model.to(device).eval()
 
 
 def crnn(num_classes=63, blank="last", **options):

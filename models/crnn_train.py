@@ -272,14 +272,9 @@ def predict_texts(model, images, beam=None, lexicon=None):
 
 
 def build_for_checkpoint(path, name="crnn"):
-    """A CRNN shaped like the one saved in checkpoint `path` (compact, seed or
-    any channels), read from its parameter shapes; blank last, as trained here."""
-    import h5py
-    with h5py.File(path, "r") as f:
-        if "model" not in f:
-            raise ValueError(f"{path!r} holds no model group (not an nnlite checkpoint)")
-        group = f["model"]
-        channels = tuple(int(group[f"conv{i}.weight"].shape[0]) for i in range(1, 8))
-        hidden = int(group["blstm1.weight_hh_l0"].shape[1])
-        classes = int(group["fc.weight"].shape[0])
-    return _crnn.crnn(num_classes=classes, channels=channels, hidden_size=hidden)
+    """A CRNN shaped like the one saved in checkpoint `path` (crnn.from_checkpoint)."""
+    return _crnn.from_checkpoint(path)
+
+
+# `nnlite predict crnn IMAGE...` (no checkpoint) uses the packaged weights.
+pretrained_weights = _crnn.pretrained_weights

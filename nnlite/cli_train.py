@@ -82,10 +82,12 @@ def add_predict_command(subparsers):
     parser = subparsers.add_parser(
         "predict", help="print the text a trained model reads in images",
         description="Load CHECKPOINT into MODEL and print the text read from each IMAGE "
-                    "(greedy decoding, or beam search with --beam).")
+                    "(greedy decoding, or beam search with --beam). Without CHECKPOINT, "
+                    "a model that ships pretrained weights (crnn) uses them.")
     _model_argument(parser)
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="an nnlite .h5 checkpoint")
-    parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
+    parser.add_argument("inputs", metavar="[CHECKPOINT] IMAGE", nargs="+",
+                        help="an nnlite .h5 checkpoint (optional for a model with packaged "
+                             "weights), then image files")
     parser.add_argument("--beam", type=int, default=None, metavar="W",
                         help="beam-search width (default: greedy)")
     parser.add_argument("--lexicon", default=None, metavar="FILE",
@@ -193,6 +195,30 @@ def _recipe(module, args):
         given = " ".join(f"--option {pair}" for pair in getattr(args, "option", []))
         raise CommandError(f"--data {args.data}{' ' + given if given else ''}: {exc}") \
             from None
+
+
+def _checkpoint_and_images(name, module, inputs):
+    """(checkpoint, images) of `nnlite predict MODEL [CHECKPOINT] IMAGE...`. For a
+    model with packaged weights the first input is the checkpoint only when it
+    is an HDF5 file (or a folder, or a missing *.h5, for _check_checkpoint to
+    explain); otherwise every input is an image and the packaged weights are
+    the checkpoint. Other models always take a checkpoint first."""
+    import h5py
+    first = inputs[0]
+    packaged = getattr(module, "pretrained_weights", None)
+    weights = packaged() if callable(packaged) else None
+    is_checkpoint = (os.path.isdir(first)
+                     or (os.path.isfile(first) and h5py.is_hdf5(first))
+                     or (not os.path.exists(first)
+                         and first.lower().endswith((".h5", ".hdf5"))))
+    if weights is not None and not is_checkpoint:
+        return weights, list(inputs)
+    if len(inputs) < 2:
+        if weights is None:
+            raise CommandError(f"{name} ships no pretrained weights: give a CHECKPOINT, then "
+                               f"at least one IMAGE")
+        raise CommandError(f"{first!r} is a checkpoint; give at least one IMAGE after it")
+    return first, list(inputs[1:])
 
 
 def _check_checkpoint(path):
@@ -416,6 +442,7 @@ def run_predict(args):
                                                                             "support")
     _positive("--beam", args.beam)
     lexicon = _read_lexicon(args.lexicon) if args.lexicon else None
+    args.checkpoint, args.images = _checkpoint_and_images(args.model, module, args.inputs)
     _check_checkpoint(args.checkpoint)
     model = _build_for(builder, module, args)
     _load_checkpoint(args.checkpoint, model, args.device)

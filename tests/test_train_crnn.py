@@ -129,3 +129,33 @@ def test_the_recipe_trains_on_the_gpu(tmp_path):
     history = trainer.fit()
     assert len(history["train"]) >= 1 and np.isfinite(history["eval"][-1]["loss"])
     assert all(p.device == "cuda" for p in recipe.model.parameters())
+
+
+def test_predict_without_a_checkpoint_uses_the_packaged_weights(tmp_path, monkeypatch, capsys):
+    # A stand-in for models/weights/crnn_printed.h5: a small trained-shape CRNN.
+    nl.manual_seed(3)
+    model = crnn.crnn(**TINY)
+    weights = tmp_path / "crnn_printed.h5"
+    nl.io.save(str(weights), model)
+    image = np.full((32, 100), 255, np.uint8)
+    image[8:24, 10:70] = 0
+    word = tmp_path / "word.png"
+    Image.fromarray(image).save(word)
+
+    monkeypatch.setattr(crnn, "PRETRAINED_FILE", str(tmp_path / "absent.h5"))
+    assert crnn.pretrained_weights() is None
+    with pytest.raises(FileNotFoundError, match="no packaged weights"):
+        crnn.pretrained()
+    capsys.readouterr()
+    assert cli.main(["predict", "crnn", str(word)]) == 2
+    assert "crnn ships no pretrained weights" in capsys.readouterr().err
+
+    monkeypatch.setattr(crnn, "PRETRAINED_FILE", str(weights))
+    loaded = crnn.pretrained()
+    assert not loaded.training and loaded.channels == TINY["channels"]
+    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=name)
+    assert cli.main(["predict", "crnn", str(word), str(word)]) == 0
+    packaged = capsys.readouterr().out
+    assert cli.main(["predict", "crnn", str(weights), str(word), str(word)]) == 0
+    assert capsys.readouterr().out == packaged and packaged.count(f"{word}\t") == 2
