@@ -176,7 +176,8 @@ def synthetic_lexicon(size=LEXICON_SIZE, seed=LEXICON_SEED, min_length=3, max_le
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charnet",
                     size="compact", steps=DEFAULT_STEPS, eval_every=DEFAULT_EVAL_EVERY,
                     lexicon_size=LEXICON_SIZE, max_length=_jb.MAX_LENGTH, lr=None,
-                    val_size=VAL_SIZE, show=6, model_options=None, init="he", augment=True):
+                    val_size=VAL_SIZE, show=6, model_options=None, init="he", augment=True,
+                    layout="centred"):
     """`nnlite train charnet|dictnet` (see the module docstring); a `data` PATH
     reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids).
     augment=False renders every word clean (black DejaVuSans on white,
@@ -188,7 +189,8 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charn
     config = _jb.default_config(model)
     lexicon = synthetic_lexicon(lexicon_size) if model == "dictnet" else None
     shape = dict(alphabet=_jb.ALPHABET, height=_jb.INPUT_SHAPE[1], width=_jb.INPUT_SHAPE[2],
-                 max_length=max_length if lexicon is None else 10, augment=bool(augment))
+                 max_length=max_length if lexicon is None else 10, augment=bool(augment),
+                 layout=layout)
     if data == "synth":
         train = SyntheticWords(TRAIN_SIZE, seed=seed, lexicon=lexicon, **shape)
         val = SyntheticWords(val_size, seed=seed + VAL_SEED_OFFSET, lexicon=lexicon, **shape)
