@@ -129,6 +129,9 @@ def evaluate(replica, recipe):
 def train(args):
     recipe = make_recipe(args, dropout=args.dropout)
     replica = TorchCharNet(recipe.model, dropout=args.dropout)
+    if args.zero_classifier:  # a diagnostic: logits start at 0 (loss ln 37)
+        with torch.no_grad():
+            replica.classifier.weight.zero_()
     optimiser, scheduler = torch_optimiser(replica, recipe, args.adam)
     torch.manual_seed(args.seed)
     batches, start, losses = iter(recipe.train_loader), time.time(), []
@@ -163,6 +166,7 @@ def main():
     parser.add_argument("--clean", action="store_true")
     parser.add_argument("--layout", default="centred", choices=("centred", "crop"))
     parser.add_argument("--dropout", type=float, default=0.5, help="train mode")
+    parser.add_argument("--zero-classifier", action="store_true", help="train mode")
     parser.add_argument("--adam", type=float, default=None, help="train mode: Adam at this lr")
     args = parser.parse_args()
     torch.set_num_threads(1)
