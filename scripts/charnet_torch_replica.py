@@ -81,37 +81,46 @@ def make_recipe(args, dropout):
                               model_options=dict(dropout=dropout))
 
 
-def compare(args):
-    recipe = make_recipe(args, dropout=0.0)
+def compare_steps(recipe, steps):
+    """Takes `steps` optimiser steps of the recipe (its model built with
+    dropout 0) and of a PyTorch replica from the same initial weights on the
+    same batches; returns [(nnlite loss, torch loss)] per step and, for step
+    1, {parameter: (max |grad difference| / max |torch grad|, max |torch grad|)}."""
     net = recipe.model
     replica = TorchCharNet(net, dropout=0.0)
     optimiser, scheduler = torch_optimiser(replica, recipe)
-    batches = iter(recipe.train_loader)
-    for step in range(1, args.steps + 1):
+    batches, losses, gradients = iter(recipe.train_loader), [], {}
+    for step in range(1, steps + 1):
         images, texts = next(batches)
         net.train()
         recipe.optimizer.zero_grad()
         loss, _ = recipe.task.loss(net, (images, texts))
         loss.backward()
-        x = torch.from_numpy(jt.normalise(images))
         optimiser.zero_grad()
-        t_loss = torch_loss(replica(x), texts)
+        t_loss = torch_loss(replica(torch.from_numpy(jt.normalise(images))), texts)
         t_loss.backward()
         if step == 1:
-            worst = []
+            ours = dict(net.named_parameters())
             for name, param in replica.named_parameters():
-                ours = np.asarray(dict(net.named_parameters())[name].grad.numpy())
                 theirs = param.grad.numpy()
-                scale = np.abs(theirs).max() + 1e-30
-                worst.append((np.abs(ours - theirs).max() / scale, name, scale))
-            for rel, name, scale in sorted(worst, reverse=True):
-                print(f"  grad {name:18s} max|diff|/max|grad| = {rel:.2e} (max|grad| {scale:.3e})")
-        print(f"step {step}: nnlite loss {loss.item():.6f}  torch loss {t_loss.item():.6f}  "
-              f"diff {abs(loss.item() - t_loss.item()):.2e}", flush=True)
+                scale = float(np.abs(theirs).max()) + 1e-30
+                diff = np.abs(np.asarray(ours[name].grad.numpy()) - theirs).max()
+                gradients[name] = (float(diff) / scale, scale)
+        losses.append((loss.item(), t_loss.item()))
         recipe.optimizer.step()
         recipe.scheduler.step()
         optimiser.step()
         scheduler.step()
+    return losses, gradients
+
+
+def compare(args):
+    losses, gradients = compare_steps(make_recipe(args, dropout=0.0), args.steps)
+    for name, (rel, scale) in sorted(gradients.items(), key=lambda kv: -kv[1][0]):
+        print(f"  step-1 grad {name:18s} max|diff|/max|grad| = {rel:.2e} (max|grad| {scale:.3e})")
+    for step, (ours, theirs) in enumerate(losses, 1):
+        print(f"step {step}: nnlite loss {ours:.6f}  torch loss {theirs:.6f}  "
+              f"diff {abs(ours - theirs):.2e}", flush=True)
 
 
 def evaluate(replica, recipe):

@@ -2,6 +2,7 @@
 lower the loss, the metrics mean what they say, `nnlite train/predict
 charnet` work end to end, and the DictNet incremental script runs. The nets
 are shrunk (width_divisor, hidden) so each test takes seconds."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -76,6 +77,31 @@ def test_recipes_follow_the_seed_optimiser_and_sizes():
         jaderberg_train.build("charnet", size="huge")
     with pytest.raises(ValueError, match="model must be 'charnet' or 'dictnet'"):
         jaderberg_train.training_recipe(model="crnn")
+
+
+def test_recipe_optimiser_choice():
+    adam = tiny_recipe("charnet", optimizer="adam").optimizer
+    assert isinstance(adam, nl.optim.Adam) and adam.param_groups[0]["lr"] == 1e-3
+    assert tiny_recipe("charnet", optimizer="adam", lr=0.01).optimizer.param_groups[0]["lr"] \
+        == 0.01
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adam'"):
+        tiny_recipe("charnet", optimizer="rmsprop")
+
+
+def test_charnet_recipe_steps_match_a_pytorch_replica():
+    # issue 16: the reduced-budget CharNet that stayed at chance took the same
+    # steps as PyTorch; this keeps the two together (loss, head, optimiser)
+    pytest.importorskip("torch")
+    spec = importlib.util.spec_from_file_location(
+        "charnet_torch_replica", os.path.join(ROOT, "scripts", "charnet_torch_replica.py"))
+    replica = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replica)
+    recipe = tiny_recipe("charnet", lr=0.05, model_options={**TINY, "dropout": 0.0})
+    losses, gradients = replica.compare_steps(recipe, 4)
+    for ours, theirs in losses:
+        assert ours == pytest.approx(theirs, rel=1e-4)
+    assert losses[-1][0] < losses[0][0]
+    assert max(rel for rel, _ in gradients.values()) < 1e-4, gradients
 
 
 def test_normalise_matches_preprocess():
