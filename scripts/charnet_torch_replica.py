@@ -2,6 +2,7 @@
 
     python scripts/charnet_torch_replica.py compare --steps 5
     python scripts/charnet_torch_replica.py train --steps 600 --lr 0.01
+    python scripts/charnet_torch_replica.py checks
 
 compare: builds the recipe (models/jaderberg_train.training_recipe), copies
 its initial weights into a PyTorch replica, and takes the same optimiser
@@ -12,6 +13,11 @@ relative gradient difference per parameter.
 train: trains the PyTorch replica alone on the recipe's batches (dropout as
 the recipe's) and evaluates it on the recipe's validation set, to tell a
 library bug from a recipe that cannot learn in the budget.
+checks: the pieces on their own: a float64 gradcheck of the head's reshape
+and the per-position loss at the real head size, dropout's mask statistics
+and backward, the activations' scale through the initialised net, the
+initial loss against ln 37.
+
 Needs PyTorch (not an nnlite dependency)."""
 import argparse
 import time
@@ -161,9 +167,36 @@ def train(args):
                   flush=True)
 
 
+def checks(args):
+    rng = np.random.default_rng(0)
+    flat = nl.tensor(rng.standard_normal((4, jb.MAX_LENGTH * jb.NUM_CHAR_CLASSES)),
+                     requires_grad=True)
+    labels = jb.encode_words(["a", "hello", "0123456789abcdefghijklm", "zz"])
+    print("gradcheck of charnet_loss on (4, 851) float64 logits:",
+          nl.gradcheck(lambda t: jb.charnet_loss(t, labels), [flat]))
+    x = nl.tensor(rng.uniform(1, 2, (64, 512)), requires_grad=True)
+    upstream = rng.standard_normal((64, 512))
+    y = nl.functional.dropout(x, 0.5, True)
+    (y * nl.tensor(upstream)).sum().backward()
+    kept = np.asarray(y.numpy()) != 0
+    print(f"dropout p=0.5: kept {kept.mean():.4f}, kept values x 2: "
+          f"{np.allclose(np.asarray(y.numpy())[kept], 2 * np.asarray(x.numpy())[kept])}, "
+          f"backward = mask x 2 x upstream: "
+          f"{np.allclose(np.asarray(x.grad.numpy()), kept * 2.0 * upstream)}")
+    recipe = make_recipe(args, dropout=0.5)
+    recipe.model.eval()
+    images, texts = next(iter(recipe.train_loader))
+    outputs = dict(recipe.model.trace(nl.tensor(jt.normalise(images))))
+    print("std of the initialised net's outputs on one batch (eval mode): " + ", ".join(
+        f"{name} {np.asarray(outputs[name].numpy()).std():.3f}"
+        for name in ("conv1", "conv3", "conv5", "fc1", "fc2", "classifier")))
+    loss = jb.charnet_loss(outputs["classifier"], jb.encode_words(texts)).item()
+    print(f"initial loss {loss:.4f} (ln 37 = {np.log(37):.4f})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mode", choices=("compare", "train"))
+    parser.add_argument("mode", choices=("compare", "train", "checks"))
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--eval-every", type=int, default=100)
     parser.add_argument("--batch", type=int, default=None)
@@ -180,7 +213,7 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     nl.set_num_threads(1)
-    compare(args) if args.mode == "compare" else train(args)
+    {"compare": compare, "train": train, "checks": checks}[args.mode](args)
 
 
 if __name__ == "__main__":
