@@ -16,6 +16,9 @@ softmax round by round) is scripts/dictnet_incremental.py.
 Optimiser: the seed's SGD with Nesterov momentum 0.9 and Keras decay
 lr / (1 + 1e-6 step); lr 0.1 (the seed's) for the seed-size nets, 0.01 by
 default for the compact ones (an untuned choice; `lr=` overrides it).
+optimizer="adam" (lr 1e-3) is not the seed's: on the reduced budget the SGD
+recipe learnt characters about three times more slowly (issue 16,
+docs/results/text.md), and not at all in 1,500 steps on 1-23 characters.
 
 Size: "compact" (the default on a CPU) keeps the layer structure with a
 quarter of the conv channels and 512-wide fully connected layers (about 3.6M
@@ -183,7 +186,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="charn
     reads MJSynth's folder (CharNet only: DictNet needs its lexicon's ids).
     augment=False renders every word clean (black DejaVuSans on white,
     centred): one image per word, so the validation words are the training
-    renders (a memorisation measure, used by the compression experiment)."""
+    renders (a memorisation measure, used by the compression experiment).
+    layout: SyntheticWords' "centred" or "crop" (words stretched to the width);
+    optimizer: "sgd" (the seed's) or "adam"."""
     if model not in ("charnet", "dictnet"):
         raise ValueError(f"jaderberg training_recipe: model must be 'charnet' or 'dictnet', "
                          f"got {model!r}")
