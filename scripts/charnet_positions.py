@@ -46,7 +46,8 @@ def main():
     print("position  words with a char there  acc on those  acc on all words")
     for p in range(jb.MAX_LENGTH):
         on_chars = right[has_char[:, p], p].mean() if has_char[:, p].any() else float("nan")
-        print(f"{p:8d}  {int(has_char[:, p].sum()):22d}  {on_chars:12.3f}  {right[:, p].mean():16.3f}")
+        count = int(has_char[:, p].sum())
+        print(f"{p:8d}  {count:22d}  {on_chars:12.3f}  {right[:, p].mean():16.3f}")
     metrics = jt.charnet_metrics(jb.decode_charnet(nl.tensor(_one_hot(ids))), texts)
     print(f"word accuracy {metrics['word_accuracy']:.4f}, character accuracy "
           f"{metrics['character_accuracy']:.4f}")
