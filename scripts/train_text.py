@@ -38,6 +38,11 @@ def main(argv=None):
                              "charnet/dictnet's default)")
     parser.add_argument("--init", choices=("he", "default"), default=None,
                         help="charnet/dictnet weight init (default he)")
+    parser.add_argument("--optimizer", choices=("sgd", "adam"), default=None,
+                        help="charnet/dictnet optimiser (default sgd, the seed's)")
+    parser.add_argument("--layout", choices=("centred", "crop"), default=None,
+                        help="charnet/dictnet renders: centred at their own aspect (default) "
+                             "or stretched to fill the width as a resized word crop")
     parser.add_argument("--out", required=True)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--overwrite", action="store_true",
@@ -45,9 +50,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     options = {key: value for key, value in (
         ("size", args.size), ("max_length", args.max_length), ("val_size", args.val_size),
-        ("lexicon_size", args.lexicon_size), ("lr", args.lr), ("init", args.init)) if value is not None}
-    if args.model == "crnn" and ({"lexicon_size", "lr", "init"} & set(options)):
-        parser.error("--lexicon-size, --lr and --init are for charnet/dictnet")
+        ("lexicon_size", args.lexicon_size), ("lr", args.lr), ("init", args.init),
+        ("optimizer", args.optimizer), ("layout", args.layout)) if value is not None}
+    if args.model == "crnn" and ({"lexicon_size", "lr", "init", "optimizer", "layout"}
+                                 & set(options)):
+        parser.error("--lexicon-size, --lr, --init, --optimizer and --layout are for "
+                     "charnet/dictnet")
     if args.model != "crnn":
         options["model"] = args.model
     if args.clean or args.augment:

@@ -75,6 +75,27 @@ def test_words_monospaced_ink_width_grows_with_length():
     assert (steps > 5).all() and steps.max() - steps.min() <= 2  # one advance per letter
 
 
+def _ink_span(image):
+    columns = np.nonzero((1.0 - image[0]).max(0) > 0.5)[0]
+    return (columns[-1] - columns[0] + 1) / image.shape[-1]
+
+
+def test_words_crop_layout_fills_the_width_as_a_resized_word_crop():
+    rng = np.random.default_rng
+    crop = SyntheticWords(1, CHARNET_ALPHABET, augment=False, layout="crop")
+    centred = SyntheticWords(1, CHARNET_ALPHABET, augment=False)
+    for word in ("w", "abc", "0123456789", "abcdefghijklmnopqrstuvw"):
+        assert 0.8 <= _ink_span(crop.render(word, rng(0))) <= 0.97, word
+    assert _ink_span(centred.render("w", rng(0))) < 0.3  # a short word keeps its aspect
+    assert _ink_span(centred.render("abc", rng(0))) < 0.6
+    augmented = SyntheticWords(30, CHARNET_ALPHABET, max_length=12, seed=4, layout="crop")
+    spans = [_ink_span(1.0 - np.abs(image - np.median(image)) / np.ptp(image))
+             for image, _ in (augmented[i] for i in range(30))]
+    assert np.median(spans) > 0.8
+    with pytest.raises(ValueError, match="layout must be one of"):
+        SyntheticWords(5, CHARNET_ALPHABET, layout="tight")
+
+
 def test_words_lexicon_file_and_errors(tmp_path):
     path = tmp_path / "words.txt"
     path.write_text("hello\nworld\n\n")

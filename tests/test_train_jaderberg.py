@@ -2,6 +2,7 @@
 lower the loss, the metrics mean what they say, `nnlite train/predict
 charnet` work end to end, and the DictNet incremental script runs. The nets
 are shrunk (width_divisor, hidden) so each test takes seconds."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -76,6 +77,55 @@ def test_recipes_follow_the_seed_optimiser_and_sizes():
         jaderberg_train.build("charnet", size="huge")
     with pytest.raises(ValueError, match="model must be 'charnet' or 'dictnet'"):
         jaderberg_train.training_recipe(model="crnn")
+
+
+def test_recipe_optimiser_choice():
+    adam = tiny_recipe("charnet", optimizer="adam").optimizer
+    assert isinstance(adam, nl.optim.Adam) and adam.param_groups[0]["lr"] == 1e-3
+    assert tiny_recipe("charnet", optimizer="adam", lr=0.01).optimizer.param_groups[0]["lr"] \
+        == 0.01
+    with pytest.raises(ValueError, match="optimizer must be 'sgd' or 'adam'"):
+        tiny_recipe("charnet", optimizer="rmsprop")
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts",
+                                                                     f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_train_text_passes_the_optimiser_and_layout(tmp_path, monkeypatch):
+    seen, full_recipe = {}, jaderberg_train.training_recipe
+
+    def recipe(**options):
+        seen.update(options)
+        return full_recipe(**{**options, "model_options": TINY, "val_size": 4, "show": 0,
+                              "batch": 4})
+
+    monkeypatch.setattr(jaderberg_train, "training_recipe", recipe)
+    train_text = _load_script("train_text")
+    assert train_text.main(["charnet", "--optimizer", "adam", "--layout", "crop", "--clean",
+                            "--max-length", "6", "--steps", "2", "--eval-every", "2",
+                            "--out", str(tmp_path / "run")]) == 0
+    assert (seen["optimizer"], seen["layout"], seen["augment"], seen["max_length"]) == \
+        ("adam", "crop", False, 6)
+    with pytest.raises(SystemExit):
+        train_text.main(["crnn", "--optimizer", "adam", "--out", str(tmp_path / "crnn")])
+
+
+def test_charnet_recipe_steps_match_a_pytorch_replica():
+    # issue 16: the reduced-budget CharNet that stayed at chance took the same
+    # steps as PyTorch; this keeps the two together (loss, head, optimiser)
+    pytest.importorskip("torch")
+    replica = _load_script("charnet_torch_replica")
+    recipe = tiny_recipe("charnet", lr=0.05, model_options={**TINY, "dropout": 0.0})
+    losses, gradients = replica.compare_steps(recipe, 4)
+    for ours, theirs in losses:
+        assert ours == pytest.approx(theirs, rel=1e-4)
+    assert losses[-1][0] < losses[0][0]
+    assert max(rel for rel, _ in gradients.values()) < 1e-4, gradients
 
 
 def test_normalise_matches_preprocess():
