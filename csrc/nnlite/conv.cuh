@@ -72,6 +72,24 @@ NNL_HD NNL_INLINE scalar_t im2col_entry(const scalar_t* image, const conv_geomet
   return image[((long long)c * g.height + h) * g.width + w];
 }
 
+// The output columns [lo, hi) whose tap j reads inside the input row: output
+// column ow reads input column ow * stride_w + base.
+struct conv_row_span {
+  int lo, hi;
+  long long base;
+};
+
+NNL_HD NNL_INLINE conv_row_span conv_row_span_of(const conv_geometry& g, int j) {
+  conv_row_span span;
+  span.base = (long long)j * g.dilation_w - g.pad_left;
+  const long long first = span.base >= 0 ? 0 : (-span.base + g.stride_w - 1) / g.stride_w;
+  const long long end =
+      g.width - span.base <= 0 ? 0 : (g.width - span.base + g.stride_w - 1) / g.stride_w;
+  span.lo = (int)nnl_min(first, (long long)g.out_w);
+  span.hi = nnl_max(span.lo, (int)nnl_min(end, (long long)g.out_w));
+  return span;
+}
+
 // One row segment of the column matrix: row (c, i, j), output row oh, all ow.
 // The host build calls this: the in-bounds range of ow is found once, so the
 // copy loop has no test and vectorises (a plain copy when stride_w is 1).
@@ -84,18 +102,13 @@ NNL_HD NNL_INLINE void im2col_row_segment(const scalar_t* image, scalar_t* out,
     for (int ow = 0; ow < g.out_w; ++ow) out[ow] = scalar_t(0);
     return;
   }
-  // Input column of output column ow: ow * stride_w + base.
-  const long long base = (long long)j * g.dilation_w - g.pad_left;
-  const long long first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
-  const long long end =
-      g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
-  const int lo = (int)nnl_min(first, (long long)g.out_w);
-  const int hi = nnl_max(lo, (int)nnl_min(end, (long long)g.out_w));
+  const conv_row_span span = conv_row_span_of(g, j);
+  const int lo = span.lo, hi = span.hi;
   for (int ow = 0; ow < lo; ++ow) out[ow] = scalar_t(0);
   if (lo < hi) {
     // The input element of output column lo; in bounds because lo is.
-    const scalar_t* src =
-        image + ((long long)c * g.height + h) * g.width + (long long)lo * g.stride_w + base;
+    const scalar_t* src = image + ((long long)c * g.height + h) * g.width +
+                          (long long)lo * g.stride_w + span.base;
     scalar_t* dst = out + lo;
     const int count = hi - lo;
     if (g.stride_w == 1) {
@@ -150,14 +163,10 @@ NNL_HD NNL_INLINE void col2im_add_row_segment(const scalar_t* cols_row, scalar_t
                                               const conv_geometry& g, int i, int j, int oh) {
   const long long h = conv_input_position(oh, g.stride_h, g.pad_top, i, g.dilation_h);
   if (h < 0 || h >= g.height) return;
-  const long long base = (long long)j * g.dilation_w - g.pad_left;
-  const long long first = base >= 0 ? 0 : (-base + g.stride_w - 1) / g.stride_w;
-  const long long end =
-      g.width - base <= 0 ? 0 : (g.width - base + g.stride_w - 1) / g.stride_w;
-  const int lo = (int)nnl_min(first, (long long)g.out_w);
-  const int hi = nnl_max(lo, (int)nnl_min(end, (long long)g.out_w));
+  const conv_row_span span = conv_row_span_of(g, j);
+  const int lo = span.lo, hi = span.hi;
   if (lo >= hi) return;
-  scalar_t* dst = plane + h * g.width + (long long)lo * g.stride_w + base;
+  scalar_t* dst = plane + h * g.width + (long long)lo * g.stride_w + span.base;
   const scalar_t* src = cols_row + (long long)oh * g.out_w + lo;
   const int count = hi - lo;
   if (g.stride_w == 1) {
