@@ -198,10 +198,8 @@ def from_checkpoint(path):
     return crnn(num_classes=classes, channels=channels, hidden_size=hidden)
 
 
-# The packaged weights, when this install has them. None are committed yet:
-# a model trained with `nnlite train crnn --data printed` (for example by
-# scripts/gpu_train_printed.sh) goes here once it reads the unseen-fonts
-# benchmark well, with the command, steps, wall time and machine recorded.
+# The packaged weights (docs/pretrained.md: how they were made and what they
+# read), when this install has them.
 PRETRAINED_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights",
                                "crnn_printed.h5")
 

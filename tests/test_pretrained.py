@@ -1,0 +1,35 @@
+"""The packaged CRNN weights (models/weights/crnn_printed.h5, docs/pretrained.md):
+small enough to ship, loadable, and reading printed words in fonts it never saw."""
+import os
+
+import numpy as np
+
+import nnlite as nl
+from nnlite.data.benchmark import UnseenFontsBenchmark
+from nnlite.models import crnn, crnn_train
+
+# docs/pretrained.md: the packaged model read READ_OF_FIRST_200 of the first
+# 200 unseen-fonts benchmark words when it was made; a few words of slack for
+# other CPUs' rounding. Anything that breaks the model's input path (image
+# fitting, a kernel, the checkpoint loader) costs far more than that.
+READ_OF_FIRST_200 = 175
+SLACK = 6
+
+
+def test_the_packaged_weights_are_small_and_load():
+    path = crnn.pretrained_weights()
+    assert path is not None and os.path.getsize(path) <= 10 * 2**20
+    model = crnn.pretrained()
+    assert not model.training
+    assert sum(p.data.size for p in model.parameters()) < 3_000_000
+
+
+def test_the_packaged_weights_read_unseen_fonts():
+    model = crnn.pretrained()
+    benchmark = UnseenFontsBenchmark()
+    items = [benchmark[i] for i in range(200)]
+    images = np.stack([image for image, _ in items])
+    with nl.no_grad():
+        read = crnn_train.predict_texts(model, images)
+    right = sum(r == text for r, (_, text) in zip(read, items))
+    assert right >= READ_OF_FIRST_200 - SLACK, right
