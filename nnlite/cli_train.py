@@ -327,6 +327,17 @@ def _check_run_directory(out_dir, args):
                            f"--overwrite") from None
 
 
+def _training_module_and_out_dir(args):
+    """`nnlite train`'s recipe module and run folder, its numeric options and
+    data checked (one process or several)."""
+    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
+    for option, value in (("--steps", args.steps), ("--batch", args.batch),
+                          ("--eval-every", args.eval_every)):
+        _positive(option, value)
+    _check_trainable_data(module, args)
+    return module, args.out or os.path.join("runs", args.model)
+
+
 def _check_trainable_data(module, args):
     """Refuse --data that the recipe names as evaluation-only (a benchmark),
     and unknown --option keys, before a run directory is made."""
@@ -348,12 +359,7 @@ def run_train(args):
         _QUIET["rank"] = group.rank
         return run_train_distributed(args, group)
     from nnlite.training import Trainer
-    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
-    for option, value in (("--steps", args.steps), ("--batch", args.batch),
-                          ("--eval-every", args.eval_every)):
-        _positive(option, value)
-    _check_trainable_data(module, args)
-    out_dir = args.out or os.path.join("runs", args.model)
+    module, out_dir = _training_module_and_out_dir(args)
     _check_run_directory(out_dir, args)  # before the recipe, which may take a while to build
     _writable_directory(out_dir, "--out")
     recipe = _recipe(module, args)

@@ -17,9 +17,8 @@ import os
 import sys
 import traceback
 
-from nnlite.cli_train import (CommandError, _check_run_directory, _check_trainable_data,
-                              _positive, _recipe,
-                              _report_run, _resolve, _writable_directory)
+from nnlite.cli_train import (CommandError, _check_run_directory, _recipe, _report_run,
+                              _training_module_and_out_dir, _writable_directory)
 
 
 def _agree_on_run_directory(args, group, out_dir):
@@ -54,12 +53,7 @@ def _pick_gpu(group):
 def run_train_distributed(args, group):
     from nnlite import distributed
     from nnlite.training import Trainer
-    _, module = _resolve(args.model, ["training_recipe"], "training recipe")
-    for option, value in (("--steps", args.steps), ("--batch", args.batch),
-                          ("--eval-every", args.eval_every)):
-        _positive(option, value)
-    _check_trainable_data(module, args)
-    out_dir = args.out or os.path.join("runs", args.model)
+    module, out_dir = _training_module_and_out_dir(args)
     status = _agree_on_run_directory(args, group, out_dir)
     if status is not None:
         return status  # rank 0 said why
