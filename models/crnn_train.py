@@ -66,6 +66,8 @@ PRINTED_CLEAN_STEPS = 1000  # clean renders first: off CTC's all-blank plateau
 PRINTED_RAMP_STEPS = 4000   # then the augmentation grows to full strength
 PRINTED_VAL_SIZE = 512
 PRINTED_WORKERS = 2         # render processes (worker_type="process")
+LR_SCHEDULES = ("constant", "cosine")
+COSINE_FLOOR = 0.01         # lr_schedule="cosine" ends at this fraction of the lr
 # Named data sets of this recipe; EVAL_ONLY_DATA are refused by `nnlite train`.
 NAMED_DATA = ("synth", "printed", "unseen-fonts")
 EVAL_ONLY_DATA = {"unseen-fonts": "the unseen-fonts benchmark is for `nnlite eval` only; "
@@ -182,7 +184,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
                     eval_every=DEFAULT_EVAL_EVERY, size=None, model_options=None,
                     show=SHOW_PREDICTIONS, val_size=None, conv_init="he", augment=DEFAULT_AUGMENT,
                     clean_steps=PRINTED_CLEAN_STEPS, ramp_steps=PRINTED_RAMP_STEPS,
-                    workers=PRINTED_WORKERS):
+                    workers=PRINTED_WORKERS, lr_schedule="constant"):
     """The `nnlite train crnn` recipe (see the module docstring). `data` is
     "synth", "printed", "unseen-fonts" or an MJSynth folder. `size` is
     "compact" or "seed" (default: compact on the named data, seed on a
@@ -190,7 +192,13 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
     for tests). max_length (default 5 on synth, 16 on printed) and val_size
     (default VAL_SIZE, PRINTED_VAL_SIZE on printed) size the data;
     clean_steps, ramp_steps and workers (render processes; 0: one background
-    thread instead) apply to printed data."""
+    thread instead) apply to printed data. lr_schedule is "constant" (Adam
+    at the config's lr throughout) or "cosine" (half a cosine from that lr
+    down to a hundredth of it over `steps`: CosineAnnealingLR with T_max =
+    steps, whose state a --resume restores, T_max included)."""
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"crnn training_recipe: lr_schedule must be one of "
+                         f"{', '.join(map(repr, LR_SCHEDULES))}, got {lr_schedule!r}")
     named = data in NAMED_DATA
     size = size or ("compact" if named else "seed")
     if size not in SIZES:
@@ -225,6 +233,10 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
         raise ValueError(f"crnn training_recipe: conv_init must be 'he' or 'default', got "
                          f"{conv_init!r}")
     optimizer = nl.optim.Adam(model.parameters(), lr=config["lr"])
+    scheduler = None
+    if lr_schedule == "cosine":
+        scheduler = nl.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=steps, eta_min=config["lr"] * COSINE_FLOOR)
     if isinstance(train, PrintedWords):
         # in order: item i is trained on at step i // batch (the curriculum's clock)
         train_loader = DataLoader(train, batch_size=batch, shuffle=False, seed=seed,
@@ -235,7 +247,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
         train_loader = DataLoader(train, batch_size=batch, shuffle=True, seed=seed,
                                   drop_last=True)
     val_loader = DataLoader(val, batch_size=64, prefetch=0)
-    return Recipe(model, optimizer, None, CTCTextTask(alphabet, show=show), train_loader,
+    return Recipe(model, optimizer, scheduler, CTCTextTask(alphabet, show=show), train_loader,
                   val_loader, steps=steps, eval_every=eval_every, log_every=10)
 
 

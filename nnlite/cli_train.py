@@ -187,8 +187,13 @@ def _recipe(module, args):
     options.update(_recipe_options(module, getattr(args, "option", [])))
     # A module that registers several models (nalu: nac, nalu ...; jaderberg:
     # charnet, dictnet; svhn: svhn, svhn_no_pooling) takes the name.
-    if "model" in inspect.signature(module.training_recipe).parameters:
+    accepted = inspect.signature(module.training_recipe).parameters
+    if "model" in accepted:
         options["model"] = args.model
+    # A recipe that shapes its schedule by the run's length (crnn's cosine lr)
+    # hears --steps, not only the Trainer.
+    if getattr(args, "steps", None) and "steps" in accepted:
+        options["steps"] = args.steps
     try:
         return module.training_recipe(**options)
     except (FileNotFoundError, ValueError, TypeError) as exc:
@@ -384,14 +389,12 @@ def run_train(args):
 
 def _report_run(trainer, history, name):
     """The closing lines of `nnlite train`."""
+    from nnlite.training.trainer import evaluation_line
     if history["train"]:
         row = history["train"][-1]
         print(f"step {row['step']}: training loss {row['loss']:.4g}")
     if history["eval"]:
-        last_eval = history["eval"][-1]
-        metrics = ", ".join(f"{key} {value:.4g}" for key, value in last_eval.items()
-                            if key != "step")
-        print(f"validation at step {last_eval['step']}: {metrics}")
+        print(evaluation_line(history["eval"][-1]))
         print(f"best {name} {trainer.best[name]:.4g} at step {trainer.best['step']}: "
               f"{trainer.best_path}")
     print(f"last checkpoint: {trainer.last_path}; curves: {trainer.curves_path}; "

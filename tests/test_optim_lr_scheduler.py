@@ -124,3 +124,47 @@ def test_scheduler_errors():
         lr_scheduler.StepLR(sgd(), step_size=1, last_epoch=3)
     with pytest.raises(TypeError, match="expected an nnlite Optimizer"):
         lr_scheduler.StepLR(object(), step_size=1)
+
+
+def test_cosine_annealing_follows_the_half_cosine_and_comes_back_up():
+    import math
+    scheduler = lr_scheduler.CosineAnnealingLR(sgd(lr=1.0), T_max=4, eta_min=0.2)
+    got = lrs_over_epochs(scheduler, 8)
+    # eta_min + (1 - eta_min) * (1 + cos(pi t / 4)) / 2 for t = 1..8, worked by hand:
+    # the trough at t = 4 and back to 1.0 at t = 8
+    half = 0.4 * (1 + math.sqrt(0.5))
+    expected = [0.2 + half, 0.6, 0.2 + 0.8 - half, 0.2, 0.2 + 0.8 - half, 0.6, 0.2 + half, 1.0]
+    assert got == pytest.approx(expected, abs=1e-12)
+    assert scheduler.optimizer.param_groups[0]["lr"] == pytest.approx(1.0)
+
+
+def test_cosine_annealing_matches_its_closed_form_and_resumes():
+    scheduler = lr_scheduler.CosineAnnealingLR(sgd(lr=0.5), T_max=10, eta_min=0.01)
+    chained = lrs_over_epochs(scheduler, 7)
+    state = scheduler.state_dict()
+    closed = lr_scheduler.CosineAnnealingLR(sgd(lr=0.5), T_max=10, eta_min=0.01)
+    closed.step(7)  # the explicit epoch uses the closed form
+    assert closed.get_last_lr()[0] == pytest.approx(chained[-1], rel=1e-12)
+    resumed = lr_scheduler.CosineAnnealingLR(sgd(lr=0.5), T_max=10, eta_min=0.01)
+    resumed.load_state_dict(state)
+    resumed.optimizer.param_groups[0]["lr"] = chained[-1]
+    assert lrs_over_epochs(resumed, 3) == pytest.approx(lrs_over_epochs(scheduler, 3), rel=1e-12)
+
+
+def test_cosine_annealing_refuses_a_bad_period():
+    with pytest.raises(ValueError, match="T_max must be a positive int, got 0"):
+        lr_scheduler.CosineAnnealingLR(sgd(), T_max=0)
+    with pytest.raises(ValueError, match=r"T_max must be a positive int, got 2\.5"):
+        lr_scheduler.CosineAnnealingLR(sgd(), T_max=2.5)
+
+
+def test_cosine_annealing_matches_pytorch_when_installed():
+    torch = pytest.importorskip("torch")
+    param = torch.nn.Parameter(torch.zeros(1))
+    reference = torch.optim.lr_scheduler.CosineAnnealingLR(
+        torch.optim.SGD([param], lr=0.3), T_max=5, eta_min=0.001)
+    ours = lr_scheduler.CosineAnnealingLR(sgd(lr=0.3), T_max=5, eta_min=0.001)
+    for _ in range(13):
+        reference.optimizer.step()
+        reference.step()
+    assert lrs_over_epochs(ours, 13)[-1] == pytest.approx(reference.get_last_lr()[0], rel=1e-12)

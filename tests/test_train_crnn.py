@@ -71,6 +71,40 @@ def test_bad_size_and_missing_dataset_are_clear():
         crnn_train.training_recipe(data="/no/such/mjsynth")
 
 
+def test_the_cosine_schedule_spans_the_run_and_ends_at_a_hundredth():
+    assert tiny_recipe().scheduler is None  # constant Adam by default
+    recipe = tiny_recipe(lr_schedule="cosine", steps=6)
+    schedule = recipe.scheduler
+    assert isinstance(schedule, nl.optim.lr_scheduler.CosineAnnealingLR)
+    start = recipe.optimizer.param_groups[0]["lr"]
+    for _ in range(6):
+        schedule.step()
+    assert recipe.optimizer.param_groups[0]["lr"] == pytest.approx(start / 100)
+    with pytest.raises(ValueError, match="lr_schedule must be one of 'constant', 'cosine', "
+                                         "got 'linear'"):
+        tiny_recipe(lr_schedule="linear")
+
+
+def test_nnlite_train_hands_its_steps_to_the_recipe(tmp_path, monkeypatch):
+    seen = {}
+    full_recipe = crnn_train.training_recipe
+
+    def recipe(data="synth", batch=None, seed=0, device="cpu", steps=crnn_train.DEFAULT_STEPS,
+               lr_schedule="constant"):
+        seen["steps"] = steps
+        return full_recipe(data=data, batch=4, seed=seed, device=device, steps=steps,
+                           lr_schedule=lr_schedule, model_options=TINY, val_size=8, show=0)
+    monkeypatch.setattr(crnn_train, "training_recipe", recipe)
+    assert cli.main(["train", "crnn", "--steps", "3", "--eval-every", "3",
+                     "--option", "lr_schedule=cosine", "--out", str(tmp_path / "run")]) == 0
+    assert seen["steps"] == 3
+    report = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    # step 3 ran at the lr of two scheduler steps into a cosine over 3 steps:
+    # lr * (0.01 + 0.99 * (1 + cos(2 pi / 3)) / 2)
+    lr = crnn.default_config()["lr"]
+    assert report["train"][-1]["lr"] == pytest.approx(lr * (0.01 + 0.99 * 0.25))
+
+
 def test_the_registry_finds_the_recipe_module():
     assert crnn.RECIPE_MODULE == "crnn_train" and models.recipe_module("crnn") is crnn_train
 

@@ -268,3 +268,20 @@ def test_overwrite_replaces_the_whole_run(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["curves.png", "last.h5", "metrics.json"]
     with open(tmp_path / "metrics.json") as f:
         assert [row["step"] for row in json.load(f)["train"]] == [1, 2]
+
+
+def test_every_evaluation_prints_its_step_and_metrics(tmp_path, capsys):
+    trainer = toy_trainer(tmp_path, steps=10, eval_every=4, log_every=5, progress=True)
+    history = trainer.fit()
+    printed = [line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("validation at step")]
+    assert [line.split(":")[0] for line in printed] == [
+        "validation at step 4", "validation at step 8", "validation at step 10"]
+    last = history["eval"][-1]
+    assert printed[-1] == (f"validation at step 10: accuracy {last['accuracy']:.4g}, "
+                           f"loss {last['loss']:.4g}")
+
+
+def test_quiet_training_prints_no_evaluation_lines(tmp_path, capsys):
+    toy_trainer(tmp_path, steps=4, eval_every=2, log_every=2, progress=False).fit()
+    assert "validation at step" not in capsys.readouterr().out

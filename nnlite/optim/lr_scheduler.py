@@ -120,6 +120,36 @@ class ExponentialLR(LRScheduler):
         return [base * self.gamma ** self.last_epoch for base in self.base_lrs]
 
 
+class CosineAnnealingLR(LRScheduler):
+    """lr follows half a cosine from initial_lr down to eta_min over T_max
+    epochs: eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2,
+    and back up over the next T_max if stepped on (PyTorch's SGDR without
+    restarts). Computed in PyTorch's chainable form, so its lrs match
+    torch.optim.lr_scheduler.CosineAnnealingLR step for step."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        if isinstance(T_max, bool) or not isinstance(T_max, int) or T_max <= 0:
+            raise ValueError(f"CosineAnnealingLR: T_max must be a positive int, got {T_max!r}")
+        self.T_max = T_max
+        self.eta_min = eta_min
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        groups, t, period = self.optimizer.param_groups, self.last_epoch, self.T_max
+        if t == 0:
+            return [g["lr"] for g in groups]
+        if (t - 1 - period) % (2 * period) == 0:  # the trough: the ratio below would be 0/0
+            return [g["lr"] + (base - self.eta_min) * (1 - math.cos(math.pi / period)) / 2
+                    for base, g in zip(self.base_lrs, groups)]
+        ratio = (1 + math.cos(math.pi * t / period)) / (1 + math.cos(math.pi * (t - 1) / period))
+        return [ratio * (g["lr"] - self.eta_min) + self.eta_min for g in groups]
+
+    def _closed_form_lr(self):
+        return [self.eta_min + (base - self.eta_min)
+                * (1 + math.cos(math.pi * self.last_epoch / self.T_max)) / 2
+                for base in self.base_lrs]
+
+
 class LambdaLR(LRScheduler):
     """lr = initial_lr * lr_lambda(epoch); one function, or one per group.
     Keras's time decay ``lr / (1 + decay * t)`` is ``lambda t: 1 / (1 + decay * t)``

@@ -55,6 +55,12 @@ def _positive_int(op, name, value):
     return value
 
 
+def evaluation_line(row):
+    """'validation at step N: metric value, ...' for one row of history["eval"]."""
+    metrics = ", ".join(f"{key} {value:.4g}" for key, value in row.items() if key != "step")
+    return f"validation at step {row['step']}: {metrics}"
+
+
 class RunExistsError(FileExistsError):
     """A fresh run was pointed at a folder that already holds files; `out_dir`,
     `entries` (its sorted names) and `listing` (the first of them, as text)
@@ -387,6 +393,8 @@ class Trainer:
         improved = False
         if metrics is not None:
             self.history["eval"].append({"step": self.step, **metrics})
+            if self.progress:  # under the task's own printout, and above the bar
+                tqdm.write(evaluation_line(self.history["eval"][-1]))
             value = metrics[self.task.metric_name]
             if self._plateau:
                 self.scheduler.step(value)
