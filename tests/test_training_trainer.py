@@ -285,3 +285,21 @@ def test_every_evaluation_prints_its_step_and_metrics(tmp_path, capsys):
 def test_quiet_training_prints_no_evaluation_lines(tmp_path, capsys):
     toy_trainer(tmp_path, steps=4, eval_every=2, log_every=2, progress=False).fit()
     assert "validation at step" not in capsys.readouterr().out
+
+
+def test_curves_plot_the_loss_on_a_log_scale_and_every_validation_metric():
+    from nnlite.training.plots import curves_figure
+    history = {"train": [{"step": 1, "loss": 57.0}, {"step": 2, "loss": 3.0},
+                         {"step": 3, "loss": 0.4}],
+               "eval": [{"step": 2, "word_accuracy": 0.1, "character_error_rate": 0.8,
+                         "loss": 5.0},
+                        {"step": 3, "word_accuracy": 0.6, "character_error_rate": 0.2,
+                         "loss": 1.0}]}
+    loss_axes, metric_axes = curves_figure(history, "word_accuracy").axes
+    assert loss_axes.get_yscale() == "log"
+    assert [line.get_label() for line in metric_axes.get_lines()] == [
+        "word_accuracy", "character_error_rate"]
+    assert list(metric_axes.get_lines()[1].get_ydata()) == [0.8, 0.2]
+    # a loss that is not positive (a regression's can be 0) keeps a linear axis
+    history["train"][2]["loss"] = 0.0
+    assert curves_figure(history, "word_accuracy").axes[0].get_yscale() == "linear"

@@ -22,34 +22,53 @@ def _save_atomic(path, write):
 
 
 def plot_curves(path, history, metric_name):
-    """`path` (PNG): the training loss against step and, when there are
-    evaluations, the validation metric `metric_name` against step."""
+    """`path` (PNG): the figure of curves_figure(history, metric_name)."""
+    figure = curves_figure(history, metric_name)
+    _save_atomic(path, lambda target: figure.savefig(target, format="png"))
+    return path
+
+
+def curves_figure(history, metric_name):
+    """Two panels: the training (and validation) loss against step, on a log
+    scale where every loss is positive (the first steps' losses dwarf the
+    rest otherwise); and every validation metric but the loss against step,
+    `metric_name` first (e.g. word accuracy beside the character error rate)."""
     train, evals = history.get("train", []), history.get("eval", [])
     figure = _figure(10, 4)
     loss_axes = figure.add_subplot(1, 2, 1)
-    loss_axes.plot([row["step"] for row in train], [row["loss"] for row in train],
-                   label="train loss")
+    losses = [row["loss"] for row in train]
+    loss_axes.plot([row["step"] for row in train], losses, label="train loss")
     if evals and all("loss" in row for row in evals):
+        losses += [row["loss"] for row in evals]
         loss_axes.plot([row["step"] for row in evals], [row["loss"] for row in evals], "o-",
                        label="validation loss")
+    finite = [value for value in losses if np.isfinite(value)]
+    if finite and min(finite) > 0:
+        loss_axes.set_yscale("log")
     loss_axes.set_xlabel("step")
     loss_axes.set_ylabel("loss")
     loss_axes.legend()
-    loss_axes.grid(alpha=0.3)
+    loss_axes.grid(alpha=0.3, which="both")
     metric_axes = figure.add_subplot(1, 2, 2)
-    points = [(row["step"], row[metric_name]) for row in evals if metric_name in row]
-    if points:
-        steps, values = zip(*points)
-        metric_axes.plot(steps, values, "o-", color="tab:orange")
+    names = [metric_name] + sorted({key for row in evals for key in row}
+                                   - {"step", "loss", metric_name})
+    drawn = False
+    for name in names:
+        points = [(row["step"], row[name]) for row in evals if name in row]
+        if points:
+            steps, values = zip(*points)
+            metric_axes.plot(steps, values, "o-", label=name)
+            drawn = True
+    if drawn:
+        metric_axes.legend()
     else:
         metric_axes.text(0.5, 0.5, "no evaluation yet", ha="center", va="center",
                          transform=metric_axes.transAxes)
     metric_axes.set_xlabel("step")
-    metric_axes.set_ylabel(f"validation {metric_name}")
+    metric_axes.set_ylabel("validation")
     metric_axes.grid(alpha=0.3)
     figure.tight_layout()
-    _save_atomic(path, lambda target: figure.savefig(target, format="png"))
-    return path
+    return figure
 
 
 # --------------------------------------------------------------- attention --
