@@ -5,7 +5,8 @@ build(), preprocessing, loss, metrics and default training config.
 Installed from the repository's top-level models/ folder as nnlite.models
 (setup.py's package_dir). ``available()`` lists the networks by name and
 ``get(name)`` returns (builder, default input shape), as `nnlite summary` uses.
-``recipe_module(name)`` returns the module with the model's training recipe:
+``sizes(name)`` gives the sizes a recipe trains where they differ from the
+registered builder's (the seed's). ``recipe_module(name)`` returns the module with the model's training recipe:
 the model module itself, or the sibling it names in RECIPE_MODULE (crnn ->
 crnn_train), so that building a network never imports the data pipeline.
 """
@@ -62,3 +63,14 @@ def recipe_module(name):
     if recipe is None:
         return module
     return importlib.import_module(f"{__name__}.{recipe}")
+
+
+def sizes(name):
+    """(size names, the size `nnlite train NAME` trains, build(size) -> model)
+    for a model whose recipe module defines SIZES, DEFAULT_SIZE and
+    build_sized(name, size) (crnn, charnet, dictnet: compact by default, the
+    seed's on request); None for a model trained at the registered size."""
+    module = recipe_module(name)
+    if not all(hasattr(module, key) for key in ("SIZES", "DEFAULT_SIZE", "build_sized")):
+        return None
+    return tuple(module.SIZES), module.DEFAULT_SIZE, lambda size: module.build_sized(name, size)

@@ -83,6 +83,22 @@ EVAL_ONLY_DATA = {"unseen-fonts": "the unseen-fonts benchmark is for `nnlite eva
 SIZES = {"compact": dict(channels=tuple(c // 4 for c in _crnn.SEED_CHANNELS), hidden_size=64,
                          lstm_init="torch", dropout=0.0),
          "seed": dict(channels=_crnn.SEED_CHANNELS, hidden_size=128)}
+DEFAULT_SIZE = "compact"    # on the named data sets; a PATH (MJSynth) trains the seed's
+
+
+def _check_size(size):
+    if size not in SIZES:
+        raise ValueError(f"crnn training_recipe: size must be one of {sorted(SIZES)}, "
+                         f"got {size!r}")
+
+
+def build_sized(name="crnn", size=DEFAULT_SIZE, **model_options):
+    """The CRNN of `size` (a key of SIZES) that the recipe trains, with
+    model_options on top (nnlite.models.sizes and `nnlite summary --size`)."""
+    _check_size(size)
+    config = _crnn.default_config()
+    return _crnn.crnn(num_classes=config["num_classes"], blank=config["blank"],
+                      **{**SIZES[size], **model_options})
 
 
 class CTCTextTask:
@@ -200,10 +216,8 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
         raise ValueError(f"crnn training_recipe: lr_schedule must be one of "
                          f"{', '.join(map(repr, LR_SCHEDULES))}, got {lr_schedule!r}")
     named = data in NAMED_DATA
-    size = size or ("compact" if named else "seed")
-    if size not in SIZES:
-        raise ValueError(f"crnn training_recipe: size must be one of {sorted(SIZES)}, "
-                         f"got {size!r}")
+    size = size or (DEFAULT_SIZE if named else "seed")
+    _check_size(size)  # before any data is rendered
     config = _crnn.default_config()
     alphabet = _crnn.alphabet(config["blank"])
     batch = batch or DEFAULT_BATCH
@@ -225,8 +239,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu",
     else:
         train, val = mjsynth_datasets(data, progress=show > 0)
     nl.manual_seed(seed)
-    model = _crnn.crnn(num_classes=config["num_classes"], blank=config["blank"],
-                       **{**SIZES[size], **(model_options or {})})
+    model = build_sized(size=size, **(model_options or {}))
     if conv_init == "he":
         he_init_convs(model)
     elif conv_init != "default":

@@ -34,6 +34,7 @@ from nnlite.training.task import model_device
 from nnlite.models import jaderberg as _jb
 
 SIZES = {"compact": dict(divisor=4, hidden=512), "seed": dict(divisor=1, hidden=_jb.HIDDEN)}
+DEFAULT_SIZE = "compact"
 DEFAULT_BATCH = 32
 DEFAULT_STEPS = 2000
 DEFAULT_EVAL_EVERY = 250
@@ -55,6 +56,12 @@ def build(name, size="compact", num_words=LEXICON_SIZE, **widths):
     if name == "charnet":
         return _jb.charnet(**widths)
     return _jb.dictnet(num_words=num_words, **widths)
+
+
+def build_sized(name, size=DEFAULT_SIZE):
+    """The CharNet or DictNet of `size` that the recipe trains by default
+    (nnlite.models.sizes and `nnlite summary --size`)."""
+    return build(name, size)
 
 
 def he_init(model):

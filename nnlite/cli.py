@@ -43,6 +43,10 @@ def add_summary_command(subparsers):
                         default=None,
                         help="force a real forward pass (--run; allocates the parameters) or "
                              "skip the forward (--no-run)")
+    parser.add_argument("--size", default=None, metavar="SIZE",
+                        help="for a model trained at several sizes (crnn, charnet, dictnet): "
+                             "the size to describe (default: the size `nnlite train MODEL` "
+                             "trains, compact; seed for the seed's network)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE",
                         help="describe the model saved in this nnlite checkpoint (its layer "
                              "shapes and compression), not the registered default")
@@ -78,7 +82,17 @@ def main(argv=None):
     if not hasattr(args, "run"):
         parser.print_help()
         return 2
-    return args.run(args) or 0
+    try:
+        status = args.run(args) or 0
+        sys.stdout.flush()  # here, where a closed pipe is caught, not at exit
+        return status
+    except BrokenPipeError:
+        # The reader of stdout went away (`nnlite summary crnn | head`): as a
+        # Unix tool, stop quietly. stdout is pointed at devnull so that the
+        # interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, the status a shell gives a killed writer
 
 
 # ------------------------------------------------------------------ info --
@@ -183,6 +197,25 @@ def run_summary(args):
         print(f"nnlite summary: unknown model {args.model!r}; available models: {names}",
               file=sys.stderr)
         return 2
+    sized = models.sizes(args.model)
+    if args.size is not None or sized is not None:
+        if sized is None:
+            print(f"nnlite summary: --size: {args.model} is built and trained at one size "
+                  f"(the seed's); --size applies to "
+                  f"{', '.join(n for n in models.available() if models.sizes(n))}",
+                  file=sys.stderr)
+            return 2
+        names, trained, build_sized = sized
+        size = trained if args.size is None else args.size
+        if size not in names:
+            print(f"nnlite summary: --size {size!r}: {args.model} comes in sizes "
+                  f"{', '.join(names)}", file=sys.stderr)
+            return 2
+        if args.checkpoint is None:
+            builder = lambda: build_sized(size)  # noqa: E731 - built twice below
+            print(f"{args.model} at size {size!r}"
+                  + (f": the size `nnlite train {args.model}` trains" if size == trained else "")
+                  + f" (sizes: {', '.join(names)}; choose with --size)")
     try:
         budget = None if args.memory is None else cuda.parse_bytes(args.memory)
     except ValueError as exc:

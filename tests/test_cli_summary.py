@@ -132,6 +132,45 @@ def test_summary_prints_for_every_registered_model(monkeypatch, capsys):
         assert cli.main(["summary", name]) == 0, name
         out = capsys.readouterr().out
         builder, _ = models.get(name)
+        sized = models.sizes(name)
+        if sized is not None:  # described at the size `nnlite train` trains
+            builder = functools.partial(sized[2], sized[1])
         total = sum(p.numel() for p in builder().parameters())
         assert f"Total params: {total:,}" in out, name
         assert "Verdict for budget 1.50 GiB" in out, name
+
+
+def test_summary_describes_the_size_that_train_trains_and_the_seed_on_request(capsys):
+    from nnlite.models import crnn_train
+    assert models.sizes("crnn")[:2] == (("compact", "seed"), "compact")
+    assert models.sizes("nalu") is None
+    assert cli.main(["summary", "crnn"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("crnn at size 'compact': the size `nnlite train crnn` trains "
+                          "(sizes: compact, seed; choose with --size)\n")
+    compact = sum(p.numel() for p in crnn_train.build_sized(size="compact").parameters())
+    assert compact == sum(p.numel() for p in crnn_train.training_recipe(
+        val_size=1, show=0).model.parameters())
+    assert f"Total params: {compact:,}" in out
+    assert cli.main(["summary", "crnn", "--size", "seed"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("crnn at size 'seed' (sizes")
+    assert "Total params: 6,6" in out  # the seed CRNN's 6.6M, as SPECS.md counts it
+
+
+def test_summary_size_errors(capsys):
+    assert cli.main(["summary", "crnn", "--size", "big"]) == 2
+    assert "--size 'big': crnn comes in sizes compact, seed" in capsys.readouterr().err
+    assert cli.main(["summary", "nalu", "--size", "seed"]) == 2
+    assert ("--size: nalu is built and trained at one size (the seed's); --size applies "
+            "to charnet, crnn, dictnet") in capsys.readouterr().err
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    # `nnlite summary crnn | head -1`: the reader leaves early
+    command = [sys.executable, "-m", "nnlite", "summary", "crnn", "--size", "seed"]
+    # (here it has gone before the first line: the writer's first flush fails)
+    writer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    writer.stdout.close()
+    _, err = writer.communicate(timeout=120)
+    assert writer.returncode == 141 and err == b"", err.decode()
