@@ -156,7 +156,7 @@ def default_config():
         "iterations": 10_000,
         "eval_every": 100,
         "test_set_size": 1024,
-        "lr_schedule": {"kind": "reduce_on_plateau", "factor": 0.1, "patience": 3,
+        "lr_schedule": {"kind": "test loss fails", "factor": 0.1, "fails": 3,
                         "monitor": "test loss"},
         "metric": "word_accuracy",
         "target_word_accuracy": 0.87,
@@ -212,19 +212,38 @@ class AttentionReaderTask:
         return decode_words(model(move_batch(images, model_device(model)))[0])
 
 
-def _test_loss_plateau(optimizer, task, config):
-    """ReduceLROnPlateau on the task's latest test loss: the Trainer passes the
-    task's metric (word accuracy) to step(); the seed watches the loss instead."""
+def _seed_schedule(optimizer, task, config):
+    """TestLossFails on the task's latest test loss (the Trainer hands a
+    plateau schedule the task's metric, word accuracy; the seed watches the
+    test loss)."""
     from nnlite.optim.lr_scheduler import ReduceLROnPlateau
 
-    class TestLossPlateau(ReduceLROnPlateau):
+    class TestLossFails(ReduceLROnPlateau):
+        """The seed's rule (deep_reader's main.py, LR_FAILS = 3, LR_STEP = 0.1):
+        after each evaluation a test loss above the best so far is a fail; the
+        third fail in a row cuts lr by `factor`, and so does every further fail
+        in that row (the count is not reset by a cut, unlike PyTorch's
+        ReduceLROnPlateau); a loss at or below the best resets it."""
+
+        def __init__(self, optimizer, factor, fails):
+            super().__init__(optimizer, mode="min", factor=factor, patience=fails - 1,
+                             threshold=0.0, threshold_mode="abs")
+            self.fails = fails
+
         def step(self, metrics=None, epoch=None):
             loss = self.read_loss()
-            super().step(metrics if loss is None else loss, epoch)
+            current = float(metrics if loss is None else loss)
+            self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+            if current > self.best:
+                self.num_bad_epochs += 1
+                if self.num_bad_epochs >= self.fails:
+                    self._reduce_lr()
+            else:
+                self.best, self.num_bad_epochs = current, 0
+            self._last_lr = [g["lr"] for g in self.optimizer.param_groups]
 
     schedule = config["lr_schedule"]
-    scheduler = TestLossPlateau(optimizer, mode="min", factor=schedule["factor"],
-                                patience=schedule["patience"])
+    scheduler = TestLossFails(optimizer, factor=schedule["factor"], fails=schedule["fails"])
     scheduler.read_loss = lambda: task.last_eval_loss  # callable: not in state_dict
     return scheduler
 
@@ -232,7 +251,8 @@ def _test_loss_plateau(optimizer, task, config):
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", **overrides):
     """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
     SyntheticLetters batch every iteration, a fixed 1024-image test set (its
-    own seed) evaluated every 100 iterations, lr x0.1 on a test-loss plateau,
+    own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
+    fail in a row and at each further one (the seed's rule: _seed_schedule),
     10,000 iterations. `overrides` (tests): test_set_size, model options."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
@@ -247,7 +267,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", **overrides)
     size = model.image_size
     optimizer = optim.Adam(model.parameters(), lr=config["lr"])
     task = AttentionReaderTask()
-    scheduler = _test_loss_plateau(optimizer, task, config)
+    scheduler = _seed_schedule(optimizer, task, config)
     batch = batch or config["batch_size"]
     train = DataLoader(SyntheticLetters(TRAIN_ITEMS, seed=seed, image_size=size), batch,
                        shuffle=False, seed=seed, prefetch=4, workers=1)

@@ -11,9 +11,10 @@ its recipe module; that module supplies
 import os
 import sys
 
-DATA_HELP = ("'synth' (built-in synthetic data, the default), a data set the model's recipe "
-             "names (crnn: 'printed' = printed words in many fonts, 'unseen-fonts' = the "
-             "held-out-font benchmark, eval only), or a dataset path")
+DATA_HELP = ("'synth' (built-in synthetic data), a data set the model's recipe names (crnn: "
+             "'printed' = printed words in many fonts, its default; 'unseen-fonts' = the "
+             "held-out-font benchmark, eval only), or a dataset path (default: the "
+             "recipe's own, 'synth' for every model but crnn)")
 
 
 def _model_argument(parser):
@@ -22,7 +23,7 @@ def _model_argument(parser):
 
 
 def _data_options(parser):
-    parser.add_argument("--data", default="synth", metavar="synth|NAME|PATH", help=DATA_HELP)
+    parser.add_argument("--data", default=None, metavar="synth|NAME|PATH", help=DATA_HELP)
     parser.add_argument("--batch", type=int, default=None, metavar="N",
                         help="batch size (default: the model's recipe)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
@@ -183,7 +184,9 @@ def _recipe_options(module, pairs):
 
 def _recipe(module, args):
     import inspect
-    options = dict(data=args.data, batch=args.batch, seed=args.seed, device=args.device)
+    options = dict(batch=args.batch, seed=args.seed, device=args.device)
+    if args.data is not None:  # else the recipe's default data
+        options["data"] = args.data
     options.update(_recipe_options(module, getattr(args, "option", [])))
     # A module that registers several models (nalu: nac, nalu ...; jaderberg:
     # charnet, dictnet; svhn: svhn, svhn_no_pooling) takes the name.
@@ -198,7 +201,8 @@ def _recipe(module, args):
         return module.training_recipe(**options)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         given = " ".join(f"--option {pair}" for pair in getattr(args, "option", []))
-        raise CommandError(f"--data {args.data}{' ' + given if given else ''}: {exc}") \
+        data = f"--data {args.data}" if args.data is not None else "the default data"
+        raise CommandError(f"{data}{' ' + given if given else ''}: {exc}") \
             from None
 
 
@@ -412,7 +416,7 @@ def run_eval(args):
     recipe = _recipe(module, args)
     if recipe.val_loader is None:
         raise CommandError(f"the {args.model} recipe has no validation data for --data "
-                           f"{args.data}")
+                           f"{args.data or '(its default)'}")
     # the checkpoint's own shapes when the module can read them: a compact
     # model trained on one data set is evaluated on another
     model = _build_for(builder, module, args) \

@@ -43,13 +43,33 @@ def test_twenty_steps_lower_the_loss(tmp_path):
 def test_lr_schedule_watches_the_test_loss_not_the_accuracy():
     recipe = ar.training_recipe(**SMALL)
     scheduler, task = recipe.scheduler, recipe.task
-    task.last_eval_loss = 1.0  # the loss never improves ...
-    for accuracy in (0.1, 0.2, 0.3, 0.4):  # ... while the accuracy does
+    # the loss rises after the first evaluation while the accuracy improves
+    for loss, accuracy in ((1.0, 0.1), (1.1, 0.2), (1.2, 0.3)):
+        task.last_eval_loss = loss
         scheduler.step(accuracy)
-    assert recipe.optimizer.param_groups[0]["lr"] == 1e-3  # patience 3: 3 bad evaluations
-    scheduler.step(0.5)
+    assert recipe.optimizer.param_groups[0]["lr"] == 1e-3  # two fails: no cut yet
+    task.last_eval_loss = 1.3
+    scheduler.step(0.5)  # the third fail in a row
     assert recipe.optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
     assert "read_loss" not in scheduler.state_dict()  # the checkpoint stays JSON-able
+
+
+def test_lr_schedule_is_the_seeds_fail_count():
+    # deep_reader's main.py: a test loss above the best is a fail (equal is
+    # not); the third fail in a row cuts lr x0.1, every further fail in that
+    # row cuts again; a loss at or below the best resets the count.
+    recipe = ar.training_recipe(**SMALL)
+    scheduler, task = recipe.scheduler, recipe.task
+    lrs = []
+    for loss in (5.0, 4.0, 4.5, 4.6, 4.0, 4.1, 4.2, 4.3, 4.4, 3.9, 4.0, 4.1, 4.2):
+        task.last_eval_loss = loss
+        scheduler.step(0.0)
+        lrs.append(recipe.optimizer.param_groups[0]["lr"])
+    # fails:  -    -    1    2    0    1    2    3    4    0    1    2    3
+    expected = [1e-3] * 7 + [1e-4, 1e-5, 1e-5, 1e-5, 1e-5, 1e-6]
+    assert lrs == pytest.approx(expected, rel=1e-9)
+    saved = scheduler.state_dict()
+    assert saved["fails"] == 3 and saved["num_bad_epochs"] == 3 and saved["best"] == 3.9
 
 
 def test_predict_masks_and_lexicon():
