@@ -169,7 +169,11 @@ def split_matmul(a, b, out=None):
     parts = a.shape[0] if stacked else -(-b.shape[1] // _MIN_SPLIT_COLUMNS)
     workers = min(get_num_threads(), parts)
     if workers <= 1 or out.size == 0 or 2 * out.size * a.shape[-1] < _MIN_SPLIT_FLOPS:
-        return np.matmul(a, b, out=out)
+        # One GEMM, still at one BLAS thread: a small product split by BLAS
+        # waits at its barriers as long as a large one on busy cores (a 16
+        # MFLOP weight gradient: 100 ms at 2 BLAS threads, 0.15 ms at one).
+        with single_threaded_blas():
+            return np.matmul(a, b, out=out)
     # More pieces than workers, handed out as workers come free: on shared
     # cores a descheduled worker then holds up one small piece, not half the
     # product (a static half each measured 1.5 s a CRNN step, at load 4).

@@ -113,3 +113,34 @@ def test_split_matmul_hands_out_fixed_pieces():
         assert blas_threads() == {2}
     finally:
         nl.set_num_threads(before)
+
+
+def test_every_gemm_of_linear_and_rnn_layers_runs_blas_at_one_thread(monkeypatch):
+    # A small product split by a 2-thread BLAS waited 100 ms at its barriers
+    # on a busy 2-core machine where one thread took 0.15 ms (a linear layer's
+    # weight gradient). Every GEMM of a Function goes through functional.gemm.
+    import numpy as np
+    seen = []
+    real = np.matmul
+
+    def recording(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    before = nl.get_num_threads()
+    try:
+        nl.set_num_threads(2)
+        monkeypatch.setattr(np, "matmul", recording)
+        x = nl.tensor(np.ones((5, 3, 8), dtype=np.float32), requires_grad=True)
+        layer = nl.nn.Linear(8, 4)
+        lstm = nl.nn.LSTM(4, 6)
+        out, _ = lstm(layer(x))
+        out.sum().backward()
+        monkeypatch.undo()
+        # linear: forward, input and weight gradients; LSTM: input projection,
+        # 5 recurrent steps forward and back, input and weight gradients
+        assert len(seen) >= 7 and all(threads_seen == {1} for threads_seen in seen), seen
+        assert blas_threads() == {2}
+        assert x.grad.shape == (5, 3, 8)
+    finally:
+        nl.set_num_threads(before)

@@ -18,10 +18,10 @@ import numpy as np
 from nnlite import backends
 from nnlite.device import xp_of
 from nnlite.functional import conv_winograd
+from nnlite.functional.gemm import gemm
 from nnlite.kernels import conv as conv_kernels
 from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
 from nnlite.tensor import Function
-from nnlite.threads import split_matmul
 
 DEFAULT_CONV_WORKSPACE = 64 * 2**20
 _workspace = {"bytes": DEFAULT_CONV_WORKSPACE}
@@ -123,13 +123,6 @@ def _check_inputs(x, weight, bias):
                          f"expected ({weight.shape[0]},) {x.dtype}")
 
 
-def _matmul(xp, a, b, out=None):
-    """A GEMM: cuBLAS on the GPU; on the CPU single-threaded BLAS calls over
-    column blocks shared among nnlite's threads (threads.split_matmul), which
-    keeps BLAS's threads from waiting for each other on busy cores."""
-    return split_matmul(a, b, out=out) if xp is np else xp.matmul(a, b, out=out)
-
-
 def _take(xp, slot, shape, dtype):
     """A kept CPU buffer (_Buffers) for a chunk's temporary, None on the GPU
     (the caller then gets a new array from CuPy's pool)."""
@@ -159,7 +152,7 @@ class Conv2d(Function):
                 images = stop - start
                 cols = conv_kernels.im2col(x[start:stop], g, out=_take(
                     xp, "columns", (rows, images * pixels), x.dtype))
-                y_chunk = _matmul(xp, w2, cols, out=_take(
+                y_chunk = gemm(xp, w2, cols, out=_take(
                     xp, "products", (out_channels, images * pixels), x.dtype))
                 y[start:stop] = y_chunk.reshape(out_channels, images, pixels).transpose(1, 0, 2)
         elif y.size:
@@ -196,10 +189,10 @@ class Conv2d(Function):
             if need_w:
                 cols = conv_kernels.im2col(x[start:stop], g, out=_take(
                     xp, "columns", (rows, images * pixels), x.dtype))
-                gw += _matmul(xp, gy_chunk, cols.T)
+                gw += gemm(xp, gy_chunk, cols.T)
             if need_x:
                 # The columns are spent: their buffer takes their gradient.
-                grad_cols = _matmul(xp, w2.T, gy_chunk, out=_take(
+                grad_cols = gemm(xp, w2.T, gy_chunk, out=_take(
                     xp, "columns", (rows, images * pixels), gy.dtype))
                 grad_x = conv_kernels.col2im(grad_cols, (images,) + x.shape[1:], g)
                 if len(chunks) == 1:

@@ -29,9 +29,9 @@ Everything is deterministic: fixed chunk order, no atomics.
 import numpy as np
 
 from nnlite.device import xp_of
+from nnlite.functional.gemm import gemm
 from nnlite.kernels import winograd as wk
 from nnlite.tensor import Function
-from nnlite.threads import split_matmul
 
 
 def supports(kernel_size, stride, dilation):
@@ -45,12 +45,6 @@ def _chunks(n, per_image_bytes, workspace):
     return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
-def _products(xp, a, b):
-    """The 16 GEMMs of stacked (16, m, k) x (16, k, n): one batched xp.matmul
-    (cuBLAS) on the GPU, shared among nnlite's threads on the CPU."""
-    return split_matmul(a, b) if xp is np else xp.matmul(a, b)
-
-
 def _convolve(xp, x, u, pad_top, pad_left, out_hw, chunks):
     """The Winograd convolution of x (N, C, H, W) with transformed filters u
     (16, K, C): y (N, K, out_h, out_w), chunk by chunk."""
@@ -58,7 +52,7 @@ def _convolve(xp, x, u, pad_top, pad_left, out_hw, chunks):
     y = None
     for start, stop in chunks:
         v = wk.input_transform(x[start:stop], pad_top, pad_left, tiles)
-        y_chunk = wk.output_transform(_products(xp, u, v), stop - start, out_hw)
+        y_chunk = wk.output_transform(gemm(xp, u, v), stop - start, out_hw)
         if len(chunks) == 1:
             return y_chunk
         if y is None:
@@ -122,6 +116,6 @@ class WinogradConv2d(Function):
             du = xp.zeros((wk.COMPONENTS, out_channels, channels), dtype=x.dtype)
             for start, stop in _chunks(n, per_image, workspace):
                 v = wk.input_transform(x[start:stop], top, left, tiles)
-                du += _products(xp, wk.output_adjoint(gy[start:stop]), v.transpose(0, 2, 1))
+                du += gemm(xp, wk.output_adjoint(gy[start:stop]), v.transpose(0, 2, 1))
             gw = wk.filter_adjoint(du)
         return (gx, gw, gb) if has_bias else (gx, gw)

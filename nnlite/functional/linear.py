@@ -1,6 +1,7 @@
 """F.linear: y = x W^T + b, with W stored (out_features, in_features) as in
 PyTorch, so weights move between the two libraries unchanged."""
 from nnlite.device import xp_of
+from nnlite.functional.gemm import gemm
 from nnlite.tensor import Function
 
 
@@ -21,7 +22,9 @@ class Linear(Function):
             raise TypeError(f"linear: input is {x.dtype} but weight is {weight.dtype}; "
                             f"convert one (model.double() or x.float())")
         ctx.save_for_backward(x, weight)
-        y = xp_of(x).matmul(x, weight.T)
+        # as 2-D GEMMs (functional.gemm: no BLAS threads meeting at barriers)
+        y = gemm(xp_of(x), x.reshape(-1, x.shape[-1]), weight.T)
+        y = y.reshape(x.shape[:-1] + (weight.shape[0],))
         return y + bias if bias is not None else y
 
     @staticmethod
@@ -29,8 +32,8 @@ class Linear(Function):
         x, weight = ctx.saved_tensors
         xp = xp_of(gy)
         gy2 = gy.reshape(-1, gy.shape[-1])
-        gx = xp.matmul(gy, weight) if ctx.needs_input_grad[0] else None
-        gw = xp.matmul(gy2.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
+        gx = gemm(xp, gy2, weight).reshape(x.shape) if ctx.needs_input_grad[0] else None
+        gw = gemm(xp, gy2.T, x.reshape(-1, x.shape[-1])) if ctx.needs_input_grad[1] else None
         gb = gy2.sum(axis=0) if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2] \
             else None
         return gx, gw, gb

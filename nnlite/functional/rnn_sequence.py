@@ -11,6 +11,7 @@ import contextlib
 import numpy as np
 
 from nnlite.device import xp_of
+from nnlite.functional.gemm import gemm
 from nnlite.kernels import rnn as cells
 from nnlite.tensor import Function
 from nnlite.threads import single_threaded_blas
@@ -76,7 +77,7 @@ def _step_blas(xp):
 
 def _input_projection(xp, seq, w_ih, bias):
     steps, batch, features = seq.shape
-    gx = xp.matmul(seq.reshape(steps * batch, features), w_ih.T)
+    gx = gemm(xp, seq.reshape(steps * batch, features), w_ih.T)
     if bias is not None:
         gx += bias
     return gx.reshape(steps, batch, w_ih.shape[0])  # not -1: batch may be 0
@@ -87,8 +88,10 @@ def _input_gradients(ctx, seq, flat_dx, w_ih, w_ih_index):
     w_ih_index is weight_ih's position among the Function's inputs."""
     needs = ctx.needs_input_grad
     steps, batch, features = seq.shape
-    dx = xp_of(seq).matmul(flat_dx, w_ih).reshape(seq.shape) if needs[0] else None
-    dw_ih = flat_dx.T @ seq.reshape(steps * batch, features) if needs[w_ih_index] else None
+    xp = xp_of(seq)
+    dx = gemm(xp, flat_dx, w_ih).reshape(seq.shape) if needs[0] else None
+    dw_ih = gemm(xp, flat_dx.T, seq.reshape(steps * batch, features)) \
+        if needs[w_ih_index] else None
     return dx, dw_ih
 
 
