@@ -150,7 +150,7 @@ def test_summary_describes_the_size_that_train_trains_and_the_seed_on_request(ca
                           "(sizes: compact, seed; choose with --size)\n")
     compact = sum(p.numel() for p in crnn_train.build_sized(size="compact").parameters())
     assert compact == sum(p.numel() for p in crnn_train.training_recipe(
-        val_size=1, show=0).model.parameters())
+        data="synth", val_size=1, show=0).model.parameters())
     assert f"Total params: {compact:,}" in out
     assert cli.main(["summary", "crnn", "--size", "seed"]) == 0
     out = capsys.readouterr().out

@@ -17,7 +17,8 @@ TINY = dict(channels=(4, 8, 8, 8, 16, 16, 16), hidden_size=16)
 
 
 def tiny_recipe(**options):
-    options = {"model_options": TINY, "val_size": 16, "show": 0, "batch": 8, **options}
+    options = {"data": "synth", "model_options": TINY, "val_size": 16, "show": 0, "batch": 8,
+               **options}
     return crnn_train.training_recipe(**options)
 
 
@@ -69,6 +70,19 @@ def test_bad_size_and_missing_dataset_are_clear():
         crnn_train.training_recipe(size="huge")
     with pytest.raises(FileNotFoundError, match="MJSynth"):
         crnn_train.training_recipe(data="/no/such/mjsynth")
+
+
+def test_the_default_recipe_is_the_main_jobs_printed_run():
+    recipe = crnn_train.training_recipe(val_size=4, show=0, workers=0, model_options=TINY)
+    assert isinstance(recipe.train_loader.dataset, crnn_train.PrintedWords)
+    assert (recipe.steps, recipe.eval_every) == (3000, 500)
+    assert isinstance(recipe.scheduler, nl.optim.lr_scheduler.CosineAnnealingLR)
+    assert recipe.scheduler.T_max == 3000
+    curriculum = recipe.train_loader.dataset.curriculum
+    assert (curriculum.clean_steps, curriculum.ramp_steps) == (500, 2500)
+    # the synthetic run keeps its own schedule: constant Adam, 1,500 steps
+    synth = tiny_recipe()
+    assert (synth.steps, synth.eval_every, synth.scheduler) == (1500, 250, None)
 
 
 def test_the_cosine_schedule_spans_the_run_and_ends_at_a_hundredth():
