@@ -45,7 +45,8 @@ def main():
     parser.add_argument("--bucket-mb", type=float, default=distributed.DEFAULT_BUCKET_MB)
     args = parser.parse_args()
     group = distributed.init()
-    recipe = crnn_train.training_recipe(batch=args.batch, size=args.size, val_size=8, show=0)
+    recipe = crnn_train.training_recipe(data="synth", batch=args.batch, size=args.size,
+                                        val_size=8, show=0)
     if args.sync_bn:
         distributed.convert_sync_batchnorm(recipe.model, group)
     loader = distributed.shard_loader(recipe.train_loader, group)

@@ -26,7 +26,8 @@ resume=()
 ( timeout -s INT "$seconds" "$py" -m nnlite train crnn --data printed --device cuda \
     --steps 100000 --eval-every 500 ${resume[@]+"${resume[@]}"} \
     --option "model_options={'channels': (32, 64, 128, 128, 256, 256, 256), 'hidden_size': 128}" \
-    --option workers=8 --option clean_steps=500 --option ramp_steps=2500 --out "$run" \
+    --option workers=8 --option clean_steps=500 --option ramp_steps=2500 \
+    --option lr_schedule=constant --out "$run" \
     > "$out/train.log" 2>&1
   echo "train exit $? after $((SECONDS - start)) s" >> "$out/train.log" ) &
 timeout 150 "$py" -m pytest -m cuda -q -p no:cacheprovider --maxfail=30 -rf > "$out/pytest.log" 2>&1
