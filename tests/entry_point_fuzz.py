@@ -61,11 +61,12 @@ def record_real_calls():
         rnn.gru_cell_backward(z(3), z(3), np.zeros(h, dtype), z(1), z(1), z(3), z(3), z(1),
                               live, 0)
         rnn.gru_reset_gate_backward(z(3), z(1), z(1), z(3), z(1), live, 0)
-        tiles = winograd.output_tiles(5, 4)  # x (2, 3, 5, 6), padding (1, 1, 0, 0)
-        u = winograd.filter_transform(rng.standard_normal((4, 3, 3, 3)).astype(dtype))
-        m = np.matmul(u, winograd.input_transform(x, 1, 0, tiles))
-        winograd.output_adjoint(winograd.output_transform(m, 2, (5, 4)))
-        winograd.filter_adjoint(u)
+        for tile in winograd.TILES:  # x (2, 3, 5, 6), padding (1, 1, 0, 0)
+            tiles = winograd.output_tiles(5, 4, tile)
+            u = winograd.filter_transform(rng.standard_normal((4, 3, 3, 3)).astype(dtype), tile)
+            m = np.matmul(u, winograd.input_transform(x, 1, 0, tiles, tile))
+            winograd.output_adjoint(winograd.output_transform(m, 2, (5, 4), tile), tile)
+            winograd.filter_adjoint(u, tile)
     launch.launch = real_launch
     return calls
 

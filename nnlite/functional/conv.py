@@ -212,9 +212,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     _check_inputs(x, weight, bias)
     # The output size, checked once for every algorithm (a kernel larger than
     # the padded input raises here).
-    ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
+    geometry = ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
     if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
+        tile = conv_winograd.choose_tile((geometry.out_h, geometry.out_w))
         return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
-                                                  workspace=get_conv_workspace())
+                                                  workspace=get_conv_workspace(), tile=tile)
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)
