@@ -302,7 +302,10 @@ def test_auto_rule_on_the_seed_crnn(layer):
     ((16, 16, 3, 3), (1, 1), (1, 1), "winograd"),
     ((16, 8, 3, 3), (1, 1), (1, 1), "winograd"),
     ((64, 8, 3, 3), (1, 1), (1, 1), "im2col"),     # widens 8x from few channels
-    ((512, 64, 3, 3), (1, 1), (1, 1), "winograd"),  # wide enough input
+    ((32, 8, 3, 3), (1, 1), (1, 1), "winograd"),
+    ((16, 4, 3, 3), (1, 1), (1, 1), "im2col"),
+    ((16, 6, 3, 3), (1, 1), (1, 1), "winograd"),
+    ((512, 32, 3, 3), (1, 1), (1, 1), "winograd"),  # wide enough input
     ((64, 3, 3, 3), (1, 1), (1, 1), "im2col"),
     ((64, 64, 5, 5), (1, 1), (1, 1), "im2col"),
     ((64, 64, 3, 3), (2, 2), (1, 1), "im2col"),
