@@ -208,15 +208,16 @@ class Conv2d(Function):
 # "auto" takes Winograd for a 3x3, stride-1, dilation-1 layer with at least
 # WINOGRAD_MIN_CHANNELS input channels whose output channels are at most
 # WINOGRAD_MAX_WIDENING times as many, or with WINOGRAD_WIDE_CHANNELS input
-# channels or more. Measured (forward+backward, CPU, README "Convolution
-# algorithms"): Winograd saves more GEMM flops the more input channels there
-# are, but transforms tensors of both channel counts, so it loses with few
-# input channels (1-6: 1.0-4x slower than im2col) and where a narrow layer
-# widens a lot (16 -> 256: 1.5x slower); 8 -> 16 took 0.83x im2col's time,
-# 64 -> 512 0.88x, 16 -> 16 0.5x.
-WINOGRAD_MIN_CHANNELS = 8
-WINOGRAD_MAX_WIDENING = 2
-WINOGRAD_WIDE_CHANNELS = 64
+# channels or more. Measured (forward+backward, N=32, CPU, one thread; README
+# "Convolution and pooling"): Winograd saves more GEMM flops the more input
+# channels there are, but transforms tensors of both channel counts, so it
+# loses with few input channels (1 -> 64: 3.4x im2col's time, 3 -> 64: 2.0x,
+# 4 -> 16: 0.97x) and where a narrow layer widens a lot (8 -> 64: 1.16x,
+# 16 -> 256: 1.04x), and wins elsewhere (6 -> 16: 0.81x, 16 -> 16: 0.47x,
+# 12 -> 64: 0.84x, 32 -> 512: 0.75x, 512 -> 512: about 0.35x).
+WINOGRAD_MIN_CHANNELS = 6
+WINOGRAD_MAX_WIDENING = 4
+WINOGRAD_WIDE_CHANNELS = 32
 
 
 def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
@@ -254,7 +255,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     padding: an int, (ph, pw), (top, bottom, left, right), "valid" (none) or
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
-    algorithm: None (nnlite.backends.conv_algorithm decides, "im2col" by
+    algorithm: None (nnlite.backends.conv_algorithm decides, "auto" by
     default), "auto", "im2col" or "winograd" (3x3, stride 1, dilation 1 only).
     Every algorithm gives the same result up to float rounding.
     """
@@ -268,9 +269,10 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     _check_inputs(x, weight, bias)
     # The output size, checked once for every algorithm (a kernel larger than
     # the padded input raises here).
-    ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
+    geometry = ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
     if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
+        tile = conv_winograd.choose_tile((geometry.out_h, geometry.out_w))
         return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
-                                                  workspace=get_conv_workspace())
+                                                  workspace=get_conv_workspace(), tile=tile)
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)

@@ -1,16 +1,19 @@
-"""F.conv2d by Winograd F(2x2, 3x3) (Lavin & Gray 2015) for 3x3, stride-1,
-dilation-1 convolutions with any padding; nnlite.functional.conv chooses it.
+"""F.conv2d by Winograd F(m x m, 3x3), m = `tile` = 4 or 2 (Lavin & Gray 2015),
+for 3x3, stride-1, dilation-1 convolutions with any padding;
+nnlite.functional.conv chooses it, and choose_tile the variant.
 
-Forward, per chunk of the batch:
+Forward, per chunk of the batch (alpha = m + 2):
 
-    u = filter_transform(w)                (16, K, C)       once per call
-    v = input_transform(x chunk)           (16, C, tiles)
-    m = u @ v                              (16, K, tiles)   16 GEMMs, one xp.matmul
+    u = filter_transform(w)                (alpha^2, K, C)       once per call
+    v = input_transform(x chunk)           (alpha^2, C, tiles)
+    m = u @ v                              (alpha^2, K, tiles)   alpha^2 GEMMs
     y = output_transform(m)                (n, K, out_h, out_w)
 
-16 multiplications per 2x2 output tile and channel pair instead of 36: the
-GEMMs do 2.25x fewer flops than im2col's, for the price of the transforms
-(memory passes over x, y and the 16-component tile buffers).
+alpha^2 multiplications per m x m output tile and channel pair instead of
+9 m^2: the GEMMs do 4x (F(4x4, 3x3): 36 per 16 outputs) or 2.25x (F(2x2,
+3x3): 16 per 4) fewer flops than im2col's, for the price of the transforms
+(memory passes over x, y and the alpha^2-component tile buffers) and, for
+F(4x4, 3x3), a float32 rounding error about 25x im2col's (README).
 
 Backward, chunk by chunk, recomputing v as im2col recomputes its columns:
 
@@ -18,16 +21,16 @@ Backward, chunk by chunk, recomputing v as im2col recomputes its columns:
   w'[c, k, i, j] = w[k, c, 2 - i, 2 - j] and padding 2 - top, 2 - left (gy's
   first rows cropped where that is negative), output H x W;
 * w: through the adjoints of the transforms, du = sum over chunks of
-  output_adjoint(gy) @ v^T (16 GEMMs), then gw = filter_adjoint(du); measured
-  faster than im2col's weight gradient on the seed CRNN's layers (README).
+  output_adjoint(gy) @ v^T (alpha^2 GEMMs), then gw = filter_adjoint(du);
+  measured faster than im2col's weight gradient on the seed CRNN's layers.
 
-The batch is chunked so that the two 16-component buffers of a step (v and m,
-or their backward counterparts) fit the convolution workspace
+The batch is chunked so that the two tile buffers of a step (v and m, or
+their backward counterparts) fit the convolution workspace
 (nnlite.functional.set_conv_workspace); a single image always runs.
 Everything is deterministic: fixed chunk order, no atomics.
 """
-import numpy as np
 
+from nnlite import backends
 from nnlite.device import xp_of
 from nnlite.functional.gemm import gemm
 from nnlite.kernels import winograd as wk
@@ -35,9 +38,26 @@ from nnlite.tensor import Function
 
 
 def supports(kernel_size, stride, dilation):
-    """Whether Winograd F(2x2, 3x3) computes a layer of this kernel, stride and dilation."""
+    """Whether Winograd computes a layer of this kernel, stride and dilation."""
     return tuple(kernel_size) == (3, 3) and tuple(stride) == (1, 1) and \
         tuple(dilation) == (1, 1)
+
+
+# F(4x4, 3x3) took 0.65-0.86x F(2x2, 3x3)'s time for forward+backward on
+# outputs of 3x40 to 16x64 (CPU, one thread), the same at 4x4, twice as long
+# at 2x2, where most of each 4x4 tile falls outside the output.
+MIN_OUTPUT_FOR_F4 = 3
+
+
+def choose_tile(out_hw, tile=None):
+    """The Winograd variant for an output of out_hw: `tile` (2 or 4) if given,
+    else nnlite.backends.winograd_tile, else F(4x4, 3x3) when both sides are
+    at least MIN_OUTPUT_FOR_F4 and F(2x2, 3x3) otherwise."""
+    if tile is None:
+        tile = backends.check_winograd_tile(backends.winograd_tile)
+    if tile is not None:
+        return tile
+    return 4 if min(out_hw) >= MIN_OUTPUT_FOR_F4 else 2
 
 
 def _chunks(n, per_image_bytes, workspace):
@@ -45,48 +65,55 @@ def _chunks(n, per_image_bytes, workspace):
     return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
-def _convolve(xp, x, u, pad_top, pad_left, out_hw, chunks):
+def _bytes_per_image(out_hw, channels, tile, itemsize):
+    """The two transformed-tile buffers of one image (channels: both counts)."""
+    tiles_h, tiles_w = wk.output_tiles(*out_hw, tile)
+    return wk.components(tile) * tiles_h * tiles_w * channels * itemsize
+
+
+def _convolve(xp, x, u, pad_top, pad_left, out_hw, tile, workspace):
     """The Winograd convolution of x (N, C, H, W) with transformed filters u
-    (16, K, C): y (N, K, out_h, out_w), chunk by chunk."""
-    tiles = wk.output_tiles(*out_hw)
+    (alpha^2, K, C): y (N, K, out_h, out_w), chunk by chunk."""
+    n, channels = x.shape[:2]
+    tiles = wk.output_tiles(*out_hw, tile)
+    chunks = _chunks(n, _bytes_per_image(out_hw, channels + u.shape[1], tile, x.itemsize),
+                     workspace)
     y = None
     for start, stop in chunks:
-        v = wk.input_transform(x[start:stop], pad_top, pad_left, tiles)
-        y_chunk = wk.output_transform(gemm(xp, u, v), stop - start, out_hw)
+        v = wk.input_transform(x[start:stop], pad_top, pad_left, tiles, tile)
+        y_chunk = wk.output_transform(gemm(xp, u, v), stop - start, out_hw, tile)
         if len(chunks) == 1:
             return y_chunk
         if y is None:
-            y = xp.empty((x.shape[0],) + y_chunk.shape[1:], dtype=y_chunk.dtype)
+            y = xp.empty((n,) + y_chunk.shape[1:], dtype=y_chunk.dtype)
         y[start:stop] = y_chunk
     return y
 
 
 class WinogradConv2d(Function):
     @staticmethod
-    def forward(ctx, x, weight, bias=None, *, padding, workspace):
+    def forward(ctx, x, weight, bias=None, *, padding, workspace, tile=2):
         xp = xp_of(x)
         x = xp.ascontiguousarray(x)
         top, bottom, left, right = padding
         n, channels, height, width = x.shape
         out_channels = weight.shape[0]
         out_hw = (height + top + bottom - 2, width + left + right - 2)
-        tiles_h, tiles_w = wk.output_tiles(*out_hw)
-        per_image = wk.COMPONENTS * tiles_h * tiles_w * (channels + out_channels) * x.itemsize
-        chunks = _chunks(n, per_image, workspace)
         if n * out_channels == 0:
             y = xp.zeros((n, out_channels) + out_hw, dtype=x.dtype)
         else:
-            y = _convolve(xp, x, wk.filter_transform(weight), top, left, out_hw, chunks)
+            y = _convolve(xp, x, wk.filter_transform(weight, tile), top, left, out_hw, tile,
+                          workspace)
         if bias is not None:
             y += bias[:, None, None]
         ctx.save_for_backward(x, weight)
-        ctx.meta = (padding, workspace, bias is not None)
+        ctx.meta = (padding, workspace, tile, bias is not None)
         return y
 
     @staticmethod
     def backward(ctx, gy):
         x, weight = ctx.saved_tensors
-        (top, bottom, left, right), workspace, has_bias = ctx.meta
+        (top, bottom, left, right), workspace, tile, has_bias = ctx.meta
         need_x, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
         need_b = has_bias and ctx.needs_input_grad[2]
         xp = xp_of(gy)
@@ -98,24 +125,19 @@ class WinogradConv2d(Function):
         if need_x:
             # Output x[h] took gy[h + top - i] * w[i]: gy's rows from top - 2 on,
             # correlated with the flipped filter, padded by 2 - top where positive.
-            flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-            gy_rows = gy[:, :, max(0, top - 2):, max(0, left - 2):]
-            tiles_h, tiles_w = wk.output_tiles(height, width)
-            per_image = wk.COMPONENTS * tiles_h * tiles_w * (channels + out_channels) * \
-                x.itemsize
             if n * channels == 0:
                 gx = xp.zeros_like(x)
             else:
-                gx = _convolve(xp, gy_rows, wk.filter_transform(flipped), max(0, 2 - top),
-                               max(0, 2 - left), (height, width),
-                               _chunks(n, per_image, workspace))
+                flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+                gy_rows = gy[:, :, max(0, top - 2):, max(0, left - 2):]
+                gx = _convolve(xp, gy_rows, wk.filter_transform(flipped, tile), max(0, 2 - top),
+                               max(0, 2 - left), (height, width), tile, workspace)
         if need_w:
-            tiles = wk.output_tiles(*gy.shape[2:])
-            per_image = wk.COMPONENTS * tiles[0] * tiles[1] * (channels + out_channels) * \
-                x.itemsize
-            du = xp.zeros((wk.COMPONENTS, out_channels, channels), dtype=x.dtype)
+            tiles = wk.output_tiles(*gy.shape[2:], tile)
+            du = xp.zeros((wk.components(tile), out_channels, channels), dtype=x.dtype)
+            per_image = _bytes_per_image(gy.shape[2:], channels + out_channels, tile, x.itemsize)
             for start, stop in _chunks(n, per_image, workspace):
-                v = wk.input_transform(x[start:stop], top, left, tiles)
-                du += gemm(xp, wk.output_adjoint(gy[start:stop]), v.transpose(0, 2, 1))
-            gw = wk.filter_adjoint(du)
+                v = wk.input_transform(x[start:stop], top, left, tiles, tile)
+                du += gemm(xp, wk.output_adjoint(gy[start:stop], tile), v.transpose(0, 2, 1))
+            gw = wk.filter_adjoint(du, tile)
         return (gx, gw, gb) if has_bias else (gx, gw)
