@@ -27,9 +27,10 @@
 #include "nnlite/conv.cuh"
 
 // One product-accumulate of every sum below, multiply then add, rounded
-// separately: the operation both builds repeat.
-template <typename scalar_t>
-NNL_HD NNL_INLINE scalar_t direct_conv_madd(scalar_t acc, scalar_t weight, scalar_t value) {
+// separately: the operation both builds repeat (the host build on GCC vectors
+// of lanes, acc_t, with a scalar weight broadcast to every lane).
+template <typename acc_t, typename scalar_t>
+NNL_HD NNL_INLINE acc_t direct_conv_madd(acc_t acc, scalar_t weight, acc_t value) {
   return acc + weight * value;
 }
 
