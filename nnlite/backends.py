@@ -11,6 +11,9 @@ convolution whose call or layer does not name an algorithm itself:
   path, and the oracle the others are tested against). "auto" is measured
   faster, but the README's main-job figures were measured with im2col; it
   becomes the default once that run is measured again under it;
+* ``"direct"``: the direct (implicit-GEMM) convolution, no column matrix,
+  wherever its host loops' bound on zero-extended planes allows (every layer
+  but those with a huge dilation or stride), im2col for the others;
 * ``"winograd"``: Winograd F(2x2, 3x3) wherever it applies (3x3, stride 1,
   dilation 1), im2col for the other layers, so a whole network runs with it.
 
@@ -22,7 +25,7 @@ The environment variable ``NNLITE_CONV_ALGORITHM`` sets the starting value.
 """
 import os
 
-CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+CONV_ALGORITHMS = ("auto", "im2col", "direct", "winograd")
 
 conv_algorithm = os.environ.get("NNLITE_CONV_ALGORITHM", "im2col")
 

@@ -1,6 +1,7 @@
 """F.conv2d: the algorithm chosen per shape (choose_algorithm, nnlite.backends),
 and the general one, im2col + GEMM (BLAS on CPU, cuBLAS on GPU), as Caffe does;
-Winograd F(2x2, 3x3) for 3x3 stride-1 layers is in conv_winograd.py.
+Winograd F(2x2, 3x3) for 3x3 stride-1 layers is in conv_winograd.py, the
+direct (implicit-GEMM) convolution in conv_direct.py.
 
 The batch is processed in chunks whose column buffer (C*kh*kw x out_h*out_w
 per image) fits the convolution workspace, 64 MiB unless changed with
@@ -17,7 +18,7 @@ import numpy as np
 
 from nnlite import backends
 from nnlite.device import xp_of
-from nnlite.functional import conv_winograd
+from nnlite.functional import conv_direct, conv_winograd
 from nnlite.kernels import conv as conv_kernels
 from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
 from nnlite.tensor import Function
@@ -225,12 +226,27 @@ WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_MAX_WIDENING = 2
 WINOGRAD_WIDE_CHANNELS = 64
 
+# "auto" takes the direct convolution where Winograd does not apply (or loses)
+# and ... (measured below; placeholder until measured).
+DIRECT_MAX_IM2COL_ROWS = 0
 
-def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
+
+def direct_wins(weight_shape, stride):
+    """Whether the direct convolution was measured faster than im2col (fwd+bwd,
+    CPU) for a layer of these weights and stride."""
+    channels_out, channels_in, kh, kw = weight_shape
+    return channels_in * kh * kw <= DIRECT_MAX_IM2COL_ROWS
+
+
+def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, geometry=None):
     """The algorithm F.conv2d runs for these shapes: `algorithm` when the call
-    names one ("winograd" then raises ValueError where it does not apply), else
-    nnlite.backends.conv_algorithm, "auto" choosing per shape."""
+    names one ("winograd" or "direct" then raises ValueError where it does not
+    apply), else nnlite.backends.conv_algorithm, "auto" choosing per shape.
+    `geometry` (the layer's ConvGeometry) lets the direct convolution's bound
+    be checked; without it that bound is left to the kernels."""
     fits = conv_winograd.supports(weight_shape[2:], stride, dilation)
+    direct_refused = None if geometry is None else conv_direct.unsupported(
+        geometry, weight_shape[1], weight_shape[0])
     if algorithm is not None:
         backends.check_conv_algorithm(algorithm, "conv2d: algorithm")
         if algorithm == "winograd" and not fits:
@@ -239,18 +255,27 @@ def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
                 f"dilation 1; this layer has x shape {tuple(x_shape)}, weight shape "
                 f"{tuple(weight_shape)} (kernel {tuple(weight_shape[2:])}), stride {stride}, "
                 f"dilation {dilation}; use algorithm='im2col' or 'auto'")
+        if algorithm == "direct" and direct_refused is not None:
+            raise ValueError(
+                f"conv2d: algorithm='direct' cannot compute this layer (x shape "
+                f"{tuple(x_shape)}, weight shape {tuple(weight_shape)}, stride {stride}, "
+                f"dilation {dilation}): {direct_refused}; use algorithm='im2col' or 'auto'")
     else:
         algorithm = backends.check_conv_algorithm(backends.conv_algorithm,
                                                   "nnlite.backends.conv_algorithm")
-    if not fits or algorithm == "im2col":
+    if algorithm == "im2col":
         return "im2col"
+    if algorithm == "direct":
+        return "direct" if direct_refused is None else "im2col"
     if algorithm == "winograd":
-        return "winograd"
+        return "winograd" if fits else "im2col"
     channels_in, channels_out = weight_shape[1], weight_shape[0]
-    if channels_in >= WINOGRAD_WIDE_CHANNELS or (
+    if fits and (channels_in >= WINOGRAD_WIDE_CHANNELS or (
             channels_in >= WINOGRAD_MIN_CHANNELS
-            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in):
+            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in)):
         return "winograd"
+    if direct_refused is None and direct_wins(weight_shape, stride):
+        return "direct"
     return "im2col"
 
 
@@ -262,7 +287,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
     algorithm: None (nnlite.backends.conv_algorithm decides, "im2col" by
-    default), "auto", "im2col" or "winograd" (3x3, stride 1, dilation 1 only).
+    default), "auto", "im2col", "direct" (no column matrix) or "winograd"
+    (3x3, stride 1, dilation 1 only).
     Every algorithm gives the same result up to float rounding.
     """
     stride = int_pair("conv2d", "stride", stride)
@@ -275,9 +301,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     _check_inputs(x, weight, bias)
     # The output size, checked once for every algorithm (a kernel larger than
     # the padded input raises here).
-    ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
+    g = ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
-    if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
+    chosen = choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm, geometry=g)
+    if chosen == "winograd":
         return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
                                                   workspace=get_conv_workspace())
+    if chosen == "direct":
+        return conv_direct.DirectConv2d.apply(*args, geometry=g)
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)
