@@ -155,9 +155,20 @@ template <>
 struct tile_vectors<double> {
   static const int value = 1;
 };
+// A tile of fewer channels is wider, so that it still has 8 AVX registers of
+// independent sums: with 2 (one channel, 16 columns) the adds waited on each
+// other (measured: digits conv1 backward-data, 1 destination channel, 51 ms
+// against 29 for the forward's 4).
+template <typename scalar_t, int channels>
+struct tile_shape {
+  static const int vectors =
+      tile_vectors<scalar_t>::value * (channels == 1 ? 4 : channels == 2 ? 2 : 1);
+  static const int width = kLanes * vectors;
+};
+// The widest tile: the columns a zero-extended row must hold past out_w.
 template <typename scalar_t>
 struct tile_width {
-  static const int value = kLanes * tile_vectors<scalar_t>::value;
+  static const int value = tile_shape<scalar_t, 1>::width;
 };
 const int kTileChannels = 4;
 
@@ -230,7 +241,7 @@ NNL_HOST_FLATTEN void correlate_tile(const correlation& k, const scalar_t* buffe
                                      const scalar_t* filters, const scalar_t* bias, int d0,
                                      int r, int c0, int count, scalar_t* dest) {
   typedef typename lanes8<scalar_t>::type vec_t;
-  const int NV = tile_vectors<scalar_t>::value;
+  const int NV = tile_shape<scalar_t, channels>::vectors;
   const long long taps = (long long)k.kernel_h * k.kernel_w;
   const long long plane = (long long)k.rows.extent * k.cols.extent;
   const long long filter_stride = (long long)k.sources * taps;
@@ -276,9 +287,12 @@ template <typename scalar_t, int channels>
 NNL_HOST_VECTOR_CLONES NNL_HOST_FLATTEN void correlate_block(
     const correlation& k, const scalar_t* buffer, const scalar_t* filters, const scalar_t* bias,
     int d0, scalar_t* dest) {
-  const int V = tile_width<scalar_t>::value;
-  for (int r = 0; r < k.out_h; ++r) {
-    for (int c0 = 0; c0 < k.out_w; c0 += V) {
+  const int V = tile_shape<scalar_t, channels>::width;
+  // Down a strip of V columns, row after row: the source rows a tile reads
+  // are mostly the ones the tile above read, still in L1 (a whole row at a
+  // time they were not, with many channels and a tall kernel).
+  for (int c0 = 0; c0 < k.out_w; c0 += V) {
+    for (int r = 0; r < k.out_h; ++r) {
       correlate_tile<scalar_t, channels>(k, buffer, filters, bias, d0, r, c0,
                                          nnl_min(V, k.out_w - c0), dest);
     }
@@ -425,51 +439,73 @@ void backward_data(host_array<scalar_t> gy, host_array<scalar_t> w, host_array<s
   correlate(k, call.images, gy_data, (const scalar_t*)&flipped[0], (const scalar_t*)0, gx_data);
 }
 
-// Output channels a worker's weight elements span (one input channel).
+// Output channels a worker's weight elements span (one input channel), and
+// taps of one kernel row it sums at once: 4 x 3 vectors of sums from 4 vectors
+// of gy and 3 of x per step (one tap at a time loaded 5 vectors for 4 sums and
+// took 114 ms on digits conv2's weight gradient, twice its forward).
 const int kWeightChannels = 4;
+const int kWeightTaps = 3;
 
 // Adds the terms of rows [r0, r1) of one image to the lanes of the weight
-// elements (o0 .. o0 + channels, c, all taps): gy_image is gy[n], plane the
-// zero-extended x[n, c] (rows.extent x cols.extent). Lane l of a tap takes
-// the columns ow = l mod kLanes; the columns past the last full vector go to
-// their lanes one at a time (a vector there would multiply gy's neighbours
-// by x values no output reads, a NaN among them included).
-template <typename scalar_t, int channels>
-NNL_HOST_VECTOR_CLONES NNL_HOST_FLATTEN void weight_lanes_rows(
-    const conv_geometry& g, const scalar_t* gy_image, int o0, const scalar_t* plane,
-    int plane_w, int r0, int r1, scalar_t* lanes) {
+// elements (o0 .. o0 + channels, c, i, j0 .. j0 + taps): gy_image is gy[n],
+// plane the zero-extended x[n, c] (rows.extent x cols.extent). Lane l of an
+// element takes the columns ow = l mod kLanes; the columns past the last full
+// vector go to their lanes one at a time (a vector there would multiply gy's
+// neighbours by x values no output reads, a NaN among them included).
+template <typename scalar_t, int channels, int taps>
+NNL_HOST_FLATTEN void weight_lanes_rows(const conv_geometry& g, const scalar_t* gy_image,
+                                        int o0, const scalar_t* plane, int plane_w, int i,
+                                        int j0, int r0, int r1, scalar_t* lanes) {
   typedef typename lanes8<scalar_t>::type vec_t;
   const long long out_plane = (long long)g.out_h * g.out_w;
-  const int taps = g.kernel_h * g.kernel_w;
+  const long long kernel_taps = (long long)g.kernel_h * g.kernel_w;
+  const long long sw = g.stride_w;
   const int full = g.out_w / kLanes * kLanes;
+  vec_t acc[channels][taps];
+  scalar_t* stored = lanes + ((long long)i * g.kernel_w + j0) * kLanes;
+  for (int d = 0; d < channels; ++d) {
+    std::memcpy(acc[d], stored + d * kernel_taps * kLanes, sizeof(acc[d]));
+  }
+  for (int r = r0; r < r1; ++r) {
+    const scalar_t* xrow = plane +
+                           ((long long)r * g.stride_h + (long long)i * g.dilation_h) * plane_w +
+                           (long long)j0 * g.dilation_w;
+    const scalar_t* gyrow = gy_image + (long long)o0 * out_plane + (long long)r * g.out_w;
+    for (int q = 0; q < full; q += kLanes) {
+      vec_t xv[taps], gv[channels];
+      for (int t = 0; t < taps; ++t) {
+        xv[t] = load_lanes<vec_t>(xrow + q * sw + (long long)t * g.dilation_w, sw);
+      }
+      for (int d = 0; d < channels; ++d) gv[d] = load_lanes<vec_t>(gyrow + d * out_plane + q, 1);
+      for (int d = 0; d < channels; ++d) {
+        for (int t = 0; t < taps; ++t) acc[d][t] = direct_conv_madd(acc[d][t], gv[d], xv[t]);
+      }
+    }
+    for (int q = full; q < g.out_w; ++q) {
+      for (int t = 0; t < taps; ++t) {
+        const scalar_t xq = xrow[q * sw + (long long)t * g.dilation_w];
+        for (int d = 0; d < channels; ++d) {
+          acc[d][t][q - full] =
+              direct_conv_madd(acc[d][t][q - full], gyrow[d * out_plane + q], xq);
+        }
+      }
+    }
+  }
+  for (int d = 0; d < channels; ++d) {
+    std::memcpy(stored + d * kernel_taps * kLanes, acc[d], sizeof(acc[d]));
+  }
+}
+
+template <typename scalar_t, int channels>
+NNL_HOST_VECTOR_CLONES NNL_HOST_FLATTEN void weight_lanes_pass(
+    const conv_geometry& g, const scalar_t* gy_image, int o0, const scalar_t* plane,
+    int plane_w, int r0, int r1, scalar_t* lanes) {
   for (int i = 0; i < g.kernel_h; ++i) {
-    for (int j = 0; j < g.kernel_w; ++j) {
-      vec_t acc[channels];
-      scalar_t* stored = lanes + (long long)(i * g.kernel_w + j) * kLanes;
-      for (int d = 0; d < channels; ++d) {
-        std::memcpy(&acc[d], stored + (long long)d * taps * kLanes, sizeof(vec_t));
-      }
-      for (int r = r0; r < r1; ++r) {
-        const scalar_t* xrow = plane +
-                               ((long long)r * g.stride_h + (long long)i * g.dilation_h) * plane_w +
-                               (long long)j * g.dilation_w;
-        const scalar_t* gyrow = gy_image + (long long)o0 * out_plane + (long long)r * g.out_w;
-        for (int q = 0; q < full; q += kLanes) {
-          const vec_t xv = load_lanes<vec_t>(xrow + (long long)q * g.stride_w, g.stride_w);
-          for (int d = 0; d < channels; ++d) {
-            acc[d] = direct_conv_madd(acc[d], load_lanes<vec_t>(gyrow + d * out_plane + q, 1),
-                                      xv);
-          }
-        }
-        for (int q = full; q < g.out_w; ++q) {
-          const scalar_t xq = xrow[(long long)q * g.stride_w];
-          for (int d = 0; d < channels; ++d) {
-            acc[d][q - full] = direct_conv_madd(acc[d][q - full], gyrow[d * out_plane + q], xq);
-          }
-        }
-      }
-      for (int d = 0; d < channels; ++d) {
-        std::memcpy(stored + (long long)d * taps * kLanes, &acc[d], sizeof(vec_t));
+    for (int j0 = 0; j0 < g.kernel_w; j0 += kWeightTaps) {
+      switch (nnl_min(kWeightTaps, g.kernel_w - j0)) {
+        case 1: weight_lanes_rows<scalar_t, channels, 1>(g, gy_image, o0, plane, plane_w, i, j0, r0, r1, lanes); break;
+        case 2: weight_lanes_rows<scalar_t, channels, 2>(g, gy_image, o0, plane, plane_w, i, j0, r0, r1, lanes); break;
+        default: weight_lanes_rows<scalar_t, channels, 3>(g, gy_image, o0, plane, plane_w, i, j0, r0, r1, lanes); break;
       }
     }
   }
@@ -517,10 +553,10 @@ void backward_weight(host_array<scalar_t> x, host_array<scalar_t> gy, host_array
       for (int r0 = 0; r0 < g.out_h; r0 += pass_rows) {
         const int r1 = nnl_min(g.out_h, r0 + pass_rows);
         switch (channels) {
-          case 1: weight_lanes_rows<scalar_t, 1>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
-          case 2: weight_lanes_rows<scalar_t, 2>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
-          case 3: weight_lanes_rows<scalar_t, 3>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
-          default: weight_lanes_rows<scalar_t, 4>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
+          case 1: weight_lanes_pass<scalar_t, 1>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
+          case 2: weight_lanes_pass<scalar_t, 2>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
+          case 3: weight_lanes_pass<scalar_t, 3>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
+          default: weight_lanes_pass<scalar_t, 4>(g, gyn, o0, &plane[0], cols.extent, r0, r1, &lanes[0]); break;
         }
       }
     }
