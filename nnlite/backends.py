@@ -6,7 +6,9 @@ convolution whose call or layer does not name an algorithm itself:
 * ``"auto"``: per shape, by the rule in
   ``nnlite.functional.conv.choose_algorithm``: Winograd F(2x2, 3x3) for 3x3,
   stride-1, dilation-1 layers with enough channels to pay for the transforms,
-  im2col + GEMM everywhere else;
+  the direct convolution for other stride-1, dilation-1 layers with at most 24
+  output channels (where im2col's GEMMs are skinny), im2col + GEMM everywhere
+  else;
 * ``"im2col"`` (the default for now): im2col + GEMM everywhere (the general
   path, and the oracle the others are tested against). "auto" is measured
   faster, but the README's main-job figures were measured with im2col; it

@@ -224,6 +224,34 @@ def test_result_does_not_depend_on_the_thread_count():
 
 # -------------------------------------------------------- algorithm choice --
 
+# Every conv layer of the bench (bench/cases/conv.py): (C_in, C_out, k) -> what
+# "auto" runs, as measured there (nnlite/functional/conv.py quotes the figures).
+SEED_LAYERS = {
+    "digits conv1": ((1, 8, 10), "direct"), "digits conv2": ((8, 14, 8), "direct"),
+    "digits conv3": ((14, 20, 6), "direct"), "digits conv4": ((20, 24, 4), "direct"),
+    "digits conv5": ((24, 32, 2), "im2col"), "reader c1": ((1, 16, 3), "direct"),
+    "reader c2": ((16, 16, 3), "winograd"), "ocr conv1": ((1, 64, 3), "im2col"),
+    "charnet conv1": ((1, 64, 5), "im2col"), "ocr conv2": ((64, 128, 3), "winograd"),
+    "ocr conv7": ((512, 512, 2), "im2col"), "jaderberg conv2": ((64, 128, 5), "im2col"),
+}
+
+
+@pytest.mark.parametrize("layer", list(SEED_LAYERS))
+def test_auto_rule_on_the_seed_layers(layer):
+    (c, k, size), expected = SEED_LAYERS[layer]
+    x_shape, w_shape = (32, c, 32, 64), (k, c, size, size)
+    g = ConvGeometry.of(x_shape[2:], size, 1, conv_padding("same", (size, size), (1, 1), (1, 1)),
+                        1)
+    assert choose_algorithm(x_shape, w_shape, (1, 1), (1, 1), "auto", geometry=g) == expected
+
+
+def test_auto_leaves_strided_and_dilated_layers_to_im2col():
+    for stride, dilation in (((2, 2), (1, 1)), ((1, 1), (2, 1))):
+        assert choose_algorithm((2, 8, 20, 20), (14, 8, 5, 5), stride, dilation, "auto") == \
+            "im2col"
+    assert choose_algorithm((2, 8, 20, 20), (14, 8, 5, 5), (1, 1), (1, 1), "auto") == "direct"
+
+
 def test_module_setting_and_overrides(monkeypatch):
     from nnlite.functional import conv as conv_module
     calls = []

@@ -536,7 +536,7 @@ void backward_weight(host_array<scalar_t> x, host_array<scalar_t> gy, host_array
   const extension cols = {g.pad_left, 1, g.width,
                           tile_extent(g.out_w, g.stride_w, g.kernel_w, g.dilation_w, 1)};
   // Rows of a pass over the taps: the gy rows it reads stay in cache.
-  const int pass_rows = (int)nnl_max(1LL, 8192LL / (kWeightChannels * (long long)g.out_w + 1));
+  const int pass_rows = (int)nnl_max(1LL, 2048LL / ((long long)g.out_w + 1));
   const long long image_size = (long long)g.channels * call.plane;
   const long long gy_image = call.out_channels * call.out_plane;
   py::gil_scoped_release no_gil;

@@ -226,16 +226,29 @@ WINOGRAD_MIN_CHANNELS = 8
 WINOGRAD_MAX_WIDENING = 2
 WINOGRAD_WIDE_CHANNELS = 64
 
-# "auto" takes the direct convolution where Winograd does not apply (or loses)
-# and ... (measured below; placeholder until measured).
-DIRECT_MAX_IM2COL_ROWS = 0
+# "auto" takes the direct convolution where Winograd does not apply (or is
+# not chosen) for a stride-1, dilation-1 layer with at most
+# DIRECT_MAX_OUT_CHANNELS output channels: there im2col's GEMMs have few rows
+# (M = out_channels) and run slowly, while the direct convolution's register
+# tiles do not care how many channels there are. Measured (bench, forward +
+# backward, float32, 2 busy cores, median ms direct / im2col / torch):
+#   digits conv1  1->8   10x10   173 / 344 / 419      digits conv2  8->14 8x8  221 / 515 / 165
+#   digits conv3 14->20   6x6     86 / 167 /  65      digits conv4 20->24 4x4   19 /  28 /  16
+#   reader c1     1->16   3x3    2.5 /  40 /  11      reader c2   16->16 3x3   14 /  16 / 7.5
+#                                                     (Winograd 12: it keeps that layer)
+# and where it loses:
+#   digits conv5 24->32 2x2      3.4 / 2.3 / 4.9      ocr conv1    1->64 3x3   28 /  27 / 31
+#   charnet conv1 1->64 5x5       52 /  38 /  49      64-512 channels (ocr conv2-7, jaderberg
+#                                                     conv2-5): 1.5-4.8x slower than im2col.
+# Strided and dilated layers were not measured, so "auto" leaves them to im2col.
+DIRECT_MAX_OUT_CHANNELS = 24
 
 
-def direct_wins(weight_shape, stride):
+def direct_wins(weight_shape, stride, dilation):
     """Whether the direct convolution was measured faster than im2col (fwd+bwd,
-    CPU) for a layer of these weights and stride."""
-    channels_out, channels_in, kh, kw = weight_shape
-    return channels_in * kh * kw <= DIRECT_MAX_IM2COL_ROWS
+    CPU) for a layer of these weights, stride and dilation (the rule above)."""
+    return tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and \
+        weight_shape[0] <= DIRECT_MAX_OUT_CHANNELS
 
 
 def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, geometry=None):
@@ -274,7 +287,7 @@ def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, ge
             channels_in >= WINOGRAD_MIN_CHANNELS
             and channels_out <= WINOGRAD_MAX_WIDENING * channels_in)):
         return "winograd"
-    if direct_refused is None and direct_wins(weight_shape, stride):
+    if direct_refused is None and direct_wins(weight_shape, stride, dilation):
         return "direct"
     return "im2col"
 
