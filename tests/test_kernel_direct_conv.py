@@ -401,3 +401,23 @@ def test_huge_padding_indexes_in_64_bits():
     gw = np.full((2, 1, 2, 2), np.nan, np.float32)
     _C.direct_conv_backward_weight_f32(x, np.ones_like(y), gw, 1, 1, 2, *geometry)
     np.testing.assert_array_equal(gw, 0)
+
+
+@pytest.mark.parametrize("channels, refused", [(200, False), (300, True)])
+def test_python_and_host_bounds_agree(channels, refused):
+    """nnlite.kernels.direct_conv.unsupported and the host entry points refuse
+    the same layers (503 x 567 positions per plane: 200 channels fit the image
+    bound, 300 do not); checked on an empty batch, so nothing is allocated."""
+    from nnlite import _C
+    g = ConvGeometry.of((500, 500), (3, 3), 1, 1, 1)
+    assert (dk.unsupported(g, channels, 4) is not None) == refused
+    x = np.zeros((0, channels, 500, 500), np.float32)
+    w = np.zeros((4, channels, 3, 3), np.float32)
+    args = (x, w, np.zeros(4, np.float32), np.zeros((0, 4, 500, 500), np.float32), 0,
+            channels, 4) + g.entry_args()
+    if refused:
+        with pytest.raises(ValueError, match=r"direct_conv_forward: the zero-extended planes "
+                                             r"of an image"):
+            _C.direct_conv_forward_f32(*args)
+    else:
+        _C.direct_conv_forward_f32(*args)

@@ -40,7 +40,7 @@ namespace {
 // Bounds of the host loops' zero-extended copies (elements): one plane, and
 // the planes of one image; nnlite/kernels/direct_conv.py keeps the same numbers.
 const long long kMaxExtendedPlane = 1LL << 24;
-const long long kMaxExtendedImage = 1LL << 28;
+const long long kMaxExtendedImage = 1LL << 26;
 
 struct direct_call {
   conv_geometry g;

@@ -20,7 +20,7 @@ FILTERS = ("K", "C", "kh", "kw")
 # The host loops' bounds on their zero-extended copies (csrc/host/direct_conv.cpp):
 # elements of one plane, and of the planes of one image.
 MAX_EXTENDED_PLANE = 1 << 24
-MAX_EXTENDED_IMAGE = 1 << 28
+MAX_EXTENDED_IMAGE = 1 << 26
 # Threads that share one weight-gradient element on the GPU; blocks walk the
 # elements with a grid-stride loop past MAX_WEIGHT_BLOCKS.
 WEIGHT_THREADS = 256
