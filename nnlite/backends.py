@@ -5,11 +5,15 @@ convolution whose call or layer does not name an algorithm itself:
 
 * ``"auto"`` (the default): per shape, by the rule in
   ``nnlite.functional.conv.choose_algorithm``: Winograd for 3x3, stride-1,
-  dilation-1 layers with enough channels to pay for the transforms, im2col +
-  GEMM everywhere else (the compact CRNN's training step: 0.68x im2col's
-  process time at one thread, README "Convolution and pooling");
+  dilation-1 layers with enough channels to pay for the transforms, the
+  direct convolution for other stride-1, dilation-1 layers with at most 24
+  output channels (where im2col's GEMMs are skinny), im2col + GEMM
+  everywhere else (README "Convolution and pooling");
 * ``"im2col"``: im2col + GEMM everywhere (the general path, and the oracle
   the others are tested against);
+* ``"direct"``: the direct (implicit-GEMM) convolution, no column matrix,
+  wherever its host loops' bound on zero-extended planes allows (every layer
+  but those with a huge dilation or stride), im2col for the others;
 * ``"winograd"``: Winograd wherever it applies (3x3, stride 1, dilation 1),
   im2col for the other layers, so a whole network runs with it.
 
@@ -29,7 +33,7 @@ The environment variables ``NNLITE_CONV_ALGORITHM`` and
 """
 import os
 
-CONV_ALGORITHMS = ("auto", "im2col", "winograd")
+CONV_ALGORITHMS = ("auto", "im2col", "direct", "winograd")
 WINOGRAD_TILES = (None, 2, 4)
 
 conv_algorithm = os.environ.get("NNLITE_CONV_ALGORITHM", "auto")

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from nnlite.kernels import conv, ctc, dequant, launch, pool, rnn, softmax, winograd
+from nnlite.kernels import conv, ctc, dequant, direct_conv, launch, pool, rnn, softmax, winograd
 from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
 
 HOSTILE_INTS = [-2**63, -2**31 - 1, -2**31, -1, 0, 1, 2, 3, 5, 2**31 - 1, 2**31, 2**32 + 1,
@@ -33,13 +33,17 @@ def record_real_calls():
             pass  # the recorded arguments are what matters; results are unused
 
     launch.launch = recording
-    for module in (conv, ctc, dequant, pool, rnn, softmax, winograd):
+    for module in (conv, ctc, dequant, direct_conv, pool, rnn, softmax, winograd):
         module.launch = recording
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
         x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
         g = ConvGeometry.of((5, 6), (3, 2), (2, 1), (1, 0, 1, 1), (1, 2))
         conv.col2im(conv.im2col(x, g), x.shape, g)
+        w = rng.standard_normal((4, 3, 3, 2)).astype(dtype)
+        y = direct_conv.forward(x, w, np.zeros(4, dtype), g)
+        direct_conv.backward_data(y, w, g, x.shape)
+        direct_conv.backward_weight(x, y, g)
         p = PoolGeometry.of((5, 6), 2, ceil_mode=True)
         y, argmax = pool.maxpool_forward(x, p)
         pool.maxpool_backward(y, argmax, p)

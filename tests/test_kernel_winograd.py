@@ -303,7 +303,8 @@ def test_auto_rule_on_the_seed_crnn(layer):
     ((16, 8, 3, 3), (1, 1), (1, 1), "winograd"),
     ((64, 8, 3, 3), (1, 1), (1, 1), "im2col"),     # widens 8x from few channels
     ((32, 8, 3, 3), (1, 1), (1, 1), "winograd"),
-    ((16, 4, 3, 3), (1, 1), (1, 1), "im2col"),
+    ((16, 4, 3, 3), (1, 1), (1, 1), "direct"),    # few channels: not Winograd; 16 out
+    ((32, 4, 3, 3), (1, 1), (1, 1), "im2col"),    # ... 32 out: not direct either
     ((16, 6, 3, 3), (1, 1), (1, 1), "winograd"),
     ((512, 32, 3, 3), (1, 1), (1, 1), "winograd"),  # wide enough input
     ((64, 3, 3, 3), (1, 1), (1, 1), "im2col"),
@@ -369,11 +370,11 @@ def conv(w_shape=(3, 2, 3, 3), **kw):
     (lambda: conv(dilation=2, algorithm="winograd"), r"dilation \(2, 2\)"),
     (lambda: conv(algorithm="fft"),
      r"conv2d: algorithm = 'fft' is not a convolution algorithm; expected one of 'auto', "
-     r"'im2col', 'winograd'"),
+     r"'im2col', 'direct', 'winograd'"),
     (lambda: nl.nn.Conv2d(2, 3, 5, algorithm="winograd"),
      r"Conv2d\(2, 3, kernel_size=\(5, 5\), stride=\(1, 1\), dilation=\(1, 1\)\): "
      r"algorithm='winograd' computes 3x3"),
-    (lambda: nl.nn.Conv2d(2, 3, 3, algorithm="direct"), r"Conv2d: algorithm = 'direct'"),
+    (lambda: nl.nn.Conv2d(2, 3, 3, algorithm="fft"), r"Conv2d: algorithm = 'fft'"),
 ])
 def test_unsupported_algorithm_is_refused_with_the_layer_shape(call, pattern):
     with pytest.raises(ValueError, match=pattern):

@@ -1,7 +1,7 @@
 """conv2d, forward and forward+backward (grads of x, w, b), float32, by each
 algorithm side by side: "nnlite" is what F.conv2d picks by itself
-(nnlite.backends.conv_algorithm = "auto"), "nnlite:im2col" and
-"nnlite:winograd" force one (Winograd only on 3x3 layers).
+(nnlite.backends.conv_algorithm = "auto"), "nnlite:im2col", "nnlite:direct"
+and "nnlite:winograd" force one (Winograd only on 3x3 layers).
 
 Shapes: CharNet conv1 and every layer of the seed CRNN text recogniser at
 N=32 and a 1x32x128 input, conv1..conv6 (3x3 same) and conv7 (2x2 valid)
@@ -116,8 +116,8 @@ def _cases(device, xp, label, n, c, h, w, o, k, padding, max_repeat=None):
             return leaves[0].grad
         return run
 
-    algorithms = ["im2col"] + (["winograd"] if conv_winograd.supports((k, k), (1, 1), (1, 1))
-                               else [])
+    algorithms = ["im2col", "direct"] + (
+        ["winograd"] if conv_winograd.supports((k, k), (1, 1), (1, 1)) else [])
     fwd = [Impl("nnlite", forward(None), sync)] + [
         Impl(f"nnlite:{a}", forward(a), sync) for a in algorithms]
     both = [Impl("nnlite", forward_backward(None), sync)] + [

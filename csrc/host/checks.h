@@ -15,6 +15,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <exception>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -97,13 +98,25 @@ inline void require_disjoint(const char* op, const char* name, const pybind11::a
 
 // body(plane) for plane in [0, planes): OpenMP over the planes when the work is
 // large enough to pay for waking a team, serially otherwise. The GIL is
-// released by the caller around it.
+// released by the caller around it. An exception thrown by a body (a worker's
+// std::vector that cannot be allocated) must not leave an OpenMP region,
+// which would terminate the process: the first one is kept and rethrown after
+// the region (pybind11 turns std::bad_alloc into MemoryError).
 template <typename Body>
 inline void for_each_plane(long long planes, long long work, const Body& body) {
   const long long kMinParallelElements = 1 << 15;
   if (work >= kMinParallelElements) {
+    std::exception_ptr failure;
 #pragma omp parallel for schedule(static)
-    for (long long plane = 0; plane < planes; ++plane) body(plane);
+    for (long long plane = 0; plane < planes; ++plane) {
+      try {
+        body(plane);
+      } catch (...) {
+#pragma omp critical(nnl_for_each_plane_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
   } else {
     for (long long plane = 0; plane < planes; ++plane) body(plane);
   }

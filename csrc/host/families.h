@@ -12,5 +12,6 @@ void register_conv(pybind11::module_& m);
 void register_pool(pybind11::module_& m);
 void register_winograd(pybind11::module_& m);
 void register_dequant(pybind11::module_& m);
+void register_direct_conv(pybind11::module_& m);
 
 #endif  // NNLITE_HOST_FAMILIES_H

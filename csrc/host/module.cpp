@@ -42,4 +42,5 @@ PYBIND11_MODULE(_C, m) {
   register_pool(m);
   register_winograd(m);
   register_dequant(m);
+  register_direct_conv(m);
 }

@@ -1,6 +1,7 @@
 """F.conv2d: the algorithm chosen per shape (choose_algorithm, nnlite.backends),
 and the general one, im2col + GEMM (BLAS on CPU, cuBLAS on GPU), as Caffe does;
-Winograd F(2x2, 3x3) for 3x3 stride-1 layers is in conv_winograd.py.
+Winograd F(2x2, 3x3) for 3x3 stride-1 layers is in conv_winograd.py, the
+direct (implicit-GEMM) convolution in conv_direct.py.
 
 The batch is processed in chunks whose column buffer (C*kh*kw x out_h*out_w
 per image) fits the convolution workspace, 64 MiB unless changed with
@@ -17,7 +18,7 @@ import numpy as np
 
 from nnlite import backends
 from nnlite.device import xp_of
-from nnlite.functional import conv_winograd
+from nnlite.functional import conv_direct, conv_winograd
 from nnlite.functional.gemm import gemm
 from nnlite.kernels import conv as conv_kernels
 from nnlite.kernels.shapes import ConvGeometry, int_pair, same_padding
@@ -219,12 +220,40 @@ WINOGRAD_MIN_CHANNELS = 6
 WINOGRAD_MAX_WIDENING = 4
 WINOGRAD_WIDE_CHANNELS = 32
 
+# "auto" takes the direct convolution where Winograd does not apply (or is
+# not chosen) for a stride-1, dilation-1 layer with at most
+# DIRECT_MAX_OUT_CHANNELS output channels: there im2col's GEMMs have few rows
+# (M = out_channels) and run slowly, while the direct convolution's register
+# tiles do not care how many channels there are. Measured (bench, forward +
+# backward, float32, 2 busy cores, median ms direct / im2col / torch):
+#   digits conv1  1->8   10x10   173 / 344 / 419      digits conv2  8->14 8x8  221 / 515 / 165
+#   digits conv3 14->20   6x6     86 / 167 /  65      digits conv4 20->24 4x4   19 /  28 /  16
+#   reader c1     1->16   3x3    2.5 /  40 /  11      reader c2   16->16 3x3   14 /  16 / 7.5
+#                                                     (Winograd 12: it keeps that layer)
+# and where it loses:
+#   digits conv5 24->32 2x2      3.4 / 2.3 / 4.9      ocr conv1    1->64 3x3   28 /  27 / 31
+#   charnet conv1 1->64 5x5       52 /  38 /  49      64-512 channels (ocr conv2-7, jaderberg
+#                                                     conv2-5): 1.5-4.8x slower than im2col.
+# Strided and dilated layers were not measured, so "auto" leaves them to im2col.
+DIRECT_MAX_OUT_CHANNELS = 24
 
-def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
+
+def direct_wins(weight_shape, stride, dilation):
+    """Whether the direct convolution was measured faster than im2col (fwd+bwd,
+    CPU) for a layer of these weights, stride and dilation (the rule above)."""
+    return tuple(stride) == (1, 1) and tuple(dilation) == (1, 1) and \
+        weight_shape[0] <= DIRECT_MAX_OUT_CHANNELS
+
+
+def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, geometry=None):
     """The algorithm F.conv2d runs for these shapes: `algorithm` when the call
-    names one ("winograd" then raises ValueError where it does not apply), else
-    nnlite.backends.conv_algorithm, "auto" choosing per shape."""
+    names one ("winograd" or "direct" then raises ValueError where it does not
+    apply), else nnlite.backends.conv_algorithm, "auto" choosing per shape.
+    `geometry` (the layer's ConvGeometry) lets the direct convolution's bound
+    be checked; without it that bound is left to the kernels."""
     fits = conv_winograd.supports(weight_shape[2:], stride, dilation)
+    direct_refused = None if geometry is None else conv_direct.unsupported(
+        geometry, weight_shape[1], weight_shape[0])
     if algorithm is not None:
         backends.check_conv_algorithm(algorithm, "conv2d: algorithm")
         if algorithm == "winograd" and not fits:
@@ -233,18 +262,27 @@ def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None):
                 f"dilation 1; this layer has x shape {tuple(x_shape)}, weight shape "
                 f"{tuple(weight_shape)} (kernel {tuple(weight_shape[2:])}), stride {stride}, "
                 f"dilation {dilation}; use algorithm='im2col' or 'auto'")
+        if algorithm == "direct" and direct_refused is not None:
+            raise ValueError(
+                f"conv2d: algorithm='direct' cannot compute this layer (x shape "
+                f"{tuple(x_shape)}, weight shape {tuple(weight_shape)}, stride {stride}, "
+                f"dilation {dilation}): {direct_refused}; use algorithm='im2col' or 'auto'")
     else:
         algorithm = backends.check_conv_algorithm(backends.conv_algorithm,
                                                   "nnlite.backends.conv_algorithm")
-    if not fits or algorithm == "im2col":
+    if algorithm == "im2col":
         return "im2col"
+    if algorithm == "direct":
+        return "direct" if direct_refused is None else "im2col"
     if algorithm == "winograd":
-        return "winograd"
+        return "winograd" if fits else "im2col"
     channels_in, channels_out = weight_shape[1], weight_shape[0]
-    if channels_in >= WINOGRAD_WIDE_CHANNELS or (
+    if fits and (channels_in >= WINOGRAD_WIDE_CHANNELS or (
             channels_in >= WINOGRAD_MIN_CHANNELS
-            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in):
+            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in)):
         return "winograd"
+    if direct_refused is None and direct_wins(weight_shape, stride, dilation):
+        return "direct"
     return "im2col"
 
 
@@ -256,7 +294,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     "same" (stride 1 only; an even kernel pads one more at the bottom/right,
     as TensorFlow and PyTorch).
     algorithm: None (nnlite.backends.conv_algorithm decides, "auto" by
-    default), "auto", "im2col" or "winograd" (3x3, stride 1, dilation 1 only).
+    default), "auto", "im2col", "direct" (no column matrix) or "winograd"
+    (3x3, stride 1, dilation 1 only).
     Every algorithm gives the same result up to float rounding.
     """
     stride = int_pair("conv2d", "stride", stride)
@@ -269,10 +308,13 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, algorithm=None
     _check_inputs(x, weight, bias)
     # The output size, checked once for every algorithm (a kernel larger than
     # the padded input raises here).
-    geometry = ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
+    g = ConvGeometry.of(x.shape[2:], kernel_size, stride, padding, dilation)
     args = (x, weight) if bias is None else (x, weight, bias)
-    if choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm) == "winograd":
-        tile = conv_winograd.choose_tile((geometry.out_h, geometry.out_w))
+    chosen = choose_algorithm(x.shape, weight.shape, stride, dilation, algorithm, geometry=g)
+    if chosen == "winograd":
+        tile = conv_winograd.choose_tile((g.out_h, g.out_w))
         return conv_winograd.WinogradConv2d.apply(*args, padding=padding,
                                                   workspace=get_conv_workspace(), tile=tile)
+    if chosen == "direct":
+        return conv_direct.DirectConv2d.apply(*args, geometry=g)
     return Conv2d.apply(*args, stride=stride, padding=padding, dilation=dilation)

@@ -28,8 +28,11 @@ class Conv2d(Module):
     bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
 
     ``algorithm``: None (``nnlite.backends.conv_algorithm`` decides at each
-    call, "auto" by default), or "auto", "im2col", "winograd" for this layer
-    alone; "winograd" needs a 3x3 kernel, stride 1 and dilation 1 (checked here).
+    call, "auto" by default), or "auto", "im2col", "direct", "winograd" for
+    this layer alone; "winograd" needs a 3x3 kernel, stride 1 and dilation 1
+    (checked here); "direct" runs any layer but one whose dilation or stride
+    is so large that its host loops' zero-extended planes pass their bound
+    (checked at the call, where the input size is known).
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
