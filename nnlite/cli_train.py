@@ -398,7 +398,8 @@ def _report_run(trainer, history, name):
         row = history["train"][-1]
         print(f"step {row['step']}: training loss {row['loss']:.4g}")
     if history["eval"]:
-        print(evaluation_line(history["eval"][-1]))
+        if not trainer.progress:  # else the Trainer printed it as it evaluated
+            print(evaluation_line(history["eval"][-1]))
         print(f"best {name} {trainer.best[name]:.4g} at step {trainer.best['step']}: "
               f"{trainer.best_path}")
     print(f"last checkpoint: {trainer.last_path}; curves: {trainer.curves_path}; "

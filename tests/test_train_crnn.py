@@ -134,6 +134,8 @@ def test_cli_train_then_predict(tmp_path, monkeypatch, capsys):
                      "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "best word_accuracy" in printed.out
+    # each evaluation's line once, as it happens (not again in the closing lines)
+    assert [printed.out.count(f"validation at step {n}:") for n in (2, 4)] == [1, 1]
     assert "validation examples (truth -> prediction)" in printed.err + printed.out
     assert sorted(os.listdir(out)) == ["best.h5", "curves.png", "last.h5", "metrics.json"]
     report = json.loads((out / "metrics.json").read_text())
