@@ -238,7 +238,7 @@ def _check_checkpoint(path):
         raise CommandError(f"checkpoint {path!r} is a directory, not a checkpoint file")
 
 
-def _load_checkpoint(path, model, device):
+def _load_checkpoint(path, model, device, name):
     """Load `path` into `model`, after giving the model the compressed
     structure the checkpoint was saved with (`nnlite compress`), if any."""
     from nnlite import compression, io
@@ -254,7 +254,7 @@ def _load_checkpoint(path, model, device):
     except FileNotFoundError:
         raise CommandError(f"checkpoint {path!r} does not exist") from None
     except io.CheckpointError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(f"{exc}{_owner_hint(path, name)}") from None
     except OSError as exc:  # unreadable: permissions, a device, an I/O error
         raise CommandError(f"cannot read checkpoint {path!r}: {_reason(exc)}") from None
 
@@ -292,7 +292,36 @@ def _build_for(builder, module, args):
     try:
         return compression.build_for_checkpoint(args.model, args.checkpoint)
     except (OSError, KeyError, ValueError) as exc:
-        raise CommandError(f"cannot read model shapes from {args.checkpoint!r}: {exc}") from None
+        raise CommandError(f"cannot read model shapes from {args.checkpoint!r}: {exc}"
+                           f"{_owner_hint(args.checkpoint, args.model)}") from None
+
+
+def _owner_hint(path, asked):
+    """'; it holds a crnn checkpoint ...' when the parameter names saved in
+    `path` are exactly those of another registered model than `asked`, else
+    ''. Each candidate is built on the meta device (nothing allocated)."""
+    import nnlite as nl
+    from nnlite import models
+    try:
+        import h5py
+        with h5py.File(path, "r") as f:
+            saved = set(f["model"].keys()) if "model" in f else set()
+    except (OSError, KeyError):
+        return ""
+    owners = []
+    for name in models.available():
+        builder, _ = models.get(name)
+        try:
+            with nl.nn.meta():
+                keys = set(builder().state_dict())
+        except Exception:  # noqa: BLE001 - a builder that cannot run on meta is no candidate
+            continue
+        if keys == saved and name != asked:
+            owners.append(name)
+    if not owners:
+        return ""
+    return (f"; it holds the parameters of {' or '.join(owners)}, not of {asked}: give "
+            f"{owners[0]} as the model")
 
 
 def _load_images(module, paths):
@@ -422,7 +451,7 @@ def run_eval(args):
     # model trained on one data set is evaluated on another
     model = _build_for(builder, module, args) \
         if callable(getattr(module, "build_for_checkpoint", None)) else recipe.model
-    meta = _load_checkpoint(args.checkpoint, model, args.device)
+    meta = _load_checkpoint(args.checkpoint, model, args.device, args.model)
     model.eval()
     with nl.no_grad():
         metrics = recipe.task.evaluate(model, recipe.val_loader)
@@ -459,7 +488,7 @@ def run_predict(args):
     args.checkpoint, args.images = _checkpoint_and_images(args.model, module, args.inputs)
     _check_checkpoint(args.checkpoint)
     model = _build_for(builder, module, args)
-    _load_checkpoint(args.checkpoint, model, args.device)
+    _load_checkpoint(args.checkpoint, model, args.device, args.model)
     images = _load_images(module, args.images)
     model.eval()
     texts = []
@@ -481,7 +510,7 @@ def run_visualize(args):
                                "attention masks")
     _check_checkpoint(args.checkpoint)
     model = builder()
-    _load_checkpoint(args.checkpoint, model, args.device)
+    _load_checkpoint(args.checkpoint, model, args.device, args.model)
     images = _load_images(module, args.images)
     _writable_directory(args.out, "--out")
     model.eval()

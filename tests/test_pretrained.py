@@ -33,3 +33,16 @@ def test_the_packaged_weights_read_unseen_fonts():
         read = crnn_train.predict_texts(model, images)
     right = sum(r == text for r, (_, text) in zip(read, items))
     assert right >= READ_OF_FIRST_200 - SLACK, right
+
+
+def test_a_checkpoint_given_to_the_wrong_model_says_whose_it_is(tmp_path, capsys):
+    from PIL import Image
+    from nnlite import cli
+    image = tmp_path / "word.png"
+    Image.new("L", (100, 32), 255).save(image)
+    weights = str(crnn.pretrained_weights())
+    for model in ("charnet", "attention_reader"):  # by shapes / by keys: two code paths
+        assert cli.main(["predict", model, weights, str(image)]) == 2
+        err = capsys.readouterr().err
+        assert f"it holds the parameters of crnn, not of {model}: give crnn as the model" \
+            in err, err
