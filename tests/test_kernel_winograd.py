@@ -325,7 +325,7 @@ def test_module_setting_and_overrides(monkeypatch):
     real = conv_module.conv_winograd.WinogradConv2d.apply
     monkeypatch.setattr(conv_module.conv_winograd.WinogradConv2d, "apply",
                         lambda *a, **k: calls.append("winograd") or real(*a, **k))
-    x = nl.tensor(np.ones((1, 16, 4, 4), np.float32))
+    x = nl.tensor(np.ones((2, 16, 16, 16), np.float32))  # 32 tiles of 4x4: enough
     w = nl.tensor(np.ones((16, 16, 3, 3), np.float32))
     F.conv2d(x, w, padding=1)
     assert calls == ["winograd"]
@@ -500,3 +500,17 @@ def test_huge_padding_indexes_in_64_bits():
     for tile in wk.TILES:
         v = wk.input_transform(x, 2**31 - 1, 2**31 - 1, (1, 1), tile)
         np.testing.assert_array_equal(v, 0)
+
+
+def test_auto_leaves_a_batch_of_few_tiles_to_im2col():
+    # The filter transform costs the same for one image as for many: reading
+    # one word (seed CRNN conv6, 4x32 output: 8 tiles of 4x4) stays on im2col.
+    from nnlite.functional.conv import WINOGRAD_MIN_TILES
+    from nnlite.kernels.shapes import ConvGeometry
+    g = ConvGeometry.of((4, 32), (3, 3), padding=(1, 1, 1, 1))
+    weight = (512, 512, 3, 3)
+    assert choose_algorithm((1, 512, 4, 32), weight, (1, 1), (1, 1), "auto", g) == "im2col"
+    assert choose_algorithm((4, 512, 4, 32), weight, (1, 1), (1, 1), "auto", g) == "winograd"
+    assert WINOGRAD_MIN_TILES == 32
+    # a named algorithm is still obeyed
+    assert choose_algorithm((1, 512, 4, 32), weight, (1, 1), (1, 1), "winograd", g) == "winograd"

@@ -245,12 +245,35 @@ def direct_wins(weight_shape, stride, dilation):
         weight_shape[0] <= DIRECT_MAX_OUT_CHANNELS
 
 
+# ... and only when the batch has at least WINOGRAD_MIN_TILES output tiles:
+# the filter transform costs the same for one image as for 32 and saves
+# multiplies per tile, so reading one word lost. Measured (forward, one
+# thread, process time, winograd / im2col, seed CRNN layers): N=1, 8 tiles of
+# 4x4 (conv4, conv6 at 4x32): 1.23x, 2.25x; N=2, 16 tiles: 1.00x, 1.27x;
+# N=4, 32 tiles: 0.69x, 0.81x; at 16-64 tiles single runs varied by 3x (a
+# millisecond each), so the bound is rounded to the first clear win. The
+# seed CRNN read one word in 65 ms under the rule without it, 38 ms with
+# im2col everywhere (PyTorch: 23 ms).
+WINOGRAD_MIN_TILES = 32
+
+
+def _enough_tiles(images, geometry):
+    """Whether a batch of `images` with this geometry's output has at least
+    WINOGRAD_MIN_TILES Winograd output tiles (True when the geometry is unknown)."""
+    if geometry is None:
+        return True
+    out_hw = (geometry.out_h, geometry.out_w)
+    tile = conv_winograd.choose_tile(out_hw)
+    return images * (-(-out_hw[0] // tile)) * (-(-out_hw[1] // tile)) >= WINOGRAD_MIN_TILES
+
+
 def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, geometry=None):
     """The algorithm F.conv2d runs for these shapes: `algorithm` when the call
     names one ("winograd" or "direct" then raises ValueError where it does not
     apply), else nnlite.backends.conv_algorithm, "auto" choosing per shape.
     `geometry` (the layer's ConvGeometry) lets the direct convolution's bound
-    be checked; without it that bound is left to the kernels."""
+    and Winograd's tile count be checked; without it the bound is left to
+    the kernels and the tiles are not counted."""
     fits = conv_winograd.supports(weight_shape[2:], stride, dilation)
     direct_refused = None if geometry is None else conv_direct.unsupported(
         geometry, weight_shape[1], weight_shape[0])
@@ -279,7 +302,8 @@ def choose_algorithm(x_shape, weight_shape, stride, dilation, algorithm=None, ge
     channels_in, channels_out = weight_shape[1], weight_shape[0]
     if fits and (channels_in >= WINOGRAD_WIDE_CHANNELS or (
             channels_in >= WINOGRAD_MIN_CHANNELS
-            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in)):
+            and channels_out <= WINOGRAD_MAX_WIDENING * channels_in)) \
+            and _enough_tiles(x_shape[0], geometry):
         return "winograd"
     if direct_refused is None and direct_wins(weight_shape, stride, dilation):
         return "direct"
