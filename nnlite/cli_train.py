@@ -58,6 +58,11 @@ def add_train_command(subparsers):
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh in a DIR that holds an earlier run, deleting its "
                              "checkpoints, metrics.json and curves.png")
+    parser.add_argument("--init", default=None, metavar="CHECKPOINT",
+                        help="start from the weights of CHECKPOINT ('pretrained': the "
+                             "model's packaged weights) with a fresh optimiser, schedule and "
+                             "data stream, e.g. to fine-tune; the recipe must build a model "
+                             "of the checkpoint's shapes (--option size=... / model_options)")
     parser.add_argument("--sync-bn", action="store_true",
                         help="under mpiexec: BatchNorm statistics over the global batch of "
                              "all ranks (default: each rank's own, as PyTorch)")
@@ -230,6 +235,29 @@ def _checkpoint_and_images(name, module, inputs):
     return first, list(inputs[1:])
 
 
+def _initialise(model, module, args):
+    """`--init CHECKPOINT`: load the checkpoint's model weights (not its
+    optimiser or run state) into the recipe's freshly built model."""
+    if getattr(args, "init", None) is None:
+        return
+    from nnlite import io
+    path = args.init
+    if path == "pretrained":
+        packaged = getattr(module, "pretrained_weights", None)
+        path = packaged() if callable(packaged) else None
+        if path is None:
+            raise CommandError(f"--init pretrained: {args.model} ships no pretrained weights")
+    _check_checkpoint(path)
+    try:
+        io.load(path, model)
+    except io.CheckpointError as exc:
+        raise CommandError(f"--init: {exc}{_owner_hint(path, args.model)}; the recipe's model "
+                           f"must have the checkpoint's shapes (--option size=... or "
+                           f"--option model_options=...)") from None
+    except OSError as exc:
+        raise CommandError(f"--init: cannot read checkpoint {path!r}: {_reason(exc)}") from None
+
+
 def _check_checkpoint(path):
     """A message, before any model is built, for a checkpoint that is not a file."""
     if not os.path.exists(path):
@@ -372,6 +400,9 @@ def _training_module_and_out_dir(args):
     for option, value in (("--steps", args.steps), ("--batch", args.batch),
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
+    if getattr(args, "init", None) is not None and args.resume:
+        raise CommandError("--init starts a run from a checkpoint's weights and --resume "
+                           "continues a run: give one of them")
     _check_trainable_data(module, args)
     return module, args.out or os.path.join("runs", args.model)
 
@@ -401,6 +432,7 @@ def run_train(args):
     _check_run_directory(out_dir, args)  # before the recipe, which may take a while to build
     _writable_directory(out_dir, "--out")
     recipe = _recipe(module, args)
+    _initialise(recipe.model, module, args)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,

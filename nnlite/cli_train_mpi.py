@@ -17,8 +17,8 @@ import os
 import sys
 import traceback
 
-from nnlite.cli_train import (CommandError, _check_run_directory, _recipe, _report_run,
-                              _training_module_and_out_dir, _writable_directory)
+from nnlite.cli_train import (CommandError, _check_run_directory, _initialise, _recipe,
+                              _report_run, _training_module_and_out_dir, _writable_directory)
 
 
 def _agree_on_run_directory(args, group, out_dir):
@@ -66,6 +66,7 @@ def run_train_distributed(args, group):
             contextlib.redirect_stderr(io.StringIO())
         with quiet:  # one progress bar for the validation set, rank 0's
             recipe = _recipe(module, args)
+        _initialise(recipe.model, module, args)  # every rank alike (then broadcast anyway)
         try:
             train_loader = distributed.shard_loader(recipe.train_loader, group)
         except ValueError as exc:

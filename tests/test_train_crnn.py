@@ -209,3 +209,37 @@ def test_predict_without_a_checkpoint_uses_the_packaged_weights(tmp_path, monkey
     packaged = capsys.readouterr().out
     assert cli.main(["predict", "crnn", str(weights), str(word), str(word)]) == 0
     assert capsys.readouterr().out == packaged and packaged.count(f"{word}\t") == 2
+
+
+def test_init_starts_a_run_from_a_checkpoints_weights(tmp_path, monkeypatch, capsys):
+    full_recipe = crnn_train.training_recipe
+    monkeypatch.setattr(crnn_train, "training_recipe",
+                        lambda data="synth", batch=None, seed=0, device="cpu":
+                        full_recipe(data="synth", batch=batch or 4, seed=seed,
+                                    model_options=TINY, val_size=4, show=0))
+    first = tmp_path / "first"
+    assert cli.main(["train", "crnn", "--steps", "2", "--eval-every", "2",
+                     "--out", str(first)]) == 0
+    saved = crnn_train.build_sized(size="compact", **TINY)
+    nl.io.load(first / "last.h5", saved)
+    seen = {}
+
+    def fit(self, resume=False, overwrite=False):
+        seen["weights"] = {k: v.numpy().copy() for k, v in self.model.state_dict().items()}
+        seen["step"] = self.step
+        return {"train": [], "eval": []}
+    monkeypatch.setattr(Trainer, "fit", fit)
+    assert cli.main(["train", "crnn", "--init", str(first / "last.h5"), "--steps", "2",
+                     "--out", str(tmp_path / "second")]) == 0
+    assert seen["step"] == 0  # a fresh run: step, optimiser and data start over
+    for name, value in saved.state_dict().items():
+        np.testing.assert_array_equal(seen["weights"][name], value.numpy(), err_msg=name)
+    capsys.readouterr()
+    assert cli.main(["train", "crnn", "--init", str(first / "last.h5"), "--resume",
+                     "--out", str(first)]) == 2
+    assert "--init starts a run from a checkpoint's weights and --resume continues a run" \
+        in capsys.readouterr().err
+    # the packaged weights are a half-width CRNN: the tiny recipe's model cannot take them
+    assert cli.main(["train", "crnn", "--init", "pretrained", "--out",
+                     str(tmp_path / "third")]) == 2
+    assert "the recipe's model must have the checkpoint's shapes" in capsys.readouterr().err
