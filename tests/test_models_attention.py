@@ -123,6 +123,6 @@ def test_bad_input_and_config(model):
         A.masked_cross_entropy(nl.rand(2, 5, 27), np.zeros((2, 4), dtype=np.int64))
     config = A.default_config()
     assert (config["lr"], config["batch_size"], config["iterations"]) == (1e-3, 32, 10_000)
-    assert config["lr_schedule"]["factor"] == 0.1 and config["lr_schedule"]["patience"] == 3
+    assert config["lr_schedule"]["factor"] == 0.1 and config["lr_schedule"]["fails"] == 3
     assert A.INPUT_SHAPES["attention_reader"] == (1, 40, 40)
     assert A.MODELS["attention_reader"] is A.attention_reader

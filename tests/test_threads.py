@@ -12,7 +12,13 @@ from nnlite.kernels.launch import host_library
 
 
 def blas_threads():
-    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+    """The thread counts of NumPy's BLAS, the one nnlite's GEMMs run on. Other
+    BLAS libraries may load later (numba imports SciPy, which brings its own
+    OpenBLAS); nnlite never calls them, and set_num_threads does not reach a
+    library loaded after it ran."""
+    pools = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+    numpy_pools = [pool for pool in pools if "numpy" in pool["filepath"]]
+    return {pool["num_threads"] for pool in numpy_pools or pools}
 
 
 def test_set_num_threads_sets_both_pools():
