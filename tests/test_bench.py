@@ -3,6 +3,9 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # bench/ is a top-level package of the repository
     sys.path.insert(0, str(ROOT))
@@ -33,4 +36,52 @@ def test_long_cases_run_only_when_asked():
     assert long_cases and not plain & long_cases
     assert plain | long_cases == {(c.name, c.shape) for c in everything}
     named = harness.build_cases(["cpu"], "model train step")
-    assert [c.name for c in named] == ["model train step"] and named[0].long
+    assert {c.name for c in named} == {"model train step"} and all(c.long for c in named)
+    assert {c.shape for c in named} == {"seed CRNN N=32 Adam float32",
+                                        "compact CRNN N=32 Adam float32",
+                                        "attention reader N=32 Adam float32",
+                                        "digit sequence N=50 Adam float32"}
+    inference = {c.shape for c in harness.build_cases(["cpu"], "model inference")}
+    assert inference == {"seed CRNN N=32 float32", "seed CRNN N=1 float32",
+                         "compact CRNN N=32 float32", "compact CRNN N=1 float32",
+                         "attention reader N=32 float32", "digit sequence N=50 float32"}
+
+
+def _model_setups():
+    from bench.cases import models, models_attention, models_digits
+    # (name, setup, both libraries' first training step gives the same loss:
+    # no dropout; the seed CRNN's input dropout draws differ)
+    return {
+        "seed CRNN": (lambda: models._LazySetup("cpu", models._seed_crnn), False),
+        "compact CRNN": (lambda: models._LazySetup("cpu", models._compact_crnn), True),
+        "attention reader": (lambda: models_attention.ReaderSetup("cpu"), True),
+        "digit sequence": (lambda: models_digits.DigitsSetup("cpu"), True),
+        "digit sequence reset_after": (
+            lambda: models_digits.DigitsSetup("cpu", reset_after=True), True),
+    }
+
+
+def _outputs(name, result):
+    from bench.cases.models_attention import both_outputs
+    from bench.harness import primary_output
+    return primary_output(result) if "CRNN" in name else both_outputs(result)
+
+
+@pytest.mark.parametrize("name", sorted(_model_setups()))
+def test_model_replica_matches_nnlite(name):
+    # The model cases time nnlite against a PyTorch replica of the same network
+    # with nnlite's weights copied in: its inference output (every output of
+    # the network) must agree with nnlite's within the case's tolerance, and
+    # with no dropout the first training step's loss (the loss replica) too.
+    # A small batch keeps this fast; the bench checks its own batch again.
+    pytest.importorskip("torch")
+    make, same_first_loss = _model_setups()[name]
+    setup = make()
+    n = 2
+    ours, theirs = _outputs(name, setup.nnlite_infer(n)), _outputs(name, setup.torch_infer(n))
+    assert ours.shape == theirs.shape and np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, theirs, rtol=1e-3, atol=1e-3)
+    ours, theirs = setup.nnlite_step(n).item(), setup.torch_step(n).item()
+    assert np.isfinite(ours) and np.isfinite(theirs)
+    if same_first_loss:
+        assert ours == pytest.approx(theirs, rel=1e-5)

@@ -1,2 +1,3 @@
 """Importing a case module registers its cases with bench.harness."""
-from bench.cases import conv, ctc, dequant, models, pool, rnn, softmax  # noqa: F401
+from bench.cases import (conv, ctc, dequant, models, models_attention, models_digits,  # noqa: F401
+                         pool, rnn, softmax)

@@ -1,6 +1,10 @@
 """Whole networks: the seed CRNN (6.6M parameters, 1x32x128 input, T=31, 63
-classes) reading a batch (N=32 and N=1, eval mode, no gradient) and taking one
-training step (N=32: forward, the seed's CTC loss, backward, Adam).
+classes) and the compact CRNN that `nnlite train crnn` trains (the main job:
+crnn_train.build_sized("compact"), 0.55M parameters, no dropout) reading a
+batch (N=32 and N=1, eval mode, no gradient) and taking one training step
+(N=32: forward, the seed's CTC loss, backward, Adam). The attention reader
+and the digit-sequence model have modules of their own (models_attention,
+models_digits), built the same way.
 
 PyTorch runs a layer-for-layer replica with nnlite's weights copied in, so its
 inference output is the reference that nnlite's must match before either is
@@ -21,38 +25,85 @@ TRAIN_REPEAT = {"cpu": 5, "cuda": 20}
 INFER_REPEAT = {"cpu": 10, "cuda": 50}
 
 
+def _seed_crnn():
+    return crnn_model.crnn()
+
+
+def _compact_crnn():
+    from nnlite.models import crnn_train  # imports the data pipeline: only when built
+    return crnn_train.build_sized(size="compact")
+
+
+# label -> the network's builder (the CRNN sizes benchmarked)
+SIZES = {"seed": _seed_crnn, "compact": _compact_crnn}
+
+
 @register
 def model_cases(device, xp):
-    setup = _LazySetup(device)
     cases = []
-    for n in BATCHES["inference"]:
-        impls = [Impl("nnlite", lambda n=n: setup.nnlite_infer(n), setup.sync)]
+    for size, build in SIZES.items():
+        cases += model_pair_cases(_LazySetup(device, build), device, f"{size} CRNN",
+                                  BATCHES, INFER_REPEAT, TRAIN_REPEAT)
+    return cases
+
+
+def model_pair_cases(setup, device, label, batches, infer_repeat, train_repeat,
+                     rtol=1e-3, atol=1e-3, output=None):
+    """The "model inference" (checked against PyTorch's replica first) and
+    "model train step" cases of one network, for a setup object with
+    nnlite_infer(n), torch_infer(n), nnlite_step(n), torch_step(n), sync,
+    torch_sync and torch (None without PyTorch). `output` (optional) turns
+    an inference result into the array that is compared (default: the
+    first output)."""
+    extra = {} if output is None else {"output": output}
+    cases = []
+    for n in batches["inference"]:
+        impls = [Impl("nnlite", lambda n=n: setup.nnlite_infer(n), setup.sync, **extra)]
         expected = None
         if setup.torch is not None:
-            impls.append(Impl("torch", lambda n=n: setup.torch_infer(n), setup.torch_sync))
-            expected = (lambda n=n: setup.torch_infer(n))
-        cases.append(Case("model inference", device, f"seed CRNN N={n} float32", impls,
-                          expected=expected, rtol=1e-3, atol=1e-3,
-                          max_repeat=INFER_REPEAT[device], long=True))
-    for n in BATCHES["train step"]:
+            reference = Impl("torch", lambda n=n: setup.torch_infer(n), setup.torch_sync,
+                             **extra)
+            impls.append(reference)
+            expected = (lambda reference=reference: reference.output(reference.run()))
+        cases.append(Case("model inference", device, f"{label} N={n} float32", impls,
+                          expected=expected, rtol=rtol, atol=atol,
+                          max_repeat=infer_repeat[device], long=True))
+    for n in batches["train step"]:
         impls = [Impl("nnlite", lambda n=n: setup.nnlite_step(n), setup.sync)]
         if setup.torch is not None:
             impls.append(Impl("torch", lambda n=n: setup.torch_step(n), setup.torch_sync))
-        cases.append(Case("model train step", device, f"seed CRNN N={n} Adam float32", impls,
-                          max_repeat=TRAIN_REPEAT[device], long=True))
+        cases.append(Case("model train step", device, f"{label} N={n} Adam float32", impls,
+                          max_repeat=train_repeat[device], long=True))
     return cases
+
+
+def torch_sync_of(torch, device):
+    return torch.cuda.synchronize if device == "cuda" and torch is not None else (lambda: None)
+
+
+def load_nnlite_state(torch, replica, model, what):
+    """Copies nnlite `model`'s state_dict into the PyTorch `replica` (same
+    names and layouts); any parameter missing on either side is an error."""
+    state = {k: torch.from_numpy(np.ascontiguousarray(v.numpy()))
+             for k, v in model.state_dict().items()}
+    missing, unexpected = replica.load_state_dict(state, strict=False)
+    left = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if left or unexpected:
+        raise RuntimeError(f"bench: the PyTorch {what} replica does not match nnlite's "
+                           f"parameters: missing {left}, unexpected {unexpected}")
+    return replica
 
 
 class _LazySetup:
     """Builds the networks at first use, so that `--filter` on other cases
     never pays for a 6.6M-parameter model (or its PyTorch replica)."""
 
-    def __init__(self, device):
+    def __init__(self, device, build=_seed_crnn):
         self.device = device
+        self.build_model = build
         self.sync = device_sync(device)
         self.torch = torch_or_none()
-        self.torch_sync = (self.torch.cuda.synchronize if self.device == "cuda"
-                           and self.torch is not None else (lambda: None))
+        self.torch_sync = torch_sync_of(self.torch, device)
         self._built = False
 
     def _build(self):
@@ -60,7 +111,7 @@ class _LazySetup:
             return
         rng = np.random.default_rng(0)
         nl.manual_seed(0)
-        self.model = crnn_model.crnn().to(self.device)
+        self.model = self.build_model().to(self.device)
         self.optimizer = nl.optim.Adam(self.model.parameters(), lr=1e-3)
         n = max(BATCHES["inference"] + BATCHES["train step"])
         self.images = rng.random((n, 1, crnn_model.INPUT_HEIGHT, crnn_model.INPUT_WIDTH),
@@ -69,8 +120,7 @@ class _LazySetup:
         self.targets = np.zeros((n, MAX_LABEL), dtype=np.int64)
         for row, length in zip(self.targets, self.lengths):
             row[:length] = rng.integers(0, self.model.num_classes - 1, size=length)
-        self.inputs = {k: nl.tensor(self.images[:k], device=self.device)
-                       for k in set(BATCHES["inference"] + BATCHES["train step"])}
+        self.inputs = _SliceCache(lambda k: nl.tensor(self.images[:k], device=self.device))
         if self.torch is not None:
             self._build_torch()
         self._built = True
@@ -96,18 +146,11 @@ class _LazySetup:
 
     def _build_torch(self):
         torch = self.torch
-        replica = _torch_crnn(torch, self.model)
-        state = {k: torch.from_numpy(np.ascontiguousarray(v.numpy()))
-                 for k, v in self.model.state_dict().items()}
-        missing, unexpected = replica.load_state_dict(state, strict=False)
-        left = [k for k in missing if not k.endswith("num_batches_tracked")]
-        if left or unexpected:
-            raise RuntimeError(f"bench: the PyTorch CRNN replica does not match nnlite's "
-                               f"parameters: missing {left}, unexpected {unexpected}")
+        replica = load_nnlite_state(torch, _torch_crnn(torch, self.model), self.model, "CRNN")
         self.replica = replica.to(self.device)
         self.torch_optimizer = torch.optim.Adam(self.replica.parameters(), lr=1e-3)
-        self.torch_inputs = {k: torch.from_numpy(v.numpy()).to(self.device)
-                             for k, v in self.inputs.items()}
+        self.torch_inputs = _SliceCache(
+            lambda k: torch.from_numpy(self.images[:k].copy()).to(self.device))
         self.torch_targets = torch.from_numpy(self.targets).to(self.device)
         self.torch_lengths = torch.from_numpy(self.lengths).to(self.device)
 
@@ -134,9 +177,25 @@ class _LazySetup:
         return loss
 
 
+class _SliceCache(dict):
+    """{batch size: the first k samples as a device tensor}, made at first use."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def __missing__(self, k):
+        self[k] = value = self.make(k)
+        return value
+
+
 def _torch_crnn(torch, model):
     """models/crnn.py's CRNN in PyTorch, with the same parameter names."""
     nn = torch.nn
+    for lstm in (model.blstm1, model.blstm2):
+        if lstm.gate_activation != "sigmoid":
+            raise NotImplementedError(f"bench: the PyTorch CRNN replica has sigmoid gates "
+                                      f"only, not {lstm.gate_activation!r}")
 
     class Replica(nn.Module):
         def __init__(self):
