@@ -18,6 +18,19 @@ Uses the same data, models, scale and optimiser as `nnlite train nalu`
 (models/nalu.py), with a plain training loop (minibatches drawn with
 replacement) so that hundreds of small runs fit on a CPU.
 
+`static --setup paper` runs the paper's static task as Madsen & Johansen
+(ICLR 2020; 2019) reproduce it, since Trask et al. do not publish its dataset
+parameters: input size 100, two contiguous subsets of 25 features overlapping
+by 12, at a random offset per seed; training batches of 128 drawn fresh every
+step from U[1, 2]; fixed validation (U[1, 2]) and extrapolation (U[2, 6]) sets
+of 10,000; Adam lr 1e-3. Scored three ways: the paper's "100 = random model,
+0 = perfect" scale on MSE (as Madsen & Johansen read Table 1) and on RMSE
+(this project's first table), and Madsen & Johansen's success criterion
+(extrapolation MSE below a nearly perfect solution's). Writes per-seed tables.
+`--setup ours` (the default) keeps the first setting: x in [0, 1)^100,
+slices 0:10 and 5:15, extrapolation [0, 5), 10,000 fixed training samples,
+Adam lr 0.01, batch 64.
+
     python scripts/nalu_experiments.py static --steps 5000 --seeds 0 1 2 \
         --out /work/runs/nalu_static
     python scripts/nalu_experiments.py identity --steps 5000 --seeds 0 1 2 \
@@ -41,14 +54,20 @@ KIND_LABELS = {"mlp_relu6": "MLP ReLU6", "mlp_linear": "MLP linear", "nac": "NAC
                "nalu": "NALU", "nalu_separate": "NALU (separate W)"}
 
 
-def train(model, x, y, steps, batch, seed, lr):
-    """Adam on MSE over minibatches of (x, y); returns the last loss (nan if it diverged)."""
+def train(model, x, y, steps, batch, seed, lr, sampler=None):
+    """Adam on MSE over minibatches of (x, y), or over fresh batches
+    sampler(rng, batch) -> (x, y) when a sampler is given; returns the last
+    loss (nan if it diverged)."""
     optimizer = optim.Adam(model.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     value = float("nan")
     for _ in range(steps):
-        index = rng.integers(0, len(x), size=batch)
-        loss = M.loss(model(nl.tensor(x[index])), nl.tensor(y[index]))
+        if sampler is None:
+            index = rng.integers(0, len(x), size=batch)
+            xb, yb = x[index], y[index]
+        else:
+            xb, yb = sampler(rng, batch)
+        loss = M.loss(model(nl.tensor(xb)), nl.tensor(yb))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -65,6 +84,134 @@ def scaled(model, data, baseline):
         error = M.rmse(M.predict(model, x), y)
         result[name] = 100.0 * error / baseline[name] if np.isfinite(error) else float("inf")
     return result
+
+
+PAPER_SET_SIZE = 10_000
+
+
+def paper_data(op, seed):
+    """The paper setup's sets for one (operation, seed): the subsets, a fresh-batch
+    training sampler, and the fixed validation and extrapolation sets."""
+    from nnlite.data import arithmetic as A
+    slice_a, slice_b = A.subset_slices(seed=seed)
+
+    def sampler(rng, batch):
+        return A.arithmetic_task(op, batch, int(rng.integers(2 ** 63)),
+                                 value_range=A.PAPER_INTERPOLATION_RANGE,
+                                 slice_a=slice_a, slice_b=slice_b)
+    val_seed = seed + M.VAL_SEED_OFFSET
+    return {"slices": (slice_a, slice_b), "sampler": sampler,
+            "val": A.arithmetic_task(op, PAPER_SET_SIZE, val_seed,
+                                     value_range=A.PAPER_INTERPOLATION_RANGE,
+                                     slice_a=slice_a, slice_b=slice_b),
+            "extrapolation": A.arithmetic_task(op, PAPER_SET_SIZE, val_seed + 1,
+                                               value_range=A.PAPER_EXTRAPOLATION_RANGE,
+                                               slice_a=slice_a, slice_b=slice_b)}
+
+
+def mse(model, x, y):
+    with np.errstate(over="ignore", invalid="ignore"):
+        error = float(np.mean((M.predict(model, x) - np.asarray(y, np.float64)) ** 2))
+    return error if np.isfinite(error) else float("inf")
+
+
+def random_model_mse(kind, sets, seed, count=M.RANDOM_MODELS):
+    """{set: mean MSE of `count` randomly initialised models}: the paper's "100"."""
+    totals = {name: 0.0 for name in sets}
+    for k in range(count):
+        nl.manual_seed(seed + M.BASELINE_SEED_OFFSET + k)
+        model = M.experiment_model(kind)
+        for name, (x, y) in sets.items():
+            totals[name] += mse(model, x, y) / count
+    return totals
+
+
+def run_static_paper(args):
+    from nnlite.data import near_perfect_mse
+    runs = []
+    jobs = [(op, kind, seed) for op in args.operations for kind in args.models
+            for seed in args.seeds]
+    start = time.time()
+    for op, kind, seed in tqdm(jobs, desc="static task (paper setup)", unit="run"):
+        t0 = time.time()
+        data = paper_data(op, seed)
+        sets = {"val": data["val"], "extrapolation": data["extrapolation"]}
+        baseline = random_model_mse(kind, sets, seed)
+        nl.manual_seed(seed)
+        model = M.experiment_model(kind)
+        last_loss = train(model, None, None, args.steps, args.batch, seed, args.lr,
+                          sampler=data["sampler"])
+        row = {"operation": op, "model": kind, "seed": seed, "last_loss": last_loss,
+               "slices": [[s.start, s.stop] for s in data["slices"]]}
+        for name, (x, y) in sets.items():
+            error = mse(model, x, y)
+            row[f"{name}_mse"] = error
+            row[f"{name}_random_mse"] = baseline[name]
+            ok = np.isfinite(baseline[name]) and baseline[name] > 0
+            row[f"{name}_scaled_mse"] = 100.0 * error / baseline[name] if ok else float("nan")
+            row[f"{name}_scaled_rmse"] = (100.0 * np.sqrt(error / baseline[name]) if ok
+                                          else float("nan"))
+        x, _ = data["extrapolation"]
+        row["success_threshold_mse"] = near_perfect_mse(op, x, *data["slices"])
+        row["solved"] = bool(row["extrapolation_mse"] < row["success_threshold_mse"])
+        row["wall_s"] = time.time() - t0
+        runs.append(row)
+    wall = time.time() - start
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "static_paper_runs.json"), "w") as f:
+        json.dump({"args": vars(args), "wall_s": wall, "runs": runs}, f, indent=1)
+    table = static_paper_table(runs, args)
+    with open(args.table, "w") as f:
+        f.write(table)
+    print(table)
+    print(f"wall time {wall:.0f} s")
+
+
+def _cell(value):
+    if np.isnan(value):
+        return "nan"
+    if not np.isfinite(value):
+        return "inf"
+    if value != 0 and (abs(value) >= 1e4 or abs(value) < 1e-2):
+        return f"{value:.1e}"
+    return f"{value:.2f}"
+
+
+def static_paper_table(runs, args):
+    """Per-seed tables: scaled MSE (the paper's scale as Madsen & Johansen read
+    it), scaled RMSE, and the success criterion, for each model and operation."""
+    lines = [f"Static task, paper setup (Madsen & Johansen's reproduction), {args.steps} Adam "
+             f"steps (lr {args.lr}, batch {args.batch}), seeds "
+             f"{' '.join(map(str, args.seeds))}. Cells list the seeds in order.", ""]
+    for key, title in (("scaled_mse", "100 x MSE / MSE of a random model"),
+                       ("scaled_rmse", "100 x RMSE / RMSE of a random model")):
+        for split, label in (("val", "interpolation U[1,2]"),
+                             ("extrapolation", "extrapolation U[2,6]")):
+            lines.append(f"{title}, {label}:")
+            lines.append("")
+            lines.append("| op | " + " | ".join(KIND_LABELS[k] for k in args.models) + " |")
+            lines.append("|---|" + "---|" * len(args.models))
+            for op in args.operations:
+                cells = []
+                for kind in args.models:
+                    mine = [r for r in runs if r["operation"] == op and r["model"] == kind]
+                    cells.append(" / ".join(_cell(r[f"{split}_{key}"]) for r in mine))
+                lines.append(f"| {OPERATION_LABELS[op]} | " + " | ".join(cells) + " |")
+            lines.append("")
+    lines.append("Solved (extrapolation MSE below the nearly perfect solution's, eps = 1e-5), "
+                 "per seed:")
+    lines.append("")
+    lines.append("| op | " + " | ".join(KIND_LABELS[k] for k in args.models) + " |")
+    lines.append("|---|" + "---|" * len(args.models))
+    for op in args.operations:
+        cells = []
+        for kind in args.models:
+            mine = [r for r in runs if r["operation"] == op and r["model"] == kind]
+            cells.append(f"{sum(r['solved'] for r in mine)}/{len(mine)} ("
+                         + "".join("y" if r["solved"] else "n" for r in mine) + ")")
+        lines.append(f"| {OPERATION_LABELS[op]} | " + " | ".join(cells) + " |")
+    lines.append("")
+    return "\n".join(lines)
 
 
 def run_static(args):
@@ -244,9 +391,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=("static", "identity", "tutorial"))
+    parser.add_argument("--setup", choices=("ours", "paper"), default="ours",
+                        help="static task: this project's first setting, or the paper's as "
+                             "Madsen & Johansen reproduce it (see the docstring)")
     parser.add_argument("--steps", type=int, default=5000)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=M.default_config()["lr"])
+    parser.add_argument("--batch", type=int, default=None,
+                        help="64 (128 with --setup paper)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"{M.default_config()['lr']} (0.001 with --setup paper)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--operations", nargs="+", default=list(OPERATION_LABELS),
                         choices=list(OPERATION_LABELS))
@@ -258,7 +410,15 @@ def main(argv=None):
     parser.add_argument("--table", default=None, help="markdown table (static)")
     parser.add_argument("--figure", default=None, help="PNG to write")
     args = parser.parse_args(argv)
-    if args.part == "static":
+    paper = args.part == "static" and args.setup == "paper"
+    if args.batch is None:
+        args.batch = 128 if paper else 64
+    if args.lr is None:
+        args.lr = 1e-3 if paper else M.default_config()["lr"]
+    if paper:
+        args.table = args.table or os.path.join(args.out, "static_paper_table.md")
+        run_static_paper(args)
+    elif args.part == "static":
         args.table = args.table or os.path.join(args.out, "static_table.md")
         args.figure = args.figure or os.path.join(args.out, "static.png")
         run_static(args)

@@ -145,3 +145,31 @@ def test_nac_learns_addition_and_extrapolates():
     x, y = M.tutorial_data(64, rng, high=1000)
     prediction = model(nl.tensor(x)).numpy()
     assert np.abs(prediction - y).max() / y.max() < 0.02
+
+
+def test_paper_subsets_follow_madsen_johansen():
+    from nnlite.data import subset_slices
+    a, b = subset_slices(offset=0)
+    assert (a.start, a.stop, b.start, b.stop) == (0, 25, 13, 38)  # 25 wide, overlap 12
+    offsets = {subset_slices(seed=s)[0].start for s in range(200)}
+    assert min(offsets) >= 0 and max(offsets) <= 62 and len(offsets) > 20
+    assert subset_slices(seed=3) == subset_slices(seed=3)
+    a, b = subset_slices(seed=3)
+    assert b.start - a.start == 13 and b.stop - b.start == 25
+    with pytest.raises(ValueError, match="need"):
+        subset_slices(subset_ratio=0.6, overlap_ratio=0.0)
+    with pytest.raises(ValueError, match="offset"):
+        subset_slices(offset=63)
+
+
+def test_near_perfect_mse_is_the_eps_solution_error():
+    from nnlite.data import arithmetic_task, near_perfect_mse, subset_slices
+    sa, sb = subset_slices(offset=10)
+    x, y = arithmetic_task("add", 500, 1, value_range=(2.0, 6.0), slice_a=sa, slice_b=sb)
+    assert near_perfect_mse("add", x, sa, sb, eps=0.0) == 0.0
+    x64 = x.astype(np.float64)
+    total, a, b = x64.sum(1), x64[:, sa].sum(1), x64[:, sb].sum(1)
+    eps = 1e-3
+    expected = np.mean(((1 - eps) * (a + b) + eps * (2 * total - a - b) - (a + b)) ** 2)
+    assert near_perfect_mse("a+b", x, sa, sb, eps=eps) == pytest.approx(expected, rel=1e-9)
+    assert near_perfect_mse("mul", x, sa, sb) > near_perfect_mse("mul", x, sa, sb, eps=1e-6) > 0

@@ -149,3 +149,22 @@ def test_experiments_script_writes_table_runs_and_figures(tmp_path):
     script.main(["identity", "--steps", "3", "--seeds", "0", "--activations", "tanh", "relu",
                  "--out", str(tmp_path / "identity")])
     assert (tmp_path / "identity" / "identity.png").stat().st_size > 1000
+
+
+def test_experiments_script_paper_setup(tmp_path):
+    script = load_script()
+    script.main(["static", "--setup", "paper", "--steps", "3", "--seeds", "0", "--operations",
+                 "add", "--models", "nac", "--out", str(tmp_path)])
+    data = json.loads((tmp_path / "static_paper_runs.json").read_text())
+    assert data["args"]["lr"] == 1e-3 and data["args"]["batch"] == 128
+    (run,) = data["runs"]
+    a, b = run["slices"]
+    assert a[1] - a[0] == 25 and b[0] - a[0] == 13
+    assert run["solved"] is False and run["success_threshold_mse"] > 0
+    assert run["extrapolation_scaled_mse"] == pytest.approx(
+        100 * run["extrapolation_mse"] / run["extrapolation_random_mse"])
+    table = (tmp_path / "static_paper_table.md").read_text()
+    assert "| a+b |" in table and "Solved" in table
+    sampler = script.paper_data("add", 0)["sampler"]
+    x, y = sampler(np.random.default_rng(0), 128)
+    assert x.shape == (128, 100) and x.min() >= 1 and x.max() < 2

@@ -15,7 +15,7 @@ from nnlite.data.dataset import (ArrayDataset, Dataset, MaterializedDataset, Sub
                                  TensorDataset, materialize, random_split)
 from nnlite.data.loader import DataLoader, DataLoaderError, default_collate  # noqa: F401
 from nnlite.data.arithmetic import (arithmetic_task, identity_task,  # noqa: F401
-                                    integer_addition_task)
+                                    integer_addition_task, near_perfect_mse, subset_slices)
 from nnlite.data.synthetic import (SyntheticDigitSequences, SyntheticLetters,  # noqa: F401
                                    SyntheticWords, load_lexicon)
 from nnlite.data.printed import Curriculum, PrintedWords  # noqa: F401
