@@ -297,10 +297,13 @@ def he_init_convs(model):
 
 
 def load_image(path):
-    """An image file -> float32 (1, 32, W) as the seed feeds it: grey, scaled to
-    height 32 keeping the aspect (width at most 128), padded white to 32x128."""
-    from nnlite.data.images import fit
-    return fit(read_image(path), _crnn.INPUT_HEIGHT, _crnn.INPUT_WIDTH, "pad")[None] \
+    """An image file -> float32 (1, 32, W) as the seed feeds it: grey, trimmed
+    to its text with a quarter of the text's height of paper around it (a
+    user's word on a large page; nnlite.data.images.trim_to_ink), then fitted
+    as the training images are: scaled to height 32 keeping the aspect (width
+    at most 128), padded white to 32x128."""
+    from nnlite.data.images import fit_word
+    return fit_word(read_image(path), _crnn.INPUT_HEIGHT, _crnn.INPUT_WIDTH)[None] \
         .astype(np.float32)
 
 

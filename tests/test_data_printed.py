@@ -292,3 +292,31 @@ def test_the_printed_recipe_reads_its_stream_in_order_with_render_processes(tmp_
     history = trainer.fit()
     assert loader.state_dict() == {"seed": 0, "epoch": 0, "batch": 3}
     assert np.isfinite(history["eval"][-1]["loss"]) and len(history["train"]) >= 1
+
+
+def test_trim_to_ink_keeps_the_word_and_a_margin_of_paper():
+    from nnlite.data.images import trim_to_ink
+    page = np.full((90, 400), 0.9, np.float32)  # grey paper
+    page[30:50, 100:180] = 0.1                    # the "word": 20 rows high
+    trimmed = trim_to_ink(page)
+    assert trimmed.shape == (20 + 2 * 5, 80 + 2 * 5)  # a quarter of 20 rows each side
+    assert trimmed.min() == pytest.approx(0.1) and trimmed[0, 0] == pytest.approx(0.9)
+    # light text on dark paper, at the image's edge: the margin stops there
+    dark = np.zeros((40, 100), np.float32)
+    dark[0:12, 0:30] = 1.0
+    assert trim_to_ink(dark).shape == (12 + 3, 30 + 3)
+    # a speck of noise (one pixel) does not widen the box
+    page[5, 5] = 0.0
+    assert trim_to_ink(page).shape == (30, 90)
+
+
+def test_trim_to_ink_leaves_an_image_without_clear_ink_alone():
+    from nnlite.data.images import trim_to_ink
+    flat = np.full((32, 100), 0.5, np.float32)
+    assert trim_to_ink(flat) is flat
+    faint = flat + np.random.default_rng(0).uniform(-0.03, 0.03, flat.shape).astype(np.float32)
+    assert trim_to_ink(faint) is faint
+    tiny = np.zeros((2, 5), np.float32)
+    assert trim_to_ink(tiny) is tiny
+    with pytest.raises(ValueError, match=r"trim_to_ink: expected a grey \(H, W\) image"):
+        trim_to_ink(np.zeros((4, 4, 3), np.float32))

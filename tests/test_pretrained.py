@@ -46,3 +46,21 @@ def test_a_checkpoint_given_to_the_wrong_model_says_whose_it_is(tmp_path, capsys
         err = capsys.readouterr().err
         assert f"it holds the parameters of crnn, not of {model}: give crnn as the model" \
             in err, err
+
+
+def test_a_word_on_a_large_page_is_read(tmp_path):
+    # The README's new user drew words on pages far larger than the word;
+    # without trimming, "Hello" on 400x90 read "Helo" (the two l's merged).
+    import matplotlib.font_manager as fm
+    from PIL import Image, ImageDraw, ImageFont
+    model = crnn.pretrained()
+    font = ImageFont.truetype(fm.findfont("DejaVu Serif"), 40)
+    read = []
+    for word in ("Hello", "testing", "Recognition"):
+        page = Image.new("L", (400, 90), 255)
+        ImageDraw.Draw(page).text((24, 20), word, font=font, fill=0)
+        page.save(tmp_path / "page.png")
+        with nl.no_grad():
+            read += crnn_train.predict_texts(model, crnn_train.load_image(
+                tmp_path / "page.png")[None])
+    assert read == ["Hello", "testing", "Recognition"]

@@ -7,7 +7,7 @@ image, NOT by the training renderer:
     random place and size; the page is cropped around the ink with a small
     random margin; the crop becomes grey by Pillow's convert("L"), as
     nnlite.data.read_image turns a user's colour file into grey; then
-    nnlite.data.images.fit(..., "pad") fits it to 32x128 as for any image.
+    nnlite.data.images.fit_word fits it to 32x128 as for any image.
 
 Nothing is stored: item i is a pure function of (seed, i), so the default
 benchmark (BENCHMARK_SIZE words, BENCHMARK_SEED) is the same everywhere;
@@ -20,7 +20,7 @@ import numpy as np
 
 from nnlite.data import fonts, words as word_lists
 from nnlite.data.dataset import Dataset
-from nnlite.data.images import fit
+from nnlite.data.images import fit_word
 
 BENCHMARK_SIZE = 1000
 BENCHMARK_SEED = 20151   # fixed: changing it changes every published figure
@@ -114,4 +114,4 @@ class UnseenFontsBenchmark(Dataset):
 
     def __getitem__(self, index):
         image, text, _ = self.natural(index)
-        return fit(image, self.height, self.width, "pad")[None].astype(np.float32), text
+        return fit_word(image, self.height, self.width)[None].astype(np.float32), text

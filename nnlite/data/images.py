@@ -129,6 +129,51 @@ def fit(image, height, width, mode="stretch", fill=1.0):
     return out
 
 
+# trim_to_ink: a pixel is ink where it differs from the paper (the median of
+# the image's outer frame) by at least INK_SHARE of the largest difference,
+# and only when that difference is at least MIN_INK_CONTRAST (else the image
+# is left as it is). A row or column counts when it holds at least
+# MIN_INK_PIXELS such pixels, so that a speck of noise does not widen the box.
+INK_SHARE = 0.5
+MIN_INK_CONTRAST = 0.08
+MIN_INK_PIXELS = 2
+
+
+def trim_to_ink(image, margin=0.25):
+    """A grey (H, W) image cropped to the box around its text, keeping
+    `margin` times the box's height of paper on each side (as much as the
+    image has). A word on a large page otherwise shrinks to a few pixels in
+    the model's 32-pixel height and loses letters ("Hello" read "Helo" from
+    a 400x90 page; "Hello" once trimmed). An image with no clear ink (flat,
+    or faint noise) is returned unchanged."""
+    if image.ndim != 2:
+        raise ValueError(f"trim_to_ink: expected a grey (H, W) image, got shape {image.shape}")
+    if min(image.shape) < 3:
+        return image
+    frame = np.concatenate([image[0], image[-1], image[1:-1, 0], image[1:-1, -1]])
+    difference = np.abs(image - np.median(frame))
+    largest = float(difference.max())
+    if not np.isfinite(largest) or largest < MIN_INK_CONTRAST:
+        return image
+    ink = difference >= INK_SHARE * largest
+    rows = np.flatnonzero(ink.sum(axis=1) >= MIN_INK_PIXELS)
+    cols = np.flatnonzero(ink.sum(axis=0) >= MIN_INK_PIXELS)
+    if rows.size == 0 or cols.size == 0:
+        return image
+    pad = int(round(margin * (rows[-1] - rows[0] + 1)))
+    top, bottom = max(0, rows[0] - pad), min(image.shape[0], rows[-1] + 1 + pad)
+    left, right = max(0, cols[0] - pad), min(image.shape[1], cols[-1] + 1 + pad)
+    return image[top:bottom, left:right]
+
+
+def fit_word(image, height, width):
+    """A word's grey (H, W) image as the CRNN takes it, the one path for
+    training renders, the benchmark, MJSynth and `nnlite predict`: trimmed to
+    its text (trim_to_ink), then scaled to `height` keeping the aspect and
+    padded white on the right to `width` (fit "pad")."""
+    return fit(trim_to_ink(image), height, width, "pad")
+
+
 def to_chw(image):
     return image[None] if image.ndim == 2 else np.ascontiguousarray(image.transpose(2, 0, 1))
 
@@ -154,7 +199,8 @@ class MJSynth(Dataset):
     """MJSynth (Jaderberg et al. 2014) from its folder: `split_file` lists
     ``./2911/6/77_heretical_35885.jpg 35885`` lines; the label is the word in
     the file name. Item: (image float32 (1, height, width) in [0, 1], word).
-    mode "stretch" resizes to height x width (CharNet/DictNet); "pad" keeps the
+    mode "stretch" resizes to height x width (CharNet/DictNet); "pad" trims the
+    image to its word (trim_to_ink, as `nnlite predict crnn` does), keeps the
     aspect and pads with white on the right (CRNN)."""
 
     def __init__(self, root, split_file="annotation_train.txt", height=32, width=100,
@@ -187,8 +233,10 @@ class MJSynth(Dataset):
 
     def __getitem__(self, index):
         index = self._check_index(index)
-        image = fit(read_image(self.paths[index]), self.height, self.width, self.mode)
-        return image[None], self.words[index]
+        image = read_image(self.paths[index])
+        if self.mode == "pad":  # the CRNN's way, as nnlite predict's input
+            return fit_word(image, self.height, self.width)[None], self.words[index]
+        return fit(image, self.height, self.width, self.mode)[None], self.words[index]
 
 
 class ImageFolderWithLabels(Dataset):

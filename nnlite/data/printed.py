@@ -1,7 +1,7 @@
 """Printed-text training data: real words (nnlite.data.words) in the training
 font families (nnlite.data.fonts), rendered at their natural size and
 aspect with geometric and photometric variety, then fitted to the model's
-input by nnlite.data.images.fit(..., "pad"), the function `nnlite predict
+input by nnlite.data.images.fit_word (trimmed to the text, then fit "pad"), the function `nnlite predict
 crnn` applies to a user's image, so both reach the model the same way.
 
     data = PrintedWords(1_000_000, seed=0, curriculum=Curriculum(1000, 4000),
@@ -31,7 +31,7 @@ import numpy as np
 
 from nnlite.data import fonts, text_render, words as word_lists
 from nnlite.data.dataset import Dataset
-from nnlite.data.images import fit
+from nnlite.data.images import fit_word
 
 BACKGROUNDS = ("flat", "gradient", "noise", "paper")
 
@@ -197,7 +197,7 @@ class PrintedWords(Dataset):
     nnlite.data.words.TextSampler (words of `words`, default the shipped
     list less its held-out words) in a face of `families` (default
     nnlite.data.fonts.TRAINING_FAMILIES), rendered by render_natural and
-    fitted by images.fit(..., "pad"). Augmentation strength: `curriculum`
+    fitted by images.fit_word. Augmentation strength: `curriculum`
     (a function of the step = index // items_per_step) when given, else the
     fixed `strength`."""
 
@@ -240,4 +240,4 @@ class PrintedWords(Dataset):
 
     def __getitem__(self, index):
         image, text, _ = self.natural(index)
-        return fit(image, self.height, self.width, "pad")[None].astype(np.float32), text
+        return fit_word(image, self.height, self.width)[None].astype(np.float32), text
