@@ -1,8 +1,9 @@
 """Printed-text training data: real words (nnlite.data.words) in the training
 font families (nnlite.data.fonts), rendered at their natural size and
 aspect with geometric and photometric variety, then fitted to the model's
-input by nnlite.data.images.fit_word (trimmed to the text, then fit "pad"), the function `nnlite predict
-crnn` applies to a user's image, so both reach the model the same way.
+input by nnlite.data.images.fit_word (trimmed to the text, then fit "pad"),
+the function `nnlite predict crnn` applies to a user's image, so both reach
+the model the same way.
 
     data = PrintedWords(1_000_000, seed=0, curriculum=Curriculum(1000, 4000),
                         items_per_step=32)
