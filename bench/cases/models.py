@@ -94,21 +94,65 @@ def load_nnlite_state(torch, replica, model, what):
     return replica
 
 
-class _LazySetup:
-    """Builds the networks at first use, so that `--filter` on other cases
-    never pays for a 6.6M-parameter model (or its PyTorch replica)."""
+class ModelSetup:
+    """Both networks of a model case, built at first use, so that `--filter` on
+    other cases never pays for them. A subclass builds them in _build_both
+    (setting model, optimizer, inputs and, when torch is installed, replica,
+    torch_optimizer, torch_inputs) and gives each library's loss of the first
+    n samples (nnlite_loss, torch_loss); inference and the training step are
+    the same for every model."""
 
-    def __init__(self, device, build=_seed_crnn):
+    def __init__(self, device):
         self.device = device
-        self.build_model = build
         self.sync = device_sync(device)
         self.torch = torch_or_none()
         self.torch_sync = torch_sync_of(self.torch, device)
         self._built = False
 
     def _build(self):
-        if self._built:
-            return
+        if not self._built:
+            self._build_both()
+            self._built = True
+
+    def nnlite_infer(self, n):
+        self._build()
+        self.model.eval()
+        with nl.no_grad():
+            return self.model(self.inputs[n])
+
+    def nnlite_step(self, n):
+        self._build()
+        self.model.train()
+        self.optimizer.zero_grad()
+        loss = self.nnlite_loss(n)
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+    def torch_infer(self, n):
+        self._build()
+        self.replica.eval()
+        with self.torch.no_grad():
+            return self.replica(self.torch_inputs[n])
+
+    def torch_step(self, n):
+        self._build()
+        self.replica.train()
+        self.torch_optimizer.zero_grad()
+        loss = self.torch_loss(n)
+        loss.backward()
+        self.torch_optimizer.step()
+        return loss
+
+
+class _LazySetup(ModelSetup):
+    """The CRNN (seed or compact size) and its replica."""
+
+    def __init__(self, device, build=_seed_crnn):
+        super().__init__(device)
+        self.build_model = build
+
+    def _build_both(self):
         rng = np.random.default_rng(0)
         nl.manual_seed(0)
         self.model = self.build_model().to(self.device)
@@ -123,24 +167,11 @@ class _LazySetup:
         self.inputs = _SliceCache(lambda k: nl.tensor(self.images[:k], device=self.device))
         if self.torch is not None:
             self._build_torch()
-        self._built = True
 
-    def nnlite_infer(self, n):
-        self._build()
-        self.model.eval()
-        with nl.no_grad():
-            return self.model(self.inputs[n])
-
-    def nnlite_step(self, n):
-        self._build()
-        self.model.train()
-        self.optimizer.zero_grad()
+    def nnlite_loss(self, n):
         log_probs = self.model(self.inputs[n])
-        loss = crnn_model.ctc_loss(log_probs, self.targets[:n], self.lengths[:n],
+        return crnn_model.ctc_loss(log_probs, self.targets[:n], self.lengths[:n],
                                    blank=self.model.blank)
-        loss.backward()
-        self.optimizer.step()
-        return loss
 
     # PyTorch's replica -------------------------------------------------------
 
@@ -154,27 +185,15 @@ class _LazySetup:
         self.torch_targets = torch.from_numpy(self.targets).to(self.device)
         self.torch_lengths = torch.from_numpy(self.lengths).to(self.device)
 
-    def torch_infer(self, n):
-        self._build()
-        self.replica.eval()
-        with self.torch.no_grad():
-            return self.replica(self.torch_inputs[n])
-
-    def torch_step(self, n):
-        self._build()
+    def torch_loss(self, n):
         torch = self.torch
-        self.replica.train()
-        self.torch_optimizer.zero_grad()
         log_probs = self.replica(self.torch_inputs[n])  # (N, T, C)
         t = log_probs.shape[1]
         # The seed's loss, as crnn_model.ctc_loss: CTC summed per sample, mean over the batch.
-        loss = torch.nn.functional.ctc_loss(
+        return torch.nn.functional.ctc_loss(
             log_probs.transpose(0, 1), self.torch_targets[:n],
             torch.full((n,), t, dtype=torch.int64, device=log_probs.device),
             self.torch_lengths[:n], blank=self.model.blank, reduction="sum") / n
-        loss.backward()
-        self.torch_optimizer.step()
-        return loss
 
 
 class _SliceCache(dict):

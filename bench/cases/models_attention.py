@@ -15,9 +15,8 @@ import numpy as np
 from nnlite.models import attention_reader as reader_model
 
 import nnlite as nl
-from bench.cases.models import (_SliceCache, load_nnlite_state, model_pair_cases,
-                                torch_sync_of)
-from bench.harness import device_sync, primary_output, register, torch_or_none
+from bench.cases.models import ModelSetup, _SliceCache, load_nnlite_state, model_pair_cases
+from bench.harness import primary_output, register
 
 BATCHES = {"inference": (32,), "train step": (32,)}  # the seed's batch
 TRAIN_REPEAT = {"cpu": 5, "cuda": 20}
@@ -36,21 +35,15 @@ def attention_cases(device, xp):
                             INFER_REPEAT, TRAIN_REPEAT, output=both_outputs)
 
 
-class ReaderSetup:
-    """Builds both networks at first use (a 19.6M-parameter LSTMCell)."""
+class ReaderSetup(ModelSetup):
+    """The attention reader (a 19.6M-parameter LSTMCell) and its replica."""
 
     def __init__(self, device, seed=0, **options):
-        self.device = device
+        super().__init__(device)
         self.seed = seed
         self.options = options  # AttentionReader's (tests: a smaller image_size)
-        self.sync = device_sync(device)
-        self.torch = torch_or_none()
-        self.torch_sync = torch_sync_of(self.torch, device)
-        self._built = False
 
-    def _build(self):
-        if self._built:
-            return
+    def _build_both(self):
         rng = np.random.default_rng(self.seed)
         nl.manual_seed(self.seed)
         self.model = reader_model.attention_reader(**self.options).to(self.device)
@@ -66,23 +59,10 @@ class ReaderSetup:
         self.inputs = _SliceCache(lambda k: nl.tensor(self.images[:k], device=self.device))
         if self.torch is not None:
             self._build_torch()
-        self._built = True
 
-    def nnlite_infer(self, n):
-        self._build()
-        self.model.eval()
-        with nl.no_grad():
-            return self.model(self.inputs[n])
-
-    def nnlite_step(self, n):
-        self._build()
-        self.model.train()
-        self.optimizer.zero_grad()
+    def nnlite_loss(self, n):
         logits, _ = self.model(self.inputs[n])
-        loss = reader_model.masked_cross_entropy(logits, self.targets[:n])
-        loss.backward()
-        self.optimizer.step()
-        return loss
+        return reader_model.masked_cross_entropy(logits, self.targets[:n])
 
     # PyTorch's replica -------------------------------------------------------
 
@@ -96,21 +76,9 @@ class ReaderSetup:
             lambda k: torch.from_numpy(self.images[:k].copy()).to(self.device))
         self.torch_targets = torch.from_numpy(self.targets).to(self.device)
 
-    def torch_infer(self, n):
-        self._build()
-        self.replica.eval()
-        with self.torch.no_grad():
-            return self.replica(self.torch_inputs[n])
-
-    def torch_step(self, n):
-        self._build()
-        self.replica.train()
-        self.torch_optimizer.zero_grad()
+    def torch_loss(self, n):
         logits, _ = self.replica(self.torch_inputs[n])
-        loss = _torch_masked_cross_entropy(self.torch, logits, self.torch_targets[:n])
-        loss.backward()
-        self.torch_optimizer.step()
-        return loss
+        return _torch_masked_cross_entropy(self.torch, logits, self.torch_targets[:n])
 
 
 def _torch_masked_cross_entropy(torch, logits, targets):

@@ -17,10 +17,9 @@ import numpy as np
 from nnlite.models import digit_sequence as digits_model
 
 import nnlite as nl
-from bench.cases.models import (_SliceCache, load_nnlite_state, model_pair_cases,
-                                torch_sync_of)
+from bench.cases.models import ModelSetup, _SliceCache, load_nnlite_state, model_pair_cases
 from bench.cases.models_attention import both_outputs
-from bench.harness import device_sync, register, torch_or_none
+from bench.harness import register
 
 BATCHES = {"inference": (50,), "train step": (50,)}  # the seed's batch
 TRAIN_REPEAT = {"cpu": 4, "cuda": 20}
@@ -36,21 +35,15 @@ def digit_cases(device, xp):
                             INFER_REPEAT, TRAIN_REPEAT, output=both_outputs)
 
 
-class DigitsSetup:
-    """Builds both networks at first use."""
+class DigitsSetup(ModelSetup):
+    """The digit-sequence model and its replica."""
 
     def __init__(self, device, seed=0, **options):
-        self.device = device
+        super().__init__(device)
         self.seed = seed
         self.options = options  # digit_sequence's (deeper, box_dropout, reset_after)
-        self.sync = device_sync(device)
-        self.torch = torch_or_none()
-        self.torch_sync = torch_sync_of(self.torch, device)
-        self._built = False
 
-    def _build(self):
-        if self._built:
-            return
+    def _build_both(self):
         rng = np.random.default_rng(self.seed)
         nl.manual_seed(self.seed)
         self.model = digits_model.digit_sequence(**self.options).to(self.device)
@@ -65,23 +58,11 @@ class DigitsSetup:
         self.inputs = _SliceCache(lambda k: nl.tensor(self.images[:k], device=self.device))
         if self.torch is not None:
             self._build_torch()
-        self._built = True
 
-    def nnlite_infer(self, n):
-        self._build()
-        self.model.eval()
-        with nl.no_grad():
-            return self.model(self.inputs[n])
-
-    def nnlite_step(self, n):
-        self._build()
-        self.model.train()
-        self.optimizer.zero_grad()
+    def nnlite_loss(self, n):
         outputs = self.model(self.inputs[n])
         total, _, _ = digits_model.loss(outputs, self.labels[:n], self.boxes[:n],
                                         variant=VARIANT)
-        total.backward()
-        self.optimizer.step()
         return total
 
     # PyTorch's replica -------------------------------------------------------
@@ -97,24 +78,12 @@ class DigitsSetup:
         self.torch_labels = torch.from_numpy(self.labels).to(self.device)
         self.torch_boxes = torch.from_numpy(self.boxes).to(self.device)
 
-    def torch_infer(self, n):
-        self._build()
-        self.replica.eval()
-        with self.torch.no_grad():
-            return self.replica(self.torch_inputs[n])
-
-    def torch_step(self, n):
-        self._build()
+    def torch_loss(self, n):
         functional = self.torch.nn.functional
-        self.replica.train()
-        self.torch_optimizer.zero_grad()
         digit_logits, box = self.replica(self.torch_inputs[n])
         # The seed's weighted loss: 1000 * mean CE over batch and positions + MSE(box).
         ce = functional.cross_entropy(digit_logits.permute(0, 2, 1), self.torch_labels[:n])
-        total = WEIGHT * ce + functional.mse_loss(box, self.torch_boxes[:n])
-        total.backward()
-        self.torch_optimizer.step()
-        return total
+        return WEIGHT * ce + functional.mse_loss(box, self.torch_boxes[:n])
 
 
 def _torch_digits(torch, model):
