@@ -194,19 +194,52 @@ def incremental_schedule(num_words, start=5000, steps=(5000, 5000, 5000), then=1
 
 
 
+INCREMENTAL_MODES = ("xiao", "new_words", "scratch")
+
+
+def incremental_examples(word_ids, classes, previous, mode):
+    """Indices of the examples a round that grows the softmax from `previous` to
+    `classes` words draws its batches from: every word so far ("xiao", "scratch"),
+    or only the words this round added ("new_words")."""
+    if mode not in INCREMENTAL_MODES:
+        raise ValueError(f"train_incremental: mode {mode!r} is not one of "
+                         f"{', '.join(INCREMENTAL_MODES)}")
+    word_ids = np.asarray(word_ids)
+    lowest = previous if mode == "new_words" else 0
+    return np.flatnonzero((word_ids >= lowest) & (word_ids < classes))
+
+
 def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per_round=100,
                       batch_size=64, lr=0.1, momentum=0.9, decay=1e-6, model=None, seed=0,
-                      on_step=None, cumulative=False):
-    """DictNet's incremental training (Xiao et al. 2014) on any lexicon size.
+                      on_step=None, mode="xiao", make_model=None, plateau_window=None,
+                      plateau_tol=0.01, on_round=None):
+    """DictNet's incremental training (Xiao et al. 2014, as Jaderberg et al. 2014
+    applied it) on any lexicon size.
 
     `images` (N, 1, 32, 100) and `word_ids` (N,) with ids in [0, num_words).
     Round r trains a softmax over the first schedule[r] words (default
-    incremental_schedule(num_words)) on the examples of the words it added;
-    between rounds the model is widened (old columns kept, new ones fresh).
-    cumulative=True trains each round on the examples of every word so far
-    instead (a comparison: the seed trains on the new words only).
-    SGD with Nesterov momentum and Keras's decay, lr / (1 + decay * step).
+    incremental_schedule(num_words)). `mode`:
+
+    * "xiao" (the seed's method): between rounds the model is widened in place
+      (widen: conv/fc weights and the old softmax columns copied, new columns
+      fresh), nothing is frozen, and each round trains every parameter on the
+      examples of every word so far (old and new words).
+    * "new_words" (an ablation: SPECS's paraphrase): widened the same way, but
+      each round trains on the examples of the words it added only.
+    * "scratch" (the comparison without inheritance): each round after the
+      first trains a fresh model, make_model(classes) (default
+      dictnet(num_words=classes)), on every word so far; nothing is copied.
+
+    A round runs steps_per_round SGD steps, or, with plateau_window=W, stops
+    early once the mean loss of the last W steps fell by less than plateau_tol
+    (relative) below the W steps before ("until partial convergence").
+    SGD with Nesterov momentum and Keras's decay, lr / (1 + decay * step), a fresh
+    optimiser each round. on_step(classes, step, loss) after every step;
+    on_round(classes, model, steps) after every round.
     Returns (model, [(classes, mean loss of the round)])."""
+    if mode not in INCREMENTAL_MODES:
+        raise ValueError(f"train_incremental: mode {mode!r} is not one of "
+                         f"{', '.join(INCREMENTAL_MODES)}")
     word_ids = np.asarray(word_ids, dtype=np.int64)
     images = np.asarray(images, dtype=np.float32)
     if images.ndim != 4 or tuple(images.shape[1:]) != INPUT_SHAPE or \
@@ -218,14 +251,20 @@ def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per
     if schedule != sorted(schedule) or schedule[-1] < int(word_ids.max()) + 1:
         raise ValueError(f"train_incremental: schedule {schedule} must increase and cover "
                          f"the {int(word_ids.max()) + 1} words the labels use")
+    if plateau_window is not None and int(plateau_window) < 1:
+        raise ValueError(f"train_incremental: plateau_window must be >= 1, got "
+                         f"{plateau_window!r}")
+    make_model = (lambda classes: dictnet(num_words=classes)) if make_model is None \
+        else make_model
     rng = np.random.default_rng(seed)
-    model = dictnet(num_words=schedule[0]) if model is None else model
+    model = make_model(schedule[0]) if model is None else model
     history, step, previous = [], 0, 0
-    for classes in schedule:
+    for index, classes in enumerate(schedule):
+        if mode == "scratch" and index > 0:
+            model = make_model(classes)
         if model.classifier.out_features < classes:
             widen(model, classes - model.classifier.out_features)
-        lowest = 0 if cumulative else previous
-        chosen = np.flatnonzero((word_ids >= lowest) & (word_ids < classes))
+        chosen = incremental_examples(word_ids, classes, previous, mode)
         previous = classes
         if chosen.size == 0:
             continue
@@ -244,7 +283,15 @@ def train_incremental(images, word_ids, num_words=None, schedule=None, steps_per
             step += 1
             if on_step is not None:
                 on_step(classes, step, losses[-1])
+            if plateau_window is not None and len(losses) >= 2 * plateau_window and \
+                    len(losses) % plateau_window == 0:
+                last = float(np.mean(losses[-plateau_window:]))
+                before = float(np.mean(losses[-2 * plateau_window:-plateau_window]))
+                if before - last < plateau_tol * abs(before):
+                    break
         history.append((classes, float(np.mean(losses))))
+        if on_round is not None:
+            on_round(classes, model, len(losses))
     return model, history
 
 

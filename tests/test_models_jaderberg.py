@@ -233,6 +233,105 @@ def test_incremental_training_on_a_tiny_lexicon():
         jaderberg.train_incremental(images[..., :99], word_ids, model=TinyWordNet(3))
 
 
+class RecordingWordNet(TinyWordNet):
+    """TinyWordNet that records the word ids of every training batch (each image
+    carries its word id in pixel (0, 0)) and the parameters it had then."""
+
+    def __init__(self, num_words, log):
+        super().__init__(num_words)
+        self.log = log
+
+    def forward(self, x):
+        if self.training:
+            self.log.append((self, self.classifier.out_features,
+                             x.numpy()[:, 0, 0, 0].round().astype(int).tolist(),
+                             self.conv.weight.numpy().copy(),
+                             self.classifier.weight.numpy().copy()))
+        return super().forward(x)
+
+
+def _id_images(word_ids, rng):
+    images = rng.standard_normal((len(word_ids), 1, 32, 100)).astype(np.float32)
+    images[:, 0, 0, 0] = word_ids
+    return images
+
+
+def test_incremental_examples_per_mode():
+    word_ids = np.array([0, 1, 2, 3, 4, 5, 3, 1])
+    assert jaderberg.incremental_examples(word_ids, 5, 3, "xiao").tolist() == [0, 1, 2, 3, 4, 6, 7]
+    assert jaderberg.incremental_examples(word_ids, 5, 3, "scratch").tolist() == \
+        [0, 1, 2, 3, 4, 6, 7]
+    assert jaderberg.incremental_examples(word_ids, 5, 3, "new_words").tolist() == [3, 4, 6]
+    with pytest.raises(ValueError, match="mode 'cumulative' is not one of xiao, new_words, "
+                                         "scratch"):
+        jaderberg.incremental_examples(word_ids, 5, 3, "cumulative")
+    with pytest.raises(ValueError, match="mode 'bad' is not one of xiao, new_words, scratch"):
+        jaderberg.train_incremental(np.zeros((8, 1, 32, 100), np.float32), word_ids,
+                                    mode="bad", model=TinyWordNet(3))
+
+
+@pytest.mark.parametrize("mode", jaderberg.INCREMENTAL_MODES)
+def test_incremental_modes_data_copying_and_freezing(mode):
+    nl.manual_seed(3)
+    rng = np.random.default_rng(3)
+    word_ids = np.repeat(np.arange(6), 3)
+    images = _id_images(word_ids, rng)
+    log, after_round = [], {}
+
+    def on_round(classes, model, steps):
+        after_round[classes] = (model, steps, model.conv.weight.numpy().copy(),
+                                model.classifier.weight.numpy().copy())
+
+    first = RecordingWordNet(3, log)
+    model, history = jaderberg.train_incremental(
+        images, word_ids, schedule=[3, 6], steps_per_round=6, batch_size=4, lr=0.05,
+        model=first, mode=mode, make_model=lambda classes: RecordingWordNet(classes, log),
+        on_round=on_round)
+    assert [classes for classes, _ in history] == [3, 6]
+    assert model.classifier.out_features == 6 and model.classifier.weight.shape[0] == 6
+    round1 = [entry for entry in log if entry[1] == 3]
+    round2 = [entry for entry in log if entry[1] == 6]
+    assert len(round1) == 6 and len(round2) == 6
+    assert {w for entry in round1 for w in entry[2]} <= {0, 1, 2}
+    seen = {w for entry in round2 for w in entry[2]}
+    if mode == "new_words":
+        assert seen <= {3, 4, 5}
+    else:  # every word so far: old words come back in round 2
+        assert seen & {0, 1, 2} and seen & {3, 4, 5}
+    _, _, conv1, cls1 = after_round[3]
+    net2, _, conv2, cls2 = round2[0][0], None, round2[0][3], round2[0][4]
+    if mode == "scratch":  # a fresh model: nothing copied
+        assert net2 is not first and model is not first
+        assert not np.array_equal(conv2, conv1)
+        assert not np.array_equal(cls2[:3], cls1)
+    else:  # widened in place: conv and old softmax columns copied
+        assert net2 is first and model is first
+        np.testing.assert_array_equal(conv2, conv1)
+        np.testing.assert_array_equal(cls2[:3], cls1)
+        # nothing is frozen: round 2 moves the conv weights and the old columns
+        _, _, conv_end, cls_end = after_round[6]
+        assert not np.array_equal(conv_end, conv1)
+        assert not np.array_equal(cls_end[:3], cls1)
+
+
+def test_incremental_round_stops_at_a_plateau():
+    word_ids = np.repeat(np.arange(4), 2)
+    images = _id_images(word_ids, np.random.default_rng(0))
+    steps = []
+    jaderberg.train_incremental(images, word_ids, schedule=[2, 4], steps_per_round=50,
+                                batch_size=8, lr=0.0, model=TinyWordNet(2),
+                                plateau_window=3,
+                                on_round=lambda classes, model, n: steps.append(n))
+    assert steps == [6, 6]  # lr 0 and full batches: a flat loss ends each round at 2 windows
+    steps.clear()
+    jaderberg.train_incremental(images, word_ids, schedule=[2, 4], steps_per_round=12,
+                                batch_size=8, lr=0.0, model=TinyWordNet(2),
+                                on_round=lambda classes, model, n: steps.append(n))
+    assert steps == [12, 12]
+    with pytest.raises(ValueError, match="plateau_window must be >= 1"):
+        jaderberg.train_incremental(images, word_ids, model=TinyWordNet(2), plateau_window=0)
+
+
 def test_incremental_schedule():
     sizes = jaderberg.incremental_schedule(88172)
     assert sizes[:6] == [5000, 10000, 15000, 20000, 30000, 40000]

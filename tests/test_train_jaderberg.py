@@ -168,3 +168,16 @@ def test_dictnet_incremental_script_reports_old_class_accuracy(tmp_path):
     assert rounds[0]["old_class_accuracy"] is None
     assert 0.0 <= rounds[1]["old_class_accuracy"] <= 1.0
     assert 0.0 <= rounds[1]["all_class_accuracy"] <= 1.0
+    for mode in ("new_words", "scratch"):
+        out = tmp_path / f"{mode}.json"
+        subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "dictnet_incremental.py"),
+                        "--words", "6", "--round", "3", "--images-per-word", "2",
+                        "--steps-per-round", "2", "--width-divisor", "16", "--hidden", "32",
+                        "--mode", mode, "--json", str(out)], check=True, capture_output=True,
+                       timeout=120)
+        result = json.loads(out.read_text())
+        assert result["options"]["mode"] == mode
+        assert [r["round_steps"] for r in result["rounds"]] == [2, 2]
+    bad = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "dictnet_incremental.py"),
+                          "--mode", "cumulative"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "invalid choice: 'cumulative'" in bad.stderr
