@@ -96,6 +96,28 @@ inline void require_disjoint(const char* op, const char* name, const pybind11::a
   }
 }
 
+// The scalar geometry arguments shared by the convolution entry points (im2col,
+// col2im, the direct convolution): sizes and paddings counts, kernel, stride
+// and dilation positive ints, each named in the error.
+inline void require_conv_geometry(const char* op, long long height, long long width,
+                                  long long kernel_h, long long kernel_w, long long stride_h,
+                                  long long stride_w, long long pad_top, long long pad_left,
+                                  long long dilation_h, long long dilation_w, long long out_h,
+                                  long long out_w) {
+  require_count(op, "height", height);
+  require_count(op, "width", width);
+  require_positive_int(op, "kernel_h", kernel_h);
+  require_positive_int(op, "kernel_w", kernel_w);
+  require_positive_int(op, "stride_h", stride_h);
+  require_positive_int(op, "stride_w", stride_w);
+  require_count(op, "pad_top", pad_top);
+  require_count(op, "pad_left", pad_left);
+  require_positive_int(op, "dilation_h", dilation_h);
+  require_positive_int(op, "dilation_w", dilation_w);
+  require_count(op, "out_h", out_h);
+  require_count(op, "out_w", out_w);
+}
+
 // body(plane) for plane in [0, planes): OpenMP over the planes when the work is
 // large enough to pay for waking a team, serially otherwise. The GIL is
 // released by the caller around it. An exception thrown by a body (a worker's

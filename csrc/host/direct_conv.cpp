@@ -63,18 +63,8 @@ direct_call checked_call(const char* op, const py::array& x, const char* x_name,
   require_range(op, "images", images, 0, LLONG_MAX);
   require_count(op, "channels", channels);
   require_count(op, "out_channels", out_channels);
-  require_count(op, "height", height);
-  require_count(op, "width", width);
-  require_positive_int(op, "kernel_h", kernel_h);
-  require_positive_int(op, "kernel_w", kernel_w);
-  require_positive_int(op, "stride_h", stride_h);
-  require_positive_int(op, "stride_w", stride_w);
-  require_count(op, "pad_top", pad_top);
-  require_count(op, "pad_left", pad_left);
-  require_positive_int(op, "dilation_h", dilation_h);
-  require_positive_int(op, "dilation_w", dilation_w);
-  require_count(op, "out_h", out_h);
-  require_count(op, "out_w", out_w);
+  require_conv_geometry(op, height, width, kernel_h, kernel_w, stride_h, stride_w, pad_top,
+                        pad_left, dilation_h, dilation_w, out_h, out_w);
   // The zero-extended planes of the host loops span at most `rows` x `cols`
   // positions (the windows' reach past the output, or past the input for
   // backward-data, plus a tile of columns), indexed in int; the buffers of
