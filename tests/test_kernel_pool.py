@@ -110,6 +110,62 @@ def test_nan_propagates_and_gets_the_gradient(device):
     assert xt.grad.numpy()[0, 0, 0, 1] == 1 and xt.grad.numpy()[0, 0, 1, 1] == 0
 
 
+# The host build runs interior 2x2, 2x1 and 3x3 windows through an unrolled
+# path that hands NaN rows back to the general one; NaN at edges, in interior
+# windows and twice in one window must still pick the first NaN.
+NAN_CASES = dict(CASES, **{"2x2 interior": ((2, 3, 10, 12), 2, 2, 0, False),
+                           "2x2 padded ceil": ((1, 2, 9, 11), 2, 2, 1, True),
+                           "3x3 s2 padded": ((1, 2, 11, 12), 3, 2, 1, False)})
+
+
+@each_dtype
+@each_case(NAN_CASES)
+def test_nan_anywhere_picks_the_first_nan_as_the_reference_does(xp, name, dtype):
+    shape, kernel, stride, padding, ceil_mode = NAN_CASES[name]
+    window = dict(kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[rng.random(shape) < 0.15] = np.nan
+    x[..., 0, :2] = np.nan  # two NaNs in one window (one in a 1x1 image)
+    g = PoolGeometry.of(x.shape[2:], **window)
+    y, argmax = pool_kernels.maxpool_forward(xp.asarray(x), g)
+    y_ref, argmax_ref = ref.maxpool_forward(x, **window)
+    np.testing.assert_array_equal(to_numpy(y), y_ref)
+    np.testing.assert_array_equal(to_numpy(argmax), argmax_ref)
+
+
+def _gathered_gradient(gy, argmax, x_shape, g):
+    """What each window gives back, by definition: its gy, to its argmax, only
+    if the argmax is a position the window covers (loops, for a stray argmax)."""
+    gx = np.zeros(x_shape[:2] + (x_shape[2] * x_shape[3],), dtype=gy.dtype)
+    for n, c, oh, ow in np.ndindex(gy.shape):
+        h0, w0 = oh * g.stride[0] - g.padding[0], ow * g.stride[1] - g.padding[1]
+        covered = [h * x_shape[3] + w for h in range(max(h0, 0), min(h0 + g.kernel[0], x_shape[2]))
+                   for w in range(max(w0, 0), min(w0 + g.kernel[1], x_shape[3]))]
+        if argmax[n, c, oh, ow] in covered:
+            gx[n, c, argmax[n, c, oh, ow]] += gy[n, c, oh, ow]
+    return gx.reshape(x_shape)
+
+
+@pytest.mark.parametrize("kernel, stride, padding", [(2, 2, 0), ((2, 1), (2, 1), 0),
+                                                     (2, 3, 1), (3, 1, 1), (3, 2, 1)],
+                         ids=["2x2 s2", "2x1", "stride > kernel", "3x3 s1", "3x3 s2"])
+def test_backward_ignores_an_argmax_outside_its_window(kernel, stride, padding):
+    # Both host paths (a scatter for windows that do not overlap, a gather for
+    # those that do) take any int32 array; an argmax that points elsewhere,
+    # past the plane, or at -1 must not write anywhere.
+    x_shape = (2, 3, 7, 9)
+    g = PoolGeometry.of(x_shape[2:], kernel, stride, padding)
+    rng = np.random.default_rng(5)
+    _, argmax = pool_kernels.maxpool_forward(rng.standard_normal(x_shape).astype(np.float32), g)
+    argmax = argmax.copy()
+    stray = rng.random(argmax.shape) < 0.4
+    argmax[stray] = rng.integers(-5, 7 * 9 + 5, size=int(stray.sum()))
+    gy = rng.standard_normal(argmax.shape).astype(np.float32)
+    gx = pool_kernels.maxpool_backward(gy, argmax, g)
+    np.testing.assert_array_equal(gx, _gathered_gradient(gy, argmax, x_shape, g))
+
+
 @pytest.mark.parametrize("name", ["overlapping 3x3 s2 ceil", "padded ceil edge",
                                   "stride > kernel ceil"])
 def test_gradcheck_float64(device, name):

@@ -125,6 +125,32 @@ NNL_HD NNL_INLINE void maxpool_window(const scalar_t* plane, const pool_geometry
   *index = best_index;
 }
 
+// An interior window (entirely inside the plane) of a size fixed at compile
+// time, starting at in-plane offset `start`: maxpool_window's first-maximum
+// rule, unrolled. It does not resolve NaN: it returns nonzero if it saw one,
+// and the caller then redoes the window with maxpool_window. (Plain ints and
+// selects, so that a host loop over windows vectorises.)
+template <int KH, int KW, typename scalar_t>
+NNL_HD NNL_INLINE int maxpool_interior_window(const scalar_t* plane, int width, int start,
+                                              scalar_t* value, int* index) {
+  int best_index = start;
+  scalar_t best = plane[start];
+  int any_nan = 0;
+  for (int dh = 0; dh < KH; ++dh) {
+    for (int dw = 0; dw < KW; ++dw) {
+      const int at = start + dh * width + dw;
+      const scalar_t v = plane[at];
+      const int take = -(int)(v > best);
+      best_index = (at & take) | (best_index & ~take);
+      best = v > best ? v : best;
+      any_nan |= (int)(v != v);
+    }
+  }
+  *value = best;
+  *index = best_index;
+  return any_nan;
+}
+
 // Gradient of input pixel `index` (= h * width + w) given the windows that
 // cover it, [oh_first, oh_last) x [ow_first, ow_last): the sum of gy over
 // those whose argmax it is. The host build precomputes the ranges per row and
