@@ -15,7 +15,10 @@ alpha^2 multiplications per m x m output tile and channel pair instead of
 (memory passes over x, y and the alpha^2-component tile buffers) and, for
 F(4x4, 3x3), a float32 rounding error about 25x im2col's (README).
 
-Backward, chunk by chunk, recomputing v as im2col recomputes its columns:
+Backward, chunk by chunk, recomputing v as im2col recomputes its columns,
+except where the forward ran as one chunk: then it keeps its v (at most the
+workspace) for the weight gradient, which saved 5 of the compact CRNN's 15
+input transforms per training step:
 
 * x: the Winograd convolution of gy with the flipped, transposed filter
   w'[c, k, i, j] = w[k, c, 2 - i, 2 - j] and padding 2 - top, 2 - left (gy's
@@ -73,7 +76,8 @@ def _bytes_per_image(out_hw, channels, tile, itemsize):
 
 def _convolve(xp, x, u, pad_top, pad_left, out_hw, tile, workspace):
     """The Winograd convolution of x (N, C, H, W) with transformed filters u
-    (alpha^2, K, C): y (N, K, out_h, out_w), chunk by chunk."""
+    (alpha^2, K, C), chunk by chunk: (y (N, K, out_h, out_w), v), where v is
+    the transformed input when the batch ran as one chunk, else None."""
     n, channels = x.shape[:2]
     tiles = wk.output_tiles(*out_hw, tile)
     chunks = _chunks(n, _bytes_per_image(out_hw, channels + u.shape[1], tile, x.itemsize),
@@ -83,11 +87,11 @@ def _convolve(xp, x, u, pad_top, pad_left, out_hw, tile, workspace):
         v = wk.input_transform(x[start:stop], pad_top, pad_left, tiles, tile)
         y_chunk = wk.output_transform(gemm(xp, u, v), stop - start, out_hw, tile)
         if len(chunks) == 1:
-            return y_chunk
+            return y_chunk, v
         if y is None:
             y = xp.empty((n,) + y_chunk.shape[1:], dtype=y_chunk.dtype)
         y[start:stop] = y_chunk
-    return y
+    return y, None
 
 
 class WinogradConv2d(Function):
@@ -99,14 +103,17 @@ class WinogradConv2d(Function):
         n, channels, height, width = x.shape
         out_channels = weight.shape[0]
         out_hw = (height + top + bottom - 2, width + left + right - 2)
+        v = None
         if n * out_channels == 0:
             y = xp.zeros((n, out_channels) + out_hw, dtype=x.dtype)
         else:
-            y = _convolve(xp, x, wk.filter_transform(weight, tile), top, left, out_hw, tile,
-                          workspace)
+            y, v = _convolve(xp, x, wk.filter_transform(weight, tile), top, left, out_hw, tile,
+                             workspace)
         if bias is not None:
             y += bias[:, None, None]
         ctx.save_for_backward(x, weight)
+        # The weight gradient needs v again; keep it rather than transform x twice.
+        ctx.transformed_input = v if ctx.needs_input_grad[1] else None
         ctx.meta = (padding, workspace, tile, bias is not None)
         return y
 
@@ -130,14 +137,18 @@ class WinogradConv2d(Function):
             else:
                 flipped = xp.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
                 gy_rows = gy[:, :, max(0, top - 2):, max(0, left - 2):]
-                gx = _convolve(xp, gy_rows, wk.filter_transform(flipped, tile), max(0, 2 - top),
-                               max(0, 2 - left), (height, width), tile, workspace)
+                gx, _ = _convolve(xp, gy_rows, wk.filter_transform(flipped, tile),
+                                  max(0, 2 - top), max(0, 2 - left), (height, width), tile,
+                                  workspace)
         if need_w:
             tiles = wk.output_tiles(*gy.shape[2:], tile)
             du = xp.zeros((wk.components(tile), out_channels, channels), dtype=x.dtype)
             per_image = _bytes_per_image(gy.shape[2:], channels + out_channels, tile, x.itemsize)
-            for start, stop in _chunks(n, per_image, workspace):
-                v = wk.input_transform(x[start:stop], top, left, tiles, tile)
+            kept = ctx.transformed_input
+            chunks = [(0, n)] if kept is not None else _chunks(n, per_image, workspace)
+            for start, stop in chunks:
+                v = kept if kept is not None else \
+                    wk.input_transform(x[start:stop], top, left, tiles, tile)
                 du += gemm(xp, wk.output_adjoint(gy[start:stop], tile), v.transpose(0, 2, 1))
             gw = wk.filter_adjoint(du, tile)
         return (gx, gw, gb) if has_bias else (gx, gw)
