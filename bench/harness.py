@@ -163,6 +163,13 @@ def disagreement(case, impl, expected):
     return f"max |difference| {worst:.3g} > rtol {case.rtol:g}, atol {case.atol:g}"
 
 
+def pair_ratio(times, base_times):
+    """The median over rounds of times[i] / base_times[i]: the two were timed in
+    the same round (time_impls), so a load change between rounds cancels out
+    of each ratio, where a ratio of the two medians would keep it."""
+    return statistics.median(t / b for t, b in zip(times, base_times))
+
+
 def run_cases(cases, repeat, warmup, progress=None):
     """Validate, then time (interleaved, time_impls), every implementation of
     every case. An implementation whose output disagrees with the case's
@@ -195,22 +202,25 @@ def run_cases(cases, repeat, warmup, progress=None):
                 progress.update(1)
         base = next((r for r in case_results if r.impl == BASELINE and not r.failed), None)
         for r in case_results:
-            r.ratio_to_nnlite = r.median_ms / base.median_ms if base else None
+            r.ratio_to_nnlite = pair_ratio(r.times_ms, base.times_ms) if base and not r.failed \
+                else None
         results += case_results
     return results
 
 
 def format_table(results, device):
-    """The results of one device as an aligned table; `vs nnlite` is the
-    implementation's median over nnlite's, so above 1x means nnlite is faster."""
+    """The results of one device as an aligned table; `vs nnlite` is the median
+    of the implementation's per-round time over nnlite's in the same round
+    (pair_ratio), so above 1x means nnlite is faster."""
     rows = [r for r in results if r.device == device]
     case_width = max([len("case")] + [len(r.case) for r in rows])
     shape_width = max([len("shape")] + [len(r.shape) for r in rows])
     impl_width = max([len("impl")] + [len(r.impl) for r in rows])
     head = f"{'case':<{case_width}} {'shape':<{shape_width}} {'impl':<{impl_width}} " \
            f"{'median ms':>10} {'min ms':>9} {'GB/s':>7} {'GFLOP/s':>8} {'vs nnlite':>9}"
-    lines = [f"device: {device}    (vs nnlite = time / nnlite's time: > 1x means nnlite "
-             f"is faster; every output is checked against the NumPy reference first)",
+    lines = [f"device: {device}    (vs nnlite = median over rounds of time / nnlite's time "
+             f"in that round: > 1x means nnlite is faster; every output is checked against "
+             f"the NumPy reference first)",
              head, "-" * len(head)]
     previous = None
     for r in rows:

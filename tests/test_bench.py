@@ -85,3 +85,12 @@ def test_model_replica_matches_nnlite(name):
     assert np.isfinite(ours) and np.isfinite(theirs)
     if same_first_loss:
         assert ours == pytest.approx(theirs, rel=1e-5)
+
+
+def test_ratio_is_the_median_of_per_round_ratios():
+    # A load change between rounds slows both implementations of that round;
+    # the per-round ratio cancels it (here 2.0 every round), where the ratio of
+    # the medians (30 / 10 = 3.0) would not.
+    from bench.harness import pair_ratio
+    assert pair_ratio([20.0, 30.0, 60.0], [10.0, 15.0, 30.0]) == 2.0
+    assert pair_ratio([2.0, 9.0, 4.0, 1.0], [1.0, 1.0, 1.0, 1.0]) == 3.0
