@@ -2,6 +2,10 @@
 validation metric against step, one line per run, from their metrics.json.
 
     python scripts/compare_runs.py runs/a runs/b --labels im2col auto --out compare.png
+    python scripts/compare_runs.py runs/a runs/b --metrics word_accuracy --out compare.png
+
+A run without training-loss rows (metrics.json "train") only adds its
+validation curves.
 """
 import argparse
 import json
@@ -20,13 +24,15 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="run directories (each with metrics.json)")
     parser.add_argument("--labels", nargs="+", default=None, help="one per run")
     parser.add_argument("--out", required=True, help="PNG to write")
+    parser.add_argument("--metrics", nargs="+", default=None,
+                        help="validation metrics to plot (default: every one logged)")
     args = parser.parse_args(argv)
     labels = args.labels or [os.path.basename(os.path.normpath(r)) for r in args.runs]
     if len(labels) != len(args.runs):
         parser.error(f"--labels: {len(labels)} given for {len(args.runs)} runs")
     reports = [load(run) for run in args.runs]
-    metrics = sorted({key for report in reports for row in report.get("eval", [])
-                      for key in row} - {"step", "loss"})
+    metrics = args.metrics or sorted({key for report in reports for row in report.get("eval", [])
+                                      for key in row} - {"step", "loss"})
     figure = _figure(5 * (1 + len(metrics)), 4)
     loss_axes = figure.add_subplot(1, 1 + len(metrics), 1)
     for label, report in zip(labels, reports):

@@ -17,7 +17,8 @@ it: whether PyTorch learns faster on the same data tells a library problem
 from a recipe or data one, and the wall time compares the two libraries on
 this machine.
 
-Writes OUT/metrics.json ({"eval": [{step, word_accuracy, loss, lr, elapsed_s}]})
+Writes OUT/metrics.json ({"eval": [{step, word_accuracy, loss, lr, elapsed_s}],
+"train": [{step, loss}] every 10 steps, as nnlite's Trainer logs them)
 and OUT/state.pt every 500 steps (replica, optimiser, lr rule, data loader
 position), from which --resume continues exactly. Threads: NNLITE_NUM_THREADS
 or --threads (default: as nnlite's). Needs PyTorch (not an nnlite dependency).
@@ -105,7 +106,7 @@ def main(argv=None):
     optimizer = torch.optim.Adam(replica.parameters(), lr=reader.default_config()["lr"])
     rule = SeedLossRule(optimizer)
     train, test = recipe.train_loader, recipe.val_loader
-    step, elapsed, history = 0, 0.0, []
+    step, elapsed, history, train_log = 0, 0.0, [], []
     if args.resume:
         state = torch.load(state_path, weights_only=False)
         replica.load_state_dict(state["replica"])
@@ -114,7 +115,9 @@ def main(argv=None):
         train.load_state_dict(state["loader"])
         step, elapsed = state["step"], state["elapsed_s"]
         with open(metrics_path) as f:
-            history = json.load(f)["eval"]
+            saved = json.load(f)
+        history = saved["eval"]
+        train_log = [row for row in saved.get("train", []) if row["step"] <= step]
 
     def save():
         torch.save({"replica": replica.state_dict(), "optimizer": optimizer.state_dict(),
@@ -122,7 +125,8 @@ def main(argv=None):
                     "elapsed_s": elapsed}, state_path + ".tmp")
         os.replace(state_path + ".tmp", state_path)
         with open(metrics_path + ".tmp", "w") as f:
-            json.dump({"eval": history, "threads": threads, "seed": args.seed}, f, indent=1)
+            json.dump({"eval": history, "train": train_log, "threads": threads,
+                       "seed": args.seed}, f, indent=1)
         os.replace(metrics_path + ".tmp", metrics_path)
 
     batches = iter(train)
@@ -143,6 +147,8 @@ def main(argv=None):
         optimizer.step()
         step += 1
         progress.update(1)
+        if step % 10 == 0:
+            train_log.append({"step": step, "loss": loss.item()})
         if step % 100 == 0:  # the seed evaluates every 100 iterations
             replica.eval()
             accuracy, test_loss = evaluate(replica, test)
