@@ -164,7 +164,7 @@ static int emulate_launch(emulator::body_fn body, void** args, unsigned blocks, 
 
 
 _DTYPES = {"float": np.float32, "double": np.float64, "int": np.int32,
-           "signed char": np.int8, "unsigned short": np.uint16}
+           "signed char": np.int8, "unsigned char": np.uint8, "unsigned short": np.uint16}
 _SCALARS = {"int": (np.int32, ctypes.c_int), "long long": (np.int64, ctypes.c_longlong)}
 
 

@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-from nnlite.kernels import conv, ctc, dequant, direct_conv, launch, pool, rnn, softmax, winograd
+from nnlite.kernels import (activation, conv, ctc, dequant, direct_conv, launch, pool, rnn,
+                            softmax, winograd)
 from nnlite.kernels.shapes import ConvGeometry, PoolGeometry
 
 HOSTILE_INTS = [-2**63, -2**31 - 1, -2**31, -1, 0, 1, 2, 3, 5, 2**31 - 1, 2**31, 2**32 + 1,
@@ -33,7 +34,7 @@ def record_real_calls():
             pass  # the recorded arguments are what matters; results are unused
 
     launch.launch = recording
-    for module in (conv, ctc, dequant, direct_conv, pool, rnn, softmax, winograd):
+    for module in (activation, conv, ctc, dequant, direct_conv, pool, rnn, softmax, winograd):
         module.launch = recording
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
@@ -74,6 +75,8 @@ def record_real_calls():
         q = rng.integers(-128, 128, size=(3, 5)).astype(np.int8)
         dequant.dequant_int8(q, np.full(3, 0.5, dtype), dtype=dtype)
         dequant.dequant_binary16(rng.standard_normal(7).astype(np.float16), dtype=dtype)
+        y, mask = activation.relu_forward(x)
+        activation.relu_backward(x, mask)
     launch.launch = real_launch
     return calls
 
@@ -103,7 +106,7 @@ def mutate_array(a, rng):
     # extreme int8 weights, binary16 infinities and NaNs. (An array already
     # mutated to int64 gets integers too: NaN does not fit it.)
     integers = [-1, 2**31 - 1, -2**31, 7]
-    values = {np.dtype(np.int8): [-128, 127, -1],
+    values = {np.dtype(np.int8): [-128, 127, -1], np.dtype(np.uint8): [0, 1, 255],
               np.dtype(np.uint16): [0x7C00, 0xFC00, 0x7E01, 0xFFFF, 0x0001]}.get(
                   a.dtype, integers if a.dtype.kind == "i" else [np.nan, np.inf, -np.inf])
     out = a.copy()

@@ -10,7 +10,7 @@ import pytest
 from nnlite.kernels import nvrtc
 
 _ELEMENT = {"float": "float32", "double": "float64", "int": "int32", "signed char": "int8",
-            "unsigned short": "uint16"}
+            "unsigned char": "uint8", "unsigned short": "uint16"}
 
 
 def cuda_entry_points():

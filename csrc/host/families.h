@@ -13,5 +13,6 @@ void register_pool(pybind11::module_& m);
 void register_winograd(pybind11::module_& m);
 void register_dequant(pybind11::module_& m);
 void register_direct_conv(pybind11::module_& m);
+void register_activation(pybind11::module_& m);
 
 #endif  // NNLITE_HOST_FAMILIES_H

@@ -43,4 +43,5 @@ PYBIND11_MODULE(_C, m) {
   register_winograd(m);
   register_dequant(m);
   register_direct_conv(m);
+  register_activation(m);
 }

@@ -1,24 +1,37 @@
 """Activations, softmax / log-softmax (through the softmax kernel) and dropout."""
 import numpy as np
 
+from nnlite.kernels import activation as activation_kernels
 from nnlite.kernels import softmax as softmax_kernels
 from nnlite import random as nl_random
 from nnlite.device import xp_of
 from nnlite.functional.arithmetic import clip
 from nnlite.tensor import Function
 
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 class ReLU(Function):
+    """y = x * (x > 0) through the activation kernels (one pass, OpenMP on the
+    host), keeping one byte per element, the mask, for backward. Other dtypes
+    than float32 / float64 take the same formula in the array library."""
+
     @staticmethod
     def forward(ctx, x):
-        positive = x > 0
-        ctx.save_for_backward(positive)
-        return x * positive
+        if x.dtype in _KERNEL_DTYPES:
+            y, mask = activation_kernels.relu_forward(x)
+        else:
+            mask = x > 0
+            y = x * mask
+        ctx.save_for_backward(mask)
+        return y
 
     @staticmethod
     def backward(ctx, gy):
-        positive, = ctx.saved_tensors
-        return gy * positive
+        mask, = ctx.saved_tensors
+        if gy.dtype in _KERNEL_DTYPES:
+            return activation_kernels.relu_backward(gy, mask)
+        return gy * mask.astype(bool, copy=False)
 
 
 class Sigmoid(Function):

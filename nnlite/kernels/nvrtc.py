@@ -25,7 +25,8 @@ GRID_THREADS = 256
 MAX_GRID_BLOCKS = 65535
 MIN_THREADS_PER_BLOCK = 32  # one warp: fewer threads would leave lanes idle anyway
 
-FAMILIES = ("softmax", "rnn", "ctc", "conv", "pool", "winograd", "dequant", "direct_conv")
+FAMILIES = ("softmax", "rnn", "ctc", "conv", "pool", "winograd", "dequant", "direct_conv",
+            "activation")
 
 _INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*"([^"]+)"')
 _ENTRY = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(?:__launch_bounds__\s*\([^)]*\)\s*)?'
