@@ -296,3 +296,37 @@ def test_move_batch_puts_arrays_on_the_models_device(device):
                                model_device(model))
     assert images.device == device and texts == ["a", "b"]
     assert model(images).shape == (4, 2)
+
+
+def test_gradients_accumulate_into_the_leafs_own_array():
+    # An unrolled cell adds one contribution per step; each lands in the
+    # leaf's private gradient array (as PyTorch accumulates), not a new one.
+    w = nl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    h = nl.tensor([1.0, 1.0, 1.0])
+    for _ in range(3):
+        h = h * w
+    h.sum().backward()  # d/dw of w^3 summed = 3 w^2
+    first = w.grad
+    np.testing.assert_allclose(first.numpy(), [3.0, 12.0, 27.0])
+    (w * 2.0).sum().backward()  # no zero_grad: accumulate, as PyTorch does
+    assert w.grad is first
+    np.testing.assert_allclose(w.grad.numpy(), [5.0, 14.0, 29.0])
+
+
+def test_accumulation_never_writes_a_gradient_the_user_set():
+    w = nl.tensor([1.0, 2.0], requires_grad=True)
+    mine = np.array([10.0, 20.0], dtype=np.float32)
+    w.grad = nl.tensor(mine)
+    (w * 3.0).sum().backward()
+    np.testing.assert_array_equal(mine, [10.0, 20.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [13.0, 23.0])
+
+
+def test_accumulated_leaf_gradients_still_never_share_arrays():
+    a = nl.tensor([1.0, 2.0], requires_grad=True)
+    b = nl.tensor([3.0, 4.0], requires_grad=True)
+    for _ in range(2):
+        (a + b).sum().backward()
+    a.grad.data *= 5
+    np.testing.assert_array_equal(b.grad.numpy(), [2.0, 2.0])
+    np.testing.assert_array_equal(a.grad.numpy(), [10.0, 10.0])

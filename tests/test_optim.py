@@ -283,3 +283,66 @@ def test_bad_params_are_rejected():
         optim.SGD([p * 2], lr=0.1)
     with pytest.raises(TypeError, match="can only optimise Tensors, got ndarray"):
         optim.SGD([np.ones(2)], lr=0.1)
+
+
+def _adam_with_temporaries(p, g, m, v, v_max, t, lr, b1, b2, eps, amsgrad):
+    """nnlite's Adam before its work buffers, operation for operation."""
+    m *= b1
+    m += (1 - b1) * g
+    v *= b2
+    v += (1 - b2) * g * g
+    if amsgrad:
+        np.maximum(v_max, v, out=v_max)
+    denom = np.sqrt(v_max if amsgrad else v) / (1 - b2 ** t) ** 0.5 + eps
+    p -= (lr / (1 - b1 ** t)) * m / denom
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_adam_in_work_buffers_rounds_as_with_temporaries(amsgrad):
+    rng = np.random.default_rng(0)
+    shapes = [(7, 5), (40,), (3,)]  # the buffers are sized by the largest
+    params = [nl.tensor(rng.standard_normal(s).astype(np.float32), requires_grad=True)
+              for s in shapes]
+    copies = [p.numpy().copy() for p in params]
+    moments = [[np.zeros_like(c) for _ in range(3)] for c in copies]
+    opt = optim.Adam(params, lr=1e-2, amsgrad=amsgrad)
+    for t in range(1, 6):
+        for p, c, (m, v, v_max) in zip(params, copies, moments):
+            g = (rng.standard_normal(c.shape) * 10.0 ** rng.integers(-6, 2)).astype(np.float32)
+            p.grad = nl.tensor(g)
+            _adam_with_temporaries(c, g, m, v, v_max, t, 1e-2, 0.9, 0.999, 1e-8, amsgrad)
+        opt.step()
+        for p, c in zip(params, copies):
+            np.testing.assert_array_equal(p.numpy(), c)  # bit for bit
+
+
+def test_sgd_in_work_buffers_rounds_as_with_temporaries():
+    rng = np.random.default_rng(1)
+    p = nl.tensor(rng.standard_normal(50).astype(np.float32), requires_grad=True)
+    c, buf = p.numpy().copy(), None
+    opt = optim.SGD([p], lr=0.03, momentum=0.9, dampening=0.1)
+    for _ in range(4):
+        g = rng.standard_normal(50).astype(np.float32)
+        p.grad = nl.tensor(g)
+        opt.step()
+        if buf is None:
+            buf = g.copy()
+        else:
+            buf *= 0.9
+            buf += (1 - 0.1) * g
+        c -= 0.03 * buf
+        np.testing.assert_array_equal(p.numpy(), c)
+
+
+def test_work_buffers_are_reused_and_never_checkpointed():
+    big = nl.tensor(np.ones(1000, dtype=np.float32), requires_grad=True)
+    small = nl.tensor(np.ones(10, dtype=np.float32), requires_grad=True)
+    opt = optim.Adam([small, big])
+    for p in (big, small):
+        p.grad = nl.tensor(np.full(p.shape, 0.5, dtype=np.float32))
+    opt.step()
+    buffers = [id(b) for bs in opt._work_buffers.values() for b in bs]
+    assert [b.size for bs in opt._work_buffers.values() for b in bs] == [1000, 1000]
+    opt.step()
+    assert [id(b) for bs in opt._work_buffers.values() for b in bs] == buffers
+    assert "_work_buffers" not in repr(opt.state_dict())

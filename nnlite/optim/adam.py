@@ -50,10 +50,14 @@ class Adam(Optimizer):
             else:
                 grad = grad + weight_decay * param
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        # In two reused buffers, in the order of the formula above (so the
+        # rounding is the same as with temporaries): m, v, then the step.
+        work, step_size = self._work(param, 2)
         exp_avg *= beta1
-        exp_avg += (1 - beta1) * grad
+        exp_avg += xp.multiply(grad, 1 - beta1, out=work)
         exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        xp.multiply(grad, 1 - beta2, out=work)
+        exp_avg_sq += xp.multiply(work, grad, out=work)
         if group["amsgrad"]:
             if "max_exp_avg_sq" not in state:  # amsgrad switched on mid-training
                 state["max_exp_avg_sq"] = xp.zeros_like(param)
@@ -61,8 +65,12 @@ class Adam(Optimizer):
             second = state["max_exp_avg_sq"]
         else:
             second = exp_avg_sq
-        denom = xp.sqrt(second) / (1 - beta2 ** step) ** 0.5 + group["eps"]
-        param -= (lr / (1 - beta1 ** step)) * exp_avg / denom
+        denom = xp.sqrt(second, out=work)
+        denom /= (1 - beta2 ** step) ** 0.5
+        denom += group["eps"]
+        xp.multiply(exp_avg, lr / (1 - beta1 ** step), out=step_size)
+        step_size /= denom
+        param -= step_size
 
 
 class AdamW(Adam):

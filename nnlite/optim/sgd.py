@@ -38,6 +38,6 @@ class SGD(Optimizer):
                 buf = state["momentum_buffer"] = grad.copy()
             else:
                 buf *= momentum
-                buf += (1 - group["dampening"]) * grad
+                buf += xp.multiply(grad, 1 - group["dampening"], out=self._work(param, 1)[0])
             grad = grad + momentum * buf if group["nesterov"] else buf
-        param -= group["lr"] * grad
+        param -= xp.multiply(grad, group["lr"], out=self._work(param, 1)[0])
