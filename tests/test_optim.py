@@ -346,3 +346,31 @@ def test_work_buffers_are_reused_and_never_checkpointed():
     opt.step()
     assert [id(b) for bs in opt._work_buffers.values() for b in bs] == buffers
     assert "_work_buffers" not in repr(opt.state_dict())
+
+
+@pytest.mark.parametrize("centered,momentum", [(False, 0.0), (True, 0.0), (True, 0.8)])
+def test_rmsprop_in_work_buffers_rounds_as_with_temporaries(centered, momentum):
+    rng = np.random.default_rng(2)
+    p = nl.tensor(rng.standard_normal(30).astype(np.float32), requires_grad=True)
+    c = p.numpy().copy()
+    square, mean, buf = np.zeros_like(c), np.zeros_like(c), np.zeros_like(c)
+    opt = optim.RMSprop([p], lr=0.01, alpha=0.9, centered=centered, momentum=momentum)
+    for _ in range(4):
+        g = rng.standard_normal(30).astype(np.float32)
+        p.grad = nl.tensor(g)
+        opt.step()
+        square *= 0.9  # nnlite's RMSprop before its work buffers, operation for operation
+        square += (1 - 0.9) * g * g
+        if centered:
+            mean *= 0.9
+            mean += (1 - 0.9) * g
+            avg = np.sqrt(square - mean * mean) + 1e-8
+        else:
+            avg = np.sqrt(square) + 1e-8
+        if momentum:
+            buf *= momentum
+            buf += g / avg
+            c -= 0.01 * buf
+        else:
+            c -= 0.01 * g / avg
+        np.testing.assert_array_equal(p.numpy(), c)

@@ -42,19 +42,25 @@ class RMSprop(Optimizer):
         if group["weight_decay"] != 0:
             grad = grad + group["weight_decay"] * param
         square_avg = state["square_avg"]
+        work, avg = self._work(param, 2)  # in the formula's order: same rounding
         square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
+        xp.multiply(grad, 1 - alpha, out=work)
+        square_avg += xp.multiply(work, grad, out=work)
         if group["centered"]:
             grad_avg = state["grad_avg"]
             grad_avg *= alpha
-            grad_avg += (1 - alpha) * grad
-            avg = xp.sqrt(square_avg - grad_avg * grad_avg) + eps
+            grad_avg += xp.multiply(grad, 1 - alpha, out=work)
+            xp.subtract(square_avg, xp.multiply(grad_avg, grad_avg, out=work), out=avg)
+            xp.sqrt(avg, out=avg)
         else:
-            avg = xp.sqrt(square_avg) + eps
+            xp.sqrt(square_avg, out=avg)
+        avg += eps
         if group["momentum"] > 0:
             buf = state["momentum_buffer"]
             buf *= group["momentum"]
-            buf += grad / avg
-            param -= group["lr"] * buf
+            buf += xp.divide(grad, avg, out=work)
+            param -= xp.multiply(buf, group["lr"], out=work)
         else:
-            param -= group["lr"] * grad / avg
+            xp.multiply(grad, group["lr"], out=work)
+            work /= avg
+            param -= work
