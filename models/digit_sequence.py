@@ -280,10 +280,11 @@ def digit_datasets(data, seed, variable_length, validation_size):
 
 
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit_sequence",
-                    validation_size=None, variant="weighted", **options):
+                    validation_size=None, variant="weighted", lr=None, **options):
     """SPECS section 5: Adam 1e-4, batch 50, 1000 * CE + MSE(box); model
     "digit_sequence_variable" (or variable_length=True) trains on 1-5 digits.
-    `options` go to the network (deeper, box_dropout, reset_after)."""
+    lr: Adam's learning rate instead of the seed's 1e-4. `options` go to the
+    network (deeper, box_dropout, reset_after)."""
     from nnlite import optim
     from nnlite.data import DataLoader
     from nnlite.training import Recipe
@@ -295,7 +296,10 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit
     config = default_config(variable_length=variable)
     nl.manual_seed(seed)
     network = MODELS[model](**options)
-    optimizer = optim.Adam(network.parameters(), lr=config["lr"])
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
+        raise ValueError(f"digit_sequence.training_recipe: lr must be a positive number, got "
+                         f"{lr!r}")
+    optimizer = optim.Adam(network.parameters(), lr=config["lr"] if lr is None else lr)
     train, val = digit_datasets(data, seed, variable, validation_size)
     task = DigitSequenceTask(lambda net, outputs, labels, boxes:
                              loss(outputs, labels, boxes, variant=variant))

@@ -48,6 +48,13 @@ def test_recipe_checks_its_model_name():
         ds.training_recipe(data="/no/such/mnist", validation_size=2)
 
 
+def test_recipe_takes_another_learning_rate():
+    recipe = ds.training_recipe(lr=1e-3, validation_size=2)
+    assert recipe.optimizer.param_groups[0]["lr"] == 1e-3
+    with pytest.raises(ValueError, match="lr must be a positive number, got 'fast'"):
+        ds.training_recipe(lr="fast", validation_size=2)
+
+
 def test_cli_train_writes_the_run_and_predict_reads_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(ds, "CPU_VALIDATION_SIZE", 4)
     out = tmp_path / "run"
