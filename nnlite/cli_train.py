@@ -8,6 +8,7 @@ its recipe module; that module supplies
     predict_texts(model, images, beam=None, lexicon=None) -> [str]   (predict)
     attention_masks(model, images) -> array (N, steps, h, w)  (visualize)
 """
+import math
 import os
 import sys
 
@@ -63,6 +64,10 @@ def add_train_command(subparsers):
                              "model's packaged weights) with a fresh optimiser, schedule and "
                              "data stream, e.g. to fine-tune; the recipe must build a model "
                              "of the checkpoint's shapes (--option size=... / model_options)")
+    parser.add_argument("--clip-grad-norm", type=float, default=None, metavar="MAX",
+                        help="scale the gradients to a joint 2-norm of at most MAX before "
+                             "each step (PyTorch's clip_grad_norm_; the norm is logged as "
+                             "grad_norm); not stored in the run: give it again with --resume")
     parser.add_argument("--sync-bn", action="store_true",
                         help="under mpiexec: BatchNorm statistics over the global batch of "
                              "all ranks (default: each rank's own, as PyTorch)")
@@ -400,6 +405,9 @@ def _training_module_and_out_dir(args):
     for option, value in (("--steps", args.steps), ("--batch", args.batch),
                           ("--eval-every", args.eval_every)):
         _positive(option, value)
+    clip = args.clip_grad_norm
+    if clip is not None and not (math.isfinite(clip) and clip > 0):
+        raise CommandError(f"--clip-grad-norm must be a positive finite number, got {clip}")
     if getattr(args, "init", None) is not None and args.resume:
         raise CommandError("--init starts a run from a checkpoint's weights and --resume "
                            "continues a run: give one of them")
@@ -436,7 +444,8 @@ def run_train(args):
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
                       recipe.val_loader, steps=args.steps or recipe.steps, out_dir=out_dir,
                       scheduler=recipe.scheduler, eval_every=args.eval_every or recipe.eval_every,
-                      log_every=recipe.log_every, device=args.device, seed=args.seed)
+                      log_every=recipe.log_every, device=args.device, seed=args.seed,
+                      clip_grad_norm=args.clip_grad_norm)
     try:
         history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:

@@ -81,7 +81,7 @@ def run_train_distributed(args, group):
                           scheduler=recipe.scheduler,
                           eval_every=args.eval_every or recipe.eval_every,
                           log_every=recipe.log_every, device=args.device, seed=args.seed,
-                          distributed=reducer)
+                          distributed=reducer, clip_grad_norm=args.clip_grad_norm)
         where = None
         history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except CommandError:

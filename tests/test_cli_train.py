@@ -59,6 +59,14 @@ def test_train_options_reach_the_trainer(registry, tmp_path, capsys):
     assert meta["loader"]["batch"] == 6 and meta["seed"] == 3  # 16 per batch: 16 batches/epoch
 
 
+def test_clip_grad_norm_reaches_the_trainer(registry, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "toy", "--out", str(out), "--steps", "5",
+                     "--clip-grad-norm", "0.5"]) == 0
+    report = json.loads((out / "metrics.json").read_text())
+    assert all(row["grad_norm"] > 0 for row in report["train"])
+
+
 def test_resume_through_the_cli_matches_an_uninterrupted_run(registry, tmp_path, capsys):
     assert cli.main(["train", "toy", "--out", str(tmp_path / "whole"), "--steps", "14"]) == 0
     assert cli.main(["train", "toy", "--out", str(tmp_path / "split"), "--steps", "7"]) == 0
@@ -133,6 +141,8 @@ def test_bad_input_is_reported(registry, tmp_path, capsys):
         in capsys.readouterr().err
     assert cli.main(["train", "toy", "--steps", "0", "--out", str(tmp_path)]) == 2
     assert "--steps must be a positive int, got 0" in capsys.readouterr().err
+    assert cli.main(["train", "toy", "--clip-grad-norm", "0", "--out", str(tmp_path)]) == 2
+    assert "--clip-grad-norm must be a positive finite number, got 0.0" in capsys.readouterr().err
     assert cli.main(["train", "toy", "--data", "/no/such", "--out", str(tmp_path)]) == 2
     assert "--data /no/such: no toy dataset at '/no/such'" in capsys.readouterr().err
     assert cli.main(["eval", "toy", str(tmp_path / "x.h5")]) == 2

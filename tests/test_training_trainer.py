@@ -303,3 +303,27 @@ def test_curves_plot_the_loss_on_a_log_scale_and_every_validation_metric():
     # a loss that is not positive (a regression's can be 0) keeps a linear axis
     history["train"][2]["loss"] = 0.0
     assert curves_figure(history, "word_accuracy").axes[0].get_yscale() == "linear"
+
+
+def test_clip_grad_norm_bounds_each_step_and_logs_the_norm(tmp_path):
+    model = toy_model()
+    train, val = toy_loaders()
+    sgd = nl.optim.SGD(model.parameters(), lr=1.0)
+    before = [p.numpy().copy() for p in model.parameters()]  # not BatchNorm's statistics
+    trainer = Trainer(model, sgd, ClassificationTask(), train, val, steps=1, out_dir=tmp_path,
+                      log_every=1, progress=False, clip_grad_norm=1e-3)
+    trainer.fit()
+    moved = np.sqrt(sum(float(((p.numpy() - b) ** 2).sum())
+                        for p, b in zip(model.parameters(), before)))
+    assert moved == pytest.approx(1e-3, rel=1e-3)  # SGD lr 1: the step is the clipped gradient
+    assert trainer.history["train"][0]["grad_norm"] > 1e-2  # logged before clipping
+    with pytest.raises(ValueError, match="Trainer: clip_grad_norm must be a positive finite "
+                                         "number, got 0"):
+        Trainer(model, sgd, ClassificationTask(), train, val, steps=1, out_dir=tmp_path,
+                clip_grad_norm=0)
+
+
+def test_without_clipping_no_grad_norm_is_logged(tmp_path):
+    trainer = toy_trainer(tmp_path, steps=2)
+    trainer.fit()
+    assert "grad_norm" not in trainer.history["train"][0]

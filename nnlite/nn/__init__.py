@@ -3,7 +3,7 @@
 ``state_dict`` keys and weight layouts follow PyTorch, so weights move
 between the libraries as plain arrays.
 """
-from nnlite.nn import init
+from nnlite.nn import init, utils
 from nnlite.nn.activation import LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh
 from nnlite.nn.compressed import LowRankLinear, QuantizedLinear
 from nnlite.nn.container import ModuleDict, ModuleList, Sequential
@@ -26,6 +26,6 @@ __all__ = [
     "CrossEntropyLoss", "Dropout", "Flatten", "GRU", "GRUCell", "Identity", "IncompatibleKeys",
     "LSTM", "LSTMCell", "Linear", "LogSoftmax", "LowRankLinear", "QuantizedLinear", "MSELoss", "MaxPool2d", "Module", "ModuleDict",
     "ModuleList", "NLLLoss", "Parameter", "ReLU", "ReLU6", "Sequential", "Sigmoid", "Softmax",
-    "StateDictError", "Tanh", "ZeroPad2d", "init", "materialize", "meta",
+    "StateDictError", "Tanh", "ZeroPad2d", "init", "materialize", "meta", "utils",
     "NAC", "NALU",
 ]

@@ -55,6 +55,13 @@ def _positive_int(op, name, value):
     return value
 
 
+def _positive_number(op, name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{op}: {name} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 def evaluation_line(row):
     """'validation at step N: metric value, ...' for one row of history["eval"]."""
     metrics = ", ".join(f"{key} {value:.4g}" for key, value in row.items() if key != "step")
@@ -114,11 +121,14 @@ class Trainer:
     the mean training loss is logged every `log_every` steps. `seed` seeds
     the random generators at the start of a fresh run. `distributed` (an
     nnlite.distributed process group or Reducer) makes this one rank of a
-    data-parallel job; None trains alone."""
+    data-parallel job; None trains alone. `clip_grad_norm` (optional) scales
+    the gradients to that joint 2-norm at most before each optimiser step
+    (nl.nn.utils.clip_grad_norm_, after the data-parallel reduction), and
+    the norm before clipping is logged as "grad_norm"."""
 
     def __init__(self, model, optimizer, task, train_loader, val_loader=None, steps=1000,
                  out_dir="runs/train", scheduler=None, eval_every=500, log_every=10,
-                 device="cpu", seed=0, progress=True, distributed=None):
+                 device="cpu", seed=0, progress=True, distributed=None, clip_grad_norm=None):
         op = "Trainer"
         check_task(op, task)
         check_loader(op, "train_loader", train_loader)
@@ -129,6 +139,8 @@ class Trainer:
         self.steps = _positive_int(op, "steps", steps)
         self.eval_every = _positive_int(op, "eval_every", eval_every)
         self.log_every = _positive_int(op, "log_every", log_every)
+        self.clip_grad_norm = None if clip_grad_norm is None else \
+            _positive_number(op, "clip_grad_norm", clip_grad_norm)
         self.device = _device.canonical(device)
         self.out_dir = os.fspath(out_dir)
         self._parallel = make_parallel(distributed)
@@ -222,6 +234,10 @@ class Trainer:
             loss.backward()
             parallel.after_backward()
             loss_value, stats, stop = parallel.summarize(loss_value, stats)
+            if self.clip_grad_norm is not None:
+                stats = dict(stats or {})
+                stats["grad_norm"] = float(nl.nn.utils.clip_grad_norm_(
+                    self.model.parameters(), self.clip_grad_norm))
             with _state.deferred_interrupt():
                 lr = float(self.optimizer.param_groups[0]["lr"])
                 self.optimizer.step()
