@@ -17,7 +17,7 @@ from numbers import Real
 import numpy as np
 
 from nnlite import device as _device
-from nnlite.tensor import Tensor, no_grad
+from nnlite.tensor import Tensor
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_"]
 
@@ -81,9 +81,8 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
                            f"set error_if_nonfinite=False to clip anyway (the gradients "
                            f"then become NaN)")
     scale = min(1.0, max_norm / (total + 1e-6)) if not math.isnan(total) else math.nan
-    with no_grad():
-        for g in grads:
-            g *= scale
+    for g in grads:  # raw arrays: nothing here is recorded by autograd
+        g *= scale
     return _total_norm(total)
 
 
