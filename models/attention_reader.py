@@ -248,12 +248,13 @@ def _seed_schedule(optimizer, task, config):
     return scheduler
 
 
-def training_recipe(data="synth", batch=None, seed=0, device="cpu", **overrides):
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None, **overrides):
     """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
     SyntheticLetters batch every iteration, a fixed 1024-image test set (its
     own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
     fail in a row and at each further one (the seed's rule: _seed_schedule),
-    10,000 iterations. `overrides` (tests): test_set_size, model options."""
+    10,000 iterations. lr: Adam's starting learning rate instead of the seed's
+    1e-3 (`--option lr=X`). `overrides` (tests): test_set_size, model options."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
     from nnlite.training import Recipe
@@ -265,7 +266,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", **overrides)
     nnlite.manual_seed(seed)
     model = attention_reader(**overrides)
     size = model.image_size
-    optimizer = optim.Adam(model.parameters(), lr=config["lr"])
+    optimizer = optim.Adam(model.parameters(), lr=config["lr"] if lr is None else lr)
     task = AttentionReaderTask()
     scheduler = _seed_schedule(optimizer, task, config)
     batch = batch or config["batch_size"]

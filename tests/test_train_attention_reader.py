@@ -28,6 +28,18 @@ def test_recipe_follows_the_seed():
     assert val_words == [w for _, w in ar.training_recipe(**SMALL).val_loader.dataset.items]
 
 
+def test_lr_option_sets_adams_starting_rate():
+    recipe = ar.training_recipe(lr=2e-3, **SMALL)
+    assert recipe.optimizer.param_groups[0]["lr"] == 2e-3
+    # the seed's rule cuts from the given rate
+    for loss in (1.0, 1.1, 1.2, 1.3):
+        recipe.task.last_eval_loss = loss
+        recipe.scheduler.step(0.0)
+    assert recipe.optimizer.param_groups[0]["lr"] == pytest.approx(2e-4)
+    with pytest.raises(ValueError, match="Adam: lr"):
+        ar.training_recipe(lr=-1.0, **SMALL)
+
+
 def test_twenty_steps_lower_the_loss(tmp_path):
     recipe = ar.training_recipe(batch=16, **SMALL)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
