@@ -32,8 +32,14 @@ def test_conv2d_glorot_default_and_torch_option():
     bound = 1 / math.sqrt(fan_in)  # kaiming_uniform(a=sqrt(5)) and the bias share it
     for array in (torch_init.weight.numpy(), torch_init.bias.numpy()):
         assert np.abs(array).max() <= bound and np.abs(array).max() > 0.8 * bound
-    with pytest.raises(ValueError, match=r"Conv2d: init='he' is not one of"):
-        nn.Conv2d(1, 1, 3, init="he")
+    he = nn.Conv2d(16, 32, 3, init="he")  # Keras's he_uniform: U(+-sqrt(6 / fan_in)), bias 0
+    bound = math.sqrt(6 / fan_in)
+    w = he.weight.numpy()
+    assert np.abs(w).max() <= bound and np.abs(w).max() > 0.9 * bound
+    assert np.abs(w.std() - math.sqrt(2 / fan_in)) < 0.05 * math.sqrt(2 / fan_in)
+    assert (he.bias.numpy() == 0).all()
+    with pytest.raises(ValueError, match=r"Conv2d: init='kaiming' is not one of"):
+        nn.Conv2d(1, 1, 3, init="kaiming")
 
 
 def test_conv2d_module_gradcheck_float64():

@@ -13,7 +13,7 @@ from nnlite.nn import init
 from nnlite.nn.linear import empty_parameter
 from nnlite.nn.module import Module
 
-CONV_INITS = ("glorot", "xavier", "torch")
+CONV_INITS = ("glorot", "xavier", "torch", "he")
 
 
 class Conv2d(Module):
@@ -25,7 +25,10 @@ class Conv2d(Module):
     ``init="glorot"`` (the default; "xavier" is an alias) is Keras's
     Glorot-uniform weight and zero bias, which the seed networks were trained
     with; ``init="torch"`` is PyTorch's default (kaiming_uniform with a=sqrt(5),
-    bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))).
+    bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))); ``init="he"`` is He et al.'s
+    (Keras's "he_uniform", PyTorch's kaiming_uniform_(nonlinearity="relu"):
+    U(-sqrt(6/fan_in), sqrt(6/fan_in)) and zero bias), which keeps the
+    second moment of a ReLU stack's activations from layer to layer.
 
     ``algorithm``: None (``nnlite.backends.conv_algorithm`` decides at each
     call, "auto" by default), or "auto", "im2col", "direct", "winograd" for
@@ -86,6 +89,10 @@ class Conv2d(Module):
                 fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
                 bound = 1 / math.sqrt(fan_in)
                 init.uniform_(self.bias, -bound, bound)
+        elif self.init == "he":
+            init.kaiming_uniform_(self.weight, nonlinearity="relu")
+            if self.bias is not None:
+                init.zeros_(self.bias)
         else:
             init.xavier_uniform_(self.weight)
             if self.bias is not None:
