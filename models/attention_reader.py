@@ -257,7 +257,8 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None, **o
     own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
     fail in a row and at each further one (the seed's rule: _seed_schedule),
     10,000 iterations. lr: Adam's starting learning rate instead of the seed's
-    1e-3 (`--option lr=X`). `overrides` (tests): test_set_size, model options."""
+    1e-3 (`--option lr=X`). `overrides`: test_set_size, and the network's
+    options (channels, hidden_size, conv_init; `--option conv_init=he`)."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
     from nnlite.training import Recipe

@@ -174,15 +174,19 @@ def _recipe_options(module, pairs):
     parameters of module.training_recipe."""
     import ast
     import inspect
-    accepted = [name for name in inspect.signature(module.training_recipe).parameters
-                if name not in ("data", "batch", "seed", "device", "model")]
+    parameters = inspect.signature(module.training_recipe).parameters.values()
+    accepted = [p.name for p in parameters if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                and p.name not in ("data", "batch", "seed", "device", "model")]
+    # A recipe with **options hands the other keys on (to its network); one
+    # nothing takes fails there, as a TypeError that _recipe reports.
+    open_ended = any(p.kind == p.VAR_KEYWORD for p in parameters)
     options = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             raise CommandError(f"--option {pair!r}: expected KEY=VALUE")
-        if key not in accepted:
+        if key not in accepted and not open_ended:
             raise CommandError(f"--option {key}: {module.__name__}.training_recipe takes no "
                                f"option {key!r}; it takes {', '.join(accepted) or 'none'}")
         try:
@@ -298,15 +302,21 @@ def _reason(exc):
 
 
 def _writable_directory(path, option):
-    """Create the output folder `path` and prove a file can be written there,
-    so an unwritable `option` (--out) is a message, not a traceback after the
-    work is done."""
+    """Prove a file can be written in the output folder `path`, or in the
+    nearest folder above it that exists (the run makes the rest), so an
+    unwritable `option` (--out) is a message, not a traceback after the work
+    is done. Nothing is created: a command that fails before its run starts
+    leaves no empty folders behind."""
     import tempfile
     if os.path.exists(path) and not os.path.isdir(path):
         raise CommandError(f"{option} {path}: is a file, not a directory")
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise CommandError(f"{option} {path}: {existing} is a file, not a directory")
     try:
-        os.makedirs(path, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as exc:
         raise CommandError(f"{option} {path}: cannot write there: {_reason(exc)}") from None
@@ -566,6 +576,7 @@ def run_visualize(args):
     for path, image, image_masks in zip(args.images, images, masks):
         stem = os.path.splitext(os.path.basename(path))[0]
         try:
+            os.makedirs(args.out, exist_ok=True)
             png, gif = plots.attention_pictures(
                 image, image_masks, os.path.join(args.out, f"{stem}_attention.png"),
                 os.path.join(args.out, f"{stem}_attention.gif"))

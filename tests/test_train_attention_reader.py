@@ -40,6 +40,26 @@ def test_lr_option_sets_adams_starting_rate():
         ar.training_recipe(lr=-1.0, **SMALL)
 
 
+def test_cli_options_reach_the_network():
+    # --option keys the recipe does not name go on to the network (its
+    # **overrides); regression: the CLI refused them and offered "overrides"
+    from nnlite import cli_train
+    options = cli_train._recipe_options(ar, ["conv_init=he", "lr=0.002"])
+    assert options == {"conv_init": "he", "lr": 0.002}
+    recipe = ar.training_recipe(**options, **SMALL)
+    assert (recipe.model.c1.bias.numpy() == 0).all() and recipe.model.c1.init == "he"
+    with pytest.raises(cli_train.CommandError, match="expected KEY=VALUE"):
+        cli_train._recipe_options(ar, ["conv_init"])
+
+
+def test_cli_unknown_option_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["train", "attention_reader", "--option", "colour=red", "--steps", "1",
+                     "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "colour" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # a refused run leaves no empty folder
+
+
 def test_twenty_steps_lower_the_loss(tmp_path):
     recipe = ar.training_recipe(batch=16, **SMALL)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
