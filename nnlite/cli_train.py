@@ -42,7 +42,7 @@ def add_train_command(subparsers):
         "train", help="train a model (default: on built-in synthetic data)",
         description="Train a registered model with its default recipe: a progress bar with "
                     "loss and the validation metric, periodic evaluation, best.h5 and last.h5 "
-                    "checkpoints, metrics.json and curves.png in --out. Ctrl-C saves last.h5; "
+                    "checkpoints, metrics.json and curves.png in --out. Ctrl-C or SIGTERM saves last.h5; "
                     "--resume continues exactly where the run stopped. A run directory "
                     "that already holds files is never overwritten unless --overwrite is "
                     "given.")
@@ -301,6 +301,29 @@ def _reason(exc):
     return exc.strerror or str(exc)
 
 
+def resume_command(args, out_dir):
+    """The `nnlite train ... --resume` that continues this run: the run
+    stores its state, not the command's options, so the ones that shape the
+    recipe, the data or the step are given again."""
+    import shlex
+    words = ["nnlite", "train", args.model]
+    for flag, value, default in (("--data", args.data, None), ("--batch", args.batch, None),
+                                 ("--device", args.device, "cpu"), ("--seed", args.seed, 0),
+                                 ("--steps", args.steps, None),
+                                 ("--eval-every", args.eval_every, None),
+                                 ("--clip-grad-norm", args.clip_grad_norm, None)):
+        if value != default:
+            words += [flag, str(value)]
+    if getattr(args, "sync_bn", False):
+        words.append("--sync-bn")
+    if getattr(args, "reduction", "ordered") != "ordered":
+        words += ["--reduction", args.reduction]
+    for pair in getattr(args, "option", []):
+        words += ["--option", pair]
+    words += ["--out", out_dir, "--resume"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
 def _writable_directory(path, option):
     """Prove a file can be written in the output folder `path`, or in the
     nearest folder above it that exists (the run makes the rest), so an
@@ -460,8 +483,8 @@ def run_train(args):
         history = trainer.fit(resume=args.resume, overwrite=args.overwrite)
     except KeyboardInterrupt:
         print(f"\nnnlite train: interrupted; saved the state after step {trainer.step} to "
-              f"{trainer.last_path}; continue with: nnlite train {args.model} --out {out_dir} "
-              f"--resume", file=sys.stderr)
+              f"{trainer.last_path}; continue with: {resume_command(args, out_dir)}",
+              file=sys.stderr)
         return 130
     except OSError as exc:  # a checkpoint or report could not be written (disk full ...)
         where = f"{exc.filename}: " if exc.filename else ""

@@ -18,7 +18,8 @@ import sys
 import traceback
 
 from nnlite.cli_train import (CommandError, _check_run_directory, _initialise, _recipe,
-                              _report_run, _training_module_and_out_dir, _writable_directory)
+                              _report_run, _training_module_and_out_dir, _writable_directory,
+                              resume_command)
 
 
 def _agree_on_run_directory(args, group, out_dir):
@@ -89,8 +90,8 @@ def run_train_distributed(args, group):
     except KeyboardInterrupt:
         if group.is_root:
             print(f"\nnnlite train: interrupted; saved the state after step {trainer.step} to "
-                  f"{trainer.last_path}; continue with: mpiexec -n {group.size} nnlite train "
-                  f"{args.model} --out {out_dir} --resume", file=sys.stderr)
+                  f"{trainer.last_path}; continue with: mpiexec -n {group.size} "
+                  f"{resume_command(args, out_dir)}", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - any failure on one rank must end every rank
         where = where or f"at step {trainer.step + 1}"

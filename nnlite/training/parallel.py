@@ -11,9 +11,10 @@ The Trainer talks to one of two objects with the same methods:
   batch, and the logged loss and statistics are the global batch's means;
 * rank 0 alone evaluates and writes files, then shares the metrics, so an
   lr schedule on the validation metric moves every rank alike;
-* a Ctrl-C (mpiexec forwards SIGINT to every rank) is noted, not raised: the
-  flag travels with the step's loss, and all ranks stop after the same step,
-  rank 0 saving last.h5 with every rank's random generators.
+* a Ctrl-C (mpiexec forwards SIGINT to every rank) or a SIGTERM that reaches
+  a rank is noted, not raised: the flag travels with the step's loss, and all ranks stop after the
+  same step, rank 0 saving last.h5 with every rank's random generators.
+  Alone, a SIGTERM raises KeyboardInterrupt as Ctrl-C does.
 """
 import contextlib
 import signal
@@ -55,7 +56,7 @@ class SingleProcess:
         return meta["rng"]
 
     def interrupts(self):
-        return contextlib.nullcontext()
+        return _state.terminate_as_interrupt()
 
 
 def make_parallel(distributed):
@@ -142,8 +143,9 @@ class DataParallel(SingleProcess):
         def note(signum, frame):
             self.interrupted = True
 
-        previous = signal.signal(signal.SIGINT, note)
+        previous = {signum: signal.signal(signum, note) for signum in _state.INTERRUPT_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for signum, handler in previous.items():
+                signal.signal(signum, signal.SIG_DFL if handler is None else handler)

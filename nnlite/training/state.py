@@ -156,22 +156,50 @@ def _check_same_kind(key, live, saved):
 
 # ------------------------------------------------------ interrupt handling --
 
+# Ctrl-C, and the stop that `kill` and job schedulers (SLURM, Kubernetes) send.
+INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def deferred_interrupt():
-    """Hold a Ctrl-C (SIGINT) until the block ends, so an optimiser step is
-    never left half applied; the KeyboardInterrupt is raised afterwards. Only
-    the main thread can take signals, so elsewhere the block runs as is."""
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM until the block ends, so an
+    optimiser step is never left half applied; a KeyboardInterrupt is raised
+    afterwards. Only the main thread can take signals, so elsewhere the block
+    runs as is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
+                for signum in INTERRUPT_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
     if received:
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """While the block runs, a SIGTERM raises KeyboardInterrupt as Ctrl-C
+    does, so a run stopped by `kill` or a job scheduler saves its state like
+    one stopped by Ctrl-C. A SIGTERM the process was told to ignore stays
+    ignored."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 # ------------------------------------------------------------ file writing --
