@@ -251,13 +251,16 @@ def _seed_schedule(optimizer, task, config):
     return scheduler
 
 
-def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None, **overrides):
+def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
+                    font="DejaVuSans", **overrides):
     """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
     SyntheticLetters batch every iteration, a fixed 1024-image test set (its
     own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
     fail in a row and at each further one (the seed's rule: _seed_schedule),
     10,000 iterations. lr: Adam's starting learning rate instead of the seed's
-    1e-3 (`--option lr=X`). `overrides`: test_set_size, and the network's
+    1e-3 (`--option lr=X`). font: the letters' font for the training and
+    test images (a matplotlib font name or a path; the seed drew Arial, which
+    is not installable here). `overrides`: test_set_size, and the network's
     options (channels, hidden_size, conv_init; `--option conv_init=he`)."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
@@ -274,10 +277,10 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None, **o
     task = AttentionReaderTask()
     scheduler = _seed_schedule(optimizer, task, config)
     batch = batch or config["batch_size"]
-    train = DataLoader(SyntheticLetters(TRAIN_ITEMS, seed=seed, image_size=size), batch,
-                       shuffle=False, seed=seed, prefetch=4, workers=1)
+    train = DataLoader(SyntheticLetters(TRAIN_ITEMS, seed=seed, image_size=size, font=font),
+                       batch, shuffle=False, seed=seed, prefetch=4, workers=1)
     test_set = materialize(SyntheticLetters(test_size, seed=seed + VALIDATION_SEED_OFFSET,
-                                            image_size=size),
+                                            image_size=size, font=font),
                            desc="attention_reader test set")
     val = DataLoader(test_set, 256, shuffle=False, prefetch=0)
     return Recipe(model, optimizer, scheduler, task, train, val, steps=config["iterations"],

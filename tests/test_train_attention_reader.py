@@ -60,6 +60,17 @@ def test_cli_unknown_option_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "run").exists()  # a refused run leaves no empty folder
 
 
+def test_font_option_draws_both_sets_in_that_font():
+    default = ar.training_recipe(**SMALL)
+    other = ar.training_recipe(font="cmss10", **SMALL)
+    for a, b in ((default.val_loader.dataset.items[0], other.val_loader.dataset.items[0]),
+                 (next(iter(default.train_loader)), next(iter(other.train_loader)))):
+        assert list(a[1]) == list(b[1])  # the same words ...
+        assert not np.array_equal(np.asarray(a[0]), np.asarray(b[0]))  # ... in another font
+    with pytest.raises(FileNotFoundError, match="NoSuchFont"):
+        ar.training_recipe(font="NoSuchFont", **SMALL)
+
+
 def test_twenty_steps_lower_the_loss(tmp_path):
     recipe = ar.training_recipe(batch=16, **SMALL)
     trainer = Trainer(recipe.model, recipe.optimizer, recipe.task, recipe.train_loader,
