@@ -42,10 +42,10 @@ def add_train_command(subparsers):
         "train", help="train a model (default: on built-in synthetic data)",
         description="Train a registered model with its default recipe: a progress bar with "
                     "loss and the validation metric, periodic evaluation, best.h5 and last.h5 "
-                    "checkpoints, metrics.json and curves.png in --out. Ctrl-C or SIGTERM saves last.h5; "
-                    "--resume continues exactly where the run stopped. A run directory "
-                    "that already holds files is never overwritten unless --overwrite is "
-                    "given.")
+                    "checkpoints, metrics.json and curves.png in --out. Ctrl-C or SIGTERM "
+                    "saves last.h5; --resume continues exactly where the run stopped. A run "
+                    "directory that already holds files is never overwritten unless "
+                    "--overwrite is given.")
     _model_argument(parser)
     _data_options(parser)
     parser.add_argument("--steps", type=int, default=None, metavar="N",

@@ -1,20 +1,10 @@
 """scripts/compare_runs.py --at: the seed-study table, checked against values
 written by hand."""
-import importlib.util
 import json
-import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "compare_runs", os.path.join(ROOT, "scripts", "compare_runs.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 def _run(tmp_path, name, rows):
@@ -29,8 +19,8 @@ def test_table_gives_each_run_at_each_step_and_the_spread(tmp_path, capsys):
                              {"step": 200, "word_accuracy": 0.5, "loss": 1.0},
                              {"step": 300, "word_accuracy": 0.4, "loss": 1.1}])
     b = _run(tmp_path, "b", [{"step": 100, "word_accuracy": 0.3, "loss": 1.5}])
-    _script().main([a, b, "--labels", "s0", "s1", "--metrics", "word_accuracy",
-                    "--at", "100", "300"])
+    load_script("compare_runs").main([a, b, "--labels", "s0", "s1", "--metrics",
+                                      "word_accuracy", "--at", "100", "300"])
     lines = capsys.readouterr().out.splitlines()
     assert "| s0 | 0.100 | 0.400 | 0.500 (200) |" in lines
     assert "| s1 | 0.300 | - | 0.300 (100) |" in lines  # b never reached step 300
@@ -42,11 +32,12 @@ def test_table_gives_each_run_at_each_step_and_the_spread(tmp_path, capsys):
 def test_lower_is_better_picks_the_smallest(tmp_path, capsys):
     a = _run(tmp_path, "a", [{"step": 1, "box_error": 5.0}, {"step": 2, "box_error": 3.0},
                              {"step": 3, "box_error": 4.0}])
-    _script().main([a, "--metrics", "box_error", "--at", "3", "--lower-is-better"])
+    load_script("compare_runs").main([a, "--metrics", "box_error", "--at", "3",
+                                      "--lower-is-better"])
     assert "| a | 4.000 | 3.000 (2) |" in capsys.readouterr().out
 
 
 def test_needs_out_or_at(tmp_path):
     a = _run(tmp_path, "a", [{"step": 1, "word_accuracy": 0.5}])
     with pytest.raises(SystemExit):
-        _script().main([a])
+        load_script("compare_runs").main([a])

@@ -1,23 +1,12 @@
 """scripts/reader_errors.py's summary, checked on predictions written by hand."""
-import importlib.util
-import os
-
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _script():
-    spec = importlib.util.spec_from_file_location(
-        "reader_errors", os.path.join(ROOT, "scripts", "reader_errors.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from script_loading import load_script
 
 
 def test_report_counts_words_letters_terminals_and_confusions():
-    report = _script().error_report
+    report = load_script("reader_errors").error_report
     E = 3  # letters "abc", class 3 ends a word
     targets = [[0, E, E, E],   # "a"
                [1, 2, E, E],   # "bc"
@@ -37,7 +26,7 @@ def test_report_counts_words_letters_terminals_and_confusions():
 
 
 def test_a_letter_read_as_the_end_and_bad_shapes():
-    report = _script().error_report
+    report = load_script("reader_errors").error_report
     r = report(np.array([[3, 3]]), np.array([[0, 3]]), "abc", 3)
     assert r["confusions"] == {("a", "<end>"): 1} and r["word_accuracy"] == 0.0
     with pytest.raises(ValueError, match="must be the same"):

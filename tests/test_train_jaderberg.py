@@ -2,7 +2,6 @@
 lower the loss, the metrics mean what they say, `nnlite train/predict
 charnet` work end to end, and the DictNet incremental script runs. The nets
 are shrunk (width_divisor, hidden) so each test takes seconds."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import nnlite as nl
 from nnlite import cli, models
 from nnlite.models import jaderberg, jaderberg_train
 from nnlite.training import Trainer
+from script_loading import load_script
 
 TINY = dict(width_divisor=16, hidden=64)
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -88,14 +88,6 @@ def test_recipe_optimiser_choice():
         tiny_recipe("charnet", optimizer="rmsprop")
 
 
-def _load_script(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "scripts",
-                                                                     f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_train_text_passes_the_optimiser_and_layout(tmp_path, monkeypatch):
     seen, full_recipe = {}, jaderberg_train.training_recipe
 
@@ -105,7 +97,7 @@ def test_train_text_passes_the_optimiser_and_layout(tmp_path, monkeypatch):
                               "batch": 4})
 
     monkeypatch.setattr(jaderberg_train, "training_recipe", recipe)
-    train_text = _load_script("train_text")
+    train_text = load_script("train_text")
     assert train_text.main(["charnet", "--optimizer", "adam", "--layout", "crop", "--clean",
                             "--max-length", "6", "--steps", "2", "--eval-every", "2",
                             "--out", str(tmp_path / "run")]) == 0
@@ -119,7 +111,7 @@ def test_charnet_recipe_steps_match_a_pytorch_replica():
     # issue 16: the reduced-budget CharNet that stayed at chance took the same
     # steps as PyTorch; this keeps the two together (loss, head, optimiser)
     pytest.importorskip("torch")
-    replica = _load_script("charnet_torch_replica")
+    replica = load_script("charnet_torch_replica")
     recipe = tiny_recipe("charnet", lr=0.05, model_options={**TINY, "dropout": 0.0})
     losses, gradients = replica.compare_steps(recipe, 4)
     for ours, theirs in losses:

@@ -9,6 +9,7 @@ import pytest
 import nnlite as nl
 from nnlite import cli
 from nnlite.models import nalu as M
+from script_loading import load_script
 
 
 def run_steps(recipe, steps):
@@ -127,18 +128,8 @@ def test_trained_nac_extrapolates_addition():
     assert metrics["extrapolation_scaled_error"] < 30
 
 
-def load_script():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "nalu_experiments.py"
-    spec = importlib.util.spec_from_file_location("nalu_experiments", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_experiments_script_writes_table_runs_and_figures(tmp_path):
-    script = load_script()
+    script = load_script("nalu_experiments")
     script.main(["static", "--steps", "3", "--seeds", "0", "1", "--operations", "add", "div",
                  "--models", "nac", "nalu_separate", "--out", str(tmp_path / "static")])
     table = (tmp_path / "static" / "static_table.md").read_text()
@@ -152,7 +143,7 @@ def test_experiments_script_writes_table_runs_and_figures(tmp_path):
 
 
 def test_experiments_script_paper_setup(tmp_path):
-    script = load_script()
+    script = load_script("nalu_experiments")
     script.main(["static", "--setup", "paper", "--steps", "3", "--seeds", "0", "--operations",
                  "add", "--models", "nac", "--out", str(tmp_path)])
     data = json.loads((tmp_path / "static_paper_runs.json").read_text())

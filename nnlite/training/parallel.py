@@ -12,13 +12,11 @@ The Trainer talks to one of two objects with the same methods:
 * rank 0 alone evaluates and writes files, then shares the metrics, so an
   lr schedule on the validation metric moves every rank alike;
 * a Ctrl-C (mpiexec forwards SIGINT to every rank) or a SIGTERM that reaches
-  a rank is noted, not raised: the flag travels with the step's loss, and all ranks stop after the
-  same step, rank 0 saving last.h5 with every rank's random generators.
+  a rank is noted, not raised: the flag travels with the step's loss, and
+  all ranks stop after the same step, rank 0 saving last.h5 with every
+  rank's random generators.
   Alone, a SIGTERM raises KeyboardInterrupt as Ctrl-C does.
 """
-import contextlib
-import signal
-import threading
 
 import numpy as np
 
@@ -134,18 +132,8 @@ class DataParallel(SingleProcess):
                                    .generate_state(1)[0]))
         return _state.capture_rng()
 
-    @contextlib.contextmanager
     def interrupts(self):
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
         def note(signum, frame):
             self.interrupted = True
 
-        previous = {signum: signal.signal(signum, note) for signum in _state.INTERRUPT_SIGNALS}
-        try:
-            yield
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        return _state.handle_signals(note)

@@ -161,22 +161,33 @@ INTERRUPT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def deferred_interrupt():
-    """Hold a Ctrl-C (SIGINT) or a SIGTERM until the block ends, so an
-    optimiser step is never left half applied; a KeyboardInterrupt is raised
-    afterwards. Only the main thread can take signals, so elsewhere the block
-    runs as is."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum))
-                for signum in INTERRUPT_SIGNALS}
+def handle_signals(handler, signums=INTERRUPT_SIGNALS):
+    """`handler` takes `signums` while the block runs; the previous handlers
+    come back afterwards. Only the main thread can take signals, so elsewhere
+    the block runs as is. A SIGTERM the process ignores stays ignored (someone
+    chose that); SIGINT is taken even then, since a shell's background job
+    starts with it ignored."""
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in signums:
+            if signum == signal.SIGTERM and signal.getsignal(signum) is signal.SIG_IGN:
+                continue
+            previous[signum] = signal.signal(signum, handler)
     try:
         yield
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum, handler_before in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler_before is None else handler_before)
+
+
+@contextlib.contextmanager
+def deferred_interrupt():
+    """Hold a Ctrl-C (SIGINT) or a SIGTERM until the block ends, so an
+    optimiser step is never left half applied; a KeyboardInterrupt is raised
+    afterwards."""
+    received = []
+    with handle_signals(lambda signum, frame: received.append(signum)):
+        yield
     if received:
         raise KeyboardInterrupt
 
@@ -185,21 +196,12 @@ def deferred_interrupt():
 def terminate_as_interrupt():
     """While the block runs, a SIGTERM raises KeyboardInterrupt as Ctrl-C
     does, so a run stopped by `kill` or a job scheduler saves its state like
-    one stopped by Ctrl-C. A SIGTERM the process was told to ignore stays
-    ignored."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
-        yield
-        return
-
+    one stopped by Ctrl-C."""
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
+    with handle_signals(interrupt, (signal.SIGTERM,)):
         yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 # ------------------------------------------------------------ file writing --
