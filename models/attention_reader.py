@@ -251,8 +251,11 @@ def _seed_schedule(optimizer, task, config):
     return scheduler
 
 
+SCHEDULES = ("seed", "cosine", "constant")
+
+
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
-                    font="DejaVuSans", **overrides):
+                    font="DejaVuSans", schedule="seed", **overrides):
     """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
     SyntheticLetters batch every iteration, a fixed 1024-image test set (its
     own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
@@ -260,7 +263,10 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     10,000 iterations. lr: Adam's starting learning rate instead of the seed's
     1e-3 (`--option lr=X`). font: the letters' font for the training and
     test images (a matplotlib font name or a path; the seed drew Arial, which
-    is not installable here). `overrides`: test_set_size, and the network's
+    is not installable here). schedule: "seed" (the rule above), "cosine"
+    (half a cosine from the starting lr to 0 over the iterations, stepped every
+    iteration: no cut on a noisy test loss) or "constant"
+    (`--option schedule=cosine`). `overrides`: test_set_size, and the network's
     options (channels, hidden_size, conv_init; `--option conv_init=he`)."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
@@ -268,6 +274,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     if data != "synth":
         raise ValueError(f"attention_reader trains on synthetic letters only (the seed's data "
                          f"is generated); got {data!r}, use --data synth")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"attention_reader recipe: schedule must be one of {SCHEDULES}, "
+                         f"got {schedule!r}")
     config = default_config()
     test_size = overrides.pop("test_set_size", config["test_set_size"])
     nnlite.manual_seed(seed)
@@ -275,7 +284,12 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     size = model.image_size
     optimizer = optim.Adam(model.parameters(), lr=config["lr"] if lr is None else lr)
     task = AttentionReaderTask()
-    scheduler = _seed_schedule(optimizer, task, config)
+    if schedule == "seed":
+        scheduler = _seed_schedule(optimizer, task, config)
+    elif schedule == "cosine":
+        scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["iterations"])
+    else:
+        scheduler = None
     batch = batch or config["batch_size"]
     train = DataLoader(SyntheticLetters(TRAIN_ITEMS, seed=seed, image_size=size, font=font),
                        batch, shuffle=False, seed=seed, prefetch=4, workers=1)

@@ -40,6 +40,21 @@ def test_lr_option_sets_adams_starting_rate():
         ar.training_recipe(lr=-1.0, **SMALL)
 
 
+def test_cosine_schedule_anneals_every_iteration_without_watching_the_loss():
+    recipe = ar.training_recipe(lr=2e-3, schedule="cosine", **SMALL)
+    group = recipe.optimizer.param_groups[0]
+    assert group["lr"] == 2e-3
+    for _ in range(recipe.steps // 2):  # the Trainer steps it once per iteration
+        recipe.scheduler.step()
+    assert group["lr"] == pytest.approx(1e-3, rel=1e-9)  # half way down the cosine
+    for _ in range(recipe.steps // 2):
+        recipe.scheduler.step()
+    assert group["lr"] == pytest.approx(0.0, abs=1e-12)
+    assert ar.training_recipe(schedule="constant", **SMALL).scheduler is None
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        ar.training_recipe(schedule="plateau", **SMALL)
+
+
 def test_cli_options_reach_the_network():
     # --option keys the recipe does not name go on to the network (its
     # **overrides); regression: the CLI refused them and offered "overrides"
