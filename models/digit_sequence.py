@@ -46,10 +46,10 @@ class DigitSequenceNet(nn.Module):
     """forward(x (N, 1, 128, 256)) -> (digit logits (N, 5, 11), box (N, 4))."""
 
     def __init__(self, deeper=False, box_dropout=0.0, reset_after=False,
-                 num_digits=NUM_DIGITS, num_classes=NUM_CLASSES):
+                 num_digits=NUM_DIGITS, num_classes=NUM_CLASSES, conv_init="glorot"):
         super().__init__()
         convs = CONVS + ((DEEPER_CONV,) if deeper else ())
-        self.convs = nn.ModuleList([nn.Conv2d(cin, cout, k, padding="same")
+        self.convs = nn.ModuleList([nn.Conv2d(cin, cout, k, padding="same", init=conv_init)
                                     for cin, cout, k in convs])
         self.pool = nn.MaxPool2d(2, 2)
         self.gru = nn.GRUCell(FEATURES, HIDDEN, reset_after=reset_after)
@@ -90,14 +90,16 @@ class DigitSequenceNet(nn.Module):
         return outputs[-2][1], outputs[-1][1]
 
 
-def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False):
+def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot"):
     """The seed's weighted-loss localisation model (and its variants by option)."""
-    return DigitSequenceNet(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after)
+    return DigitSequenceNet(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after,
+                            conv_init=conv_init)
 
 
-def digit_sequence_variable(deeper=False, box_dropout=0.0, reset_after=False):
+def digit_sequence_variable(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot"):
     """The same network; its name selects the variable-length (1-5 digits) recipe."""
-    return digit_sequence(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after)
+    return digit_sequence(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after,
+                          conv_init=conv_init)
 
 
 MODELS = {"digit_sequence": digit_sequence, "digit_sequence_variable": digit_sequence_variable}
@@ -284,7 +286,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit
     """SPECS section 5: Adam 1e-4, batch 50, 1000 * CE + MSE(box); model
     "digit_sequence_variable" (or variable_length=True) trains on 1-5 digits.
     lr: Adam's learning rate instead of the seed's 1e-4. `options` go to the
-    network (deeper, box_dropout, reset_after)."""
+    network (deeper, box_dropout, reset_after, conv_init)."""
     from nnlite import optim
     from nnlite.data import DataLoader
     from nnlite.training import Recipe
