@@ -23,6 +23,11 @@ MSE), ``"unweighted"`` (CE + MSE; fails to classify), ``"square"`` (1000 * CE
 + squared error summed over the box coordinates); ``box_dropout=0.2`` (the
 seed's keep probability 0.8, after each hidden box layer); ``deeper=True``
 adds conv6 (2x2 -> 128, ReLU, pool), whose 128x2x4 output is again 1024.
+
+The convolutions are Glorot-uniform with zero bias (TensorFlow's layer
+default) unless ``conv_init="he"``: after five ReLU + pool stages Glorot
+leaves the heads' features with about a sixth of the canvas's across-image
+spread, He init with about three times it (tests/test_models_digits.py).
 """
 import numpy as np
 
