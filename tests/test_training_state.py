@@ -41,7 +41,8 @@ def test_set_rng_state_keeps_the_generator_object():
 
 @pytest.mark.parametrize("make", [
     lambda opt: optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
-    lambda opt: optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 3, 3], gamma=0.5),
+    # milestones on both sides of the restore point (after step 3), one repeated
+    lambda opt: optim.lr_scheduler.MultiStepLR(opt, milestones=[2, 5, 5], gamma=0.5),
     lambda opt: optim.lr_scheduler.LambdaLR(opt, lambda t: 1 / (1 + t)),
 ])
 def test_scheduler_state_survives_json(make):
@@ -55,6 +56,8 @@ def test_scheduler_state_survives_json(make):
     encoded = json.loads(json.dumps(state.scheduler_state(scheduler)))
     other_optimizer, other = fresh()
     state.restore_scheduler(other, encoded)
+    assert {k: v for k, v in other.state_dict().items() if k != "lr_lambdas"} == \
+        {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"}
     other_optimizer.param_groups[0]["lr"] = optimizer.param_groups[0]["lr"]
     for _ in range(3):
         scheduler.step()

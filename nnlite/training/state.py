@@ -92,9 +92,15 @@ def decode_state(value, template=None):
     gives lists back their tuple type and Counters their class."""
     if isinstance(value, dict):
         if _ITEMS in value:
-            items = [(_hashable(decode_state(k)), decode_state(v)) for k, v in value[_ITEMS]]
-            kind = type(template) if isinstance(template, dict) else dict
-            return kind(items)
+            items = dict((_hashable(decode_state(k)), decode_state(v)) for k, v in value[_ITEMS])
+            if not isinstance(template, dict) or type(template) is dict:
+                return items
+            # The template's own class (a Counter, a defaultdict with its
+            # factory), filled as a mapping: Counter(pairs) would count the pairs.
+            restored = copy.copy(template)
+            restored.clear()
+            dict.update(restored, items)
+            return restored
         return {k: decode_state(v, template.get(k) if isinstance(template, dict) else None)
                 for k, v in value.items()}
     if isinstance(value, list):
