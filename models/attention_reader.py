@@ -251,11 +251,11 @@ def _seed_schedule(optimizer, task, config):
     return scheduler
 
 
-SCHEDULES = ("seed", "cosine", "constant")
+SCHEDULES = ("seed", "cosine", "step", "constant")
 
 
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
-                    font="DejaVuSans", schedule="seed", **overrides):
+                    font="DejaVuSans", schedule="seed", milestones=None, **overrides):
     """The seed's recipe (SPECS section 2): Adam 1e-3, batch 32, a fresh
     SyntheticLetters batch every iteration, a fixed 1024-image test set (its
     own seed) evaluated every 100 iterations, lr x0.1 at the third test-loss
@@ -265,8 +265,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     test images (a matplotlib font name or a path; the seed drew Arial, which
     is not installable here). schedule: "seed" (the rule above), "cosine"
     (half a cosine from the starting lr to 0 over the iterations, stepped every
-    iteration: no cut on a noisy test loss) or "constant"
-    (`--option schedule=cosine`). `overrides`: test_set_size, and the network's
+    iteration: no cut on a noisy test loss), "step" (x0.1 at each of the
+    iterations in `milestones`: `--option schedule=step --option
+    milestones=[7000,9000]`) or "constant" (`--option schedule=cosine`). `overrides`: test_set_size, and the network's
     options (channels, hidden_size, conv_init; `--option conv_init=he`)."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
@@ -277,6 +278,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     if schedule not in SCHEDULES:
         raise ValueError(f"attention_reader recipe: schedule must be one of {SCHEDULES}, "
                          f"got {schedule!r}")
+    if (schedule == "step") != (milestones is not None):
+        raise ValueError(f"attention_reader recipe: milestones go with schedule='step' (and it "
+                         f"needs them); got schedule={schedule!r}, milestones={milestones!r}")
     config = default_config()
     test_size = overrides.pop("test_set_size", config["test_set_size"])
     nnlite.manual_seed(seed)
@@ -288,6 +292,9 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
         scheduler = _seed_schedule(optimizer, task, config)
     elif schedule == "cosine":
         scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config["iterations"])
+    elif schedule == "step":
+        scheduler = optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=config[
+            "lr_schedule"]["factor"])
     else:
         scheduler = None
     batch = batch or config["batch_size"]

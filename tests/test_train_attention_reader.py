@@ -40,7 +40,7 @@ def test_lr_option_sets_adams_starting_rate():
         ar.training_recipe(lr=-1.0, **SMALL)
 
 
-def test_cosine_schedule_anneals_every_iteration_without_watching_the_loss():
+def test_cosine_and_step_schedules_run_every_iteration_without_watching_the_loss():
     recipe = ar.training_recipe(lr=2e-3, schedule="cosine", **SMALL)
     group = recipe.optimizer.param_groups[0]
     assert group["lr"] == 2e-3
@@ -50,6 +50,14 @@ def test_cosine_schedule_anneals_every_iteration_without_watching_the_loss():
     for _ in range(recipe.steps // 2):
         recipe.scheduler.step()
     assert group["lr"] == pytest.approx(0.0, abs=1e-12)
+    step = ar.training_recipe(lr=2e-3, schedule="step", milestones=[2, 4], **SMALL)
+    lrs = []
+    for _ in range(5):
+        step.scheduler.step()
+        lrs.append(step.optimizer.param_groups[0]["lr"])
+    assert lrs == pytest.approx([2e-3, 2e-4, 2e-4, 2e-5, 2e-5], rel=1e-9)
+    with pytest.raises(ValueError, match="milestones go with schedule='step'"):
+        ar.training_recipe(schedule="step", **SMALL)
     assert ar.training_recipe(schedule="constant", **SMALL).scheduler is None
     with pytest.raises(ValueError, match="schedule must be one of"):
         ar.training_recipe(schedule="plateau", **SMALL)
