@@ -41,6 +41,14 @@ def best_of(report, name, higher_is_better=True):
     return row[name], row["step"]
 
 
+def lower_is_better(name, named=None):
+    """Whether metric `name`'s best value is its smallest: `named` is the
+    --lower-is-better list (None: not given; empty: every metric)."""
+    if named is not None:
+        return not named or name in named
+    return "loss" in name or "error" in name
+
+
 def summary_table(labels, reports, name, steps, higher_is_better=True):
     """Markdown: one row per run (the metric at each step, then its best and
     where), then mean / min / max over the runs that reached each step."""
@@ -76,8 +84,10 @@ def main(argv=None):
     parser.add_argument("--at", nargs="+", type=int, default=None, metavar="STEP",
                         help="print a Markdown table of each metric at these steps instead "
                              "of plotting")
-    parser.add_argument("--lower-is-better", action="store_true",
-                        help="with --at: the best value is the smallest (a loss, an error)")
+    parser.add_argument("--lower-is-better", nargs="*", default=None, metavar="METRIC",
+                        help="with --at: for these metrics (all, if none named) the best "
+                             "value is the smallest; by default a metric named like a loss "
+                             "or an error is lower-is-better and any other higher")
     args = parser.parse_args(argv)
     if args.at is None and args.out is None:
         parser.error("give --out PNG to plot, or --at STEP ... for a table")
@@ -90,7 +100,8 @@ def main(argv=None):
     if args.at is not None:
         for name in metrics:
             print(f"validation {name}:\n")
-            print(summary_table(labels, reports, name, args.at, not args.lower_is_better))
+            print(summary_table(labels, reports, name, args.at,
+                                not lower_is_better(name, args.lower_is_better)))
             print()
         return
     figure = _figure(5 * (1 + len(metrics)), 4)

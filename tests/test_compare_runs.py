@@ -37,6 +37,21 @@ def test_lower_is_better_picks_the_smallest(tmp_path, capsys):
     assert "| a | 4.000 | 3.000 (2) |" in capsys.readouterr().out
 
 
+def test_each_metric_has_its_own_direction(tmp_path, capsys):
+    # an error or a loss is best at its smallest, an accuracy at its largest,
+    # in one table run; naming metrics overrides the guess
+    a = _run(tmp_path, "a", [{"step": 1, "box_error": 5.0, "character_accuracy": 0.2},
+                             {"step": 2, "box_error": 3.0, "character_accuracy": 0.1}])
+    load_script("compare_runs").main([a, "--metrics", "box_error", "character_accuracy",
+                                      "--at", "2"])
+    out = capsys.readouterr().out
+    assert "| a | 3.000 | 3.000 (2) |" in out and "| a | 0.100 | 0.200 (1) |" in out
+    load_script("compare_runs").main([a, "--metrics", "box_error", "character_accuracy",
+                                      "--at", "2", "--lower-is-better", "character_accuracy"])
+    out = capsys.readouterr().out
+    assert "| a | 3.000 | 5.000 (1) |" in out and "| a | 0.100 | 0.100 (2) |" in out
+
+
 def test_needs_out_or_at(tmp_path):
     a = _run(tmp_path, "a", [{"step": 1, "word_accuracy": 0.5}])
     with pytest.raises(SystemExit):
