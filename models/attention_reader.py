@@ -281,6 +281,11 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     if (schedule == "step") != (milestones is not None):
         raise ValueError(f"attention_reader recipe: milestones go with schedule='step' (and it "
                          f"needs them); got schedule={schedule!r}, milestones={milestones!r}")
+    if milestones is not None and (
+            not isinstance(milestones, (list, tuple)) or not milestones
+            or any(isinstance(m, bool) or not isinstance(m, int) or m <= 0 for m in milestones)):
+        raise ValueError(f"attention_reader recipe: milestones must be a list of positive "
+                         f"iteration numbers, e.g. [7000, 9000]; got {milestones!r}")
     config = default_config()
     test_size = overrides.pop("test_set_size", config["test_set_size"])
     nnlite.manual_seed(seed)

@@ -58,6 +58,9 @@ def test_cosine_and_step_schedules_run_every_iteration_without_watching_the_loss
     assert lrs == pytest.approx([2e-3, 2e-4, 2e-4, 2e-5, 2e-5], rel=1e-9)
     with pytest.raises(ValueError, match="milestones go with schedule='step'"):
         ar.training_recipe(schedule="step", **SMALL)
+    for bad in (7000, [], [7000, "9000"], [0]):
+        with pytest.raises(ValueError, match="milestones must be a list of positive"):
+            ar.training_recipe(schedule="step", milestones=bad, **SMALL)
     assert ar.training_recipe(schedule="constant", **SMALL).scheduler is None
     with pytest.raises(ValueError, match="schedule must be one of"):
         ar.training_recipe(schedule="plateau", **SMALL)
