@@ -265,9 +265,10 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", lr=None,
     test images (a matplotlib font name or a path; the seed drew Arial, which
     is not installable here). schedule: "seed" (the rule above), "cosine"
     (half a cosine from the starting lr to 0 over the iterations, stepped every
-    iteration: no cut on a noisy test loss), "step" (x0.1 at each of the
-    iterations in `milestones`: `--option schedule=step --option
-    milestones=[7000,9000]`) or "constant" (`--option schedule=cosine`). `overrides`: test_set_size, and the network's
+    iteration: no cut on a noisy test loss; `--option schedule=cosine`),
+    "step" (x0.1 at each of the iterations in `milestones`: `--option
+    schedule=step --option milestones=[7000,9000]`) or "constant" (none).
+    `overrides`: test_set_size, and the network's
     options (channels, hidden_size, conv_init; `--option conv_init=he`)."""
     from nnlite import optim
     from nnlite.data import DataLoader, SyntheticLetters, materialize
