@@ -199,6 +199,22 @@ class Tensor:
         memory with the tensor on the CPU, as in PyTorch."""
         return _device.to_numpy(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """np.asarray(tensor), np.stack([tensors]) ...: the values as numpy()
+        gives them (without this NumPy would read a tensor element by element
+        through indexing, each element an autograd op). copy=False is refused
+        where a copy cannot be avoided (a GPU tensor, another dtype)."""
+        array = self.numpy()
+        if dtype is not None and np.dtype(dtype) != array.dtype:
+            if copy is False:
+                raise ValueError(f"Tensor.__array__: copy=False, but converting {array.dtype} "
+                                 f"to {np.dtype(dtype)} needs a copy")
+            return array.astype(dtype)
+        if copy is False and array is not self.data:
+            raise ValueError(f"Tensor.__array__: copy=False, but a {self.device} tensor's "
+                             f"values must be copied to the CPU")
+        return array.copy() if copy else array
+
     def item(self):
         if self.data.size != 1:
             raise ValueError(f"item: only one-element tensors convert to a Python "

@@ -242,6 +242,26 @@ def test_item_repr_len_and_comparisons():
         t.item()
 
 
+def test_numpy_reads_a_tensor_as_one_array_not_element_by_element(monkeypatch):
+    t = nl.tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+    # NumPy used to index a tensor once per element (each an autograd op):
+    # a 4M-parameter state dict took a minute to compare
+    monkeypatch.setattr(nl.Tensor, "__getitem__", lambda *a: pytest.fail("read by indexing"))
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and a.tolist() == [[0, 1, 2], [3, 4, 5]]
+    assert np.shares_memory(a, t.data)  # as t.numpy(): no copy on the CPU
+    copied = np.array(t)
+    assert not np.shares_memory(copied, t.data)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert np.stack([t, t]).shape == (2, 2, 3)
+    assert np.asarray(t, copy=False) is t.data
+    with pytest.raises(ValueError, match="copy=False, but converting float32 to float64"):
+        np.asarray(t, dtype=np.float64, copy=False)
+    # ndarray op Tensor still defers to the tensor (and stays differentiable)
+    out = np.ones((2, 3), dtype=np.float32) + t
+    assert isinstance(out, nl.Tensor) and out.requires_grad
+
+
 def test_inplace_operators_rebind_instead_of_corrupting_the_graph():
     x = nl.tensor([1.0, 2.0], requires_grad=True)
     y = x * 1.0
