@@ -28,6 +28,14 @@ The convolutions are Glorot-uniform with zero bias (TensorFlow's layer
 default) unless ``conv_init="he"``: after five ReLU + pool stages Glorot
 leaves the heads' features with about a sixth of the canvas's across-image
 spread, He init with about three times it (tests/test_models_digits.py).
+
+The box head's last bias starts at zero (the seed's) unless ``box_bias`` gives
+its four starting values (the recipe's ``box_bias="mean"``: the mean training
+box). From zero, Adam at 1e-4 moves that bias about 1e-4 a step, so the head's
+outputs of 28-256 pixels must come through its weights from image-dependent
+activations: the head's output then varies from image to image where the
+target does not (issue 16: the fixed-length box width, constant 140, missed by
+about 3 px rms).
 """
 import numpy as np
 
@@ -51,7 +59,8 @@ class DigitSequenceNet(nn.Module):
     """forward(x (N, 1, 128, 256)) -> (digit logits (N, 5, 11), box (N, 4))."""
 
     def __init__(self, deeper=False, box_dropout=0.0, reset_after=False,
-                 num_digits=NUM_DIGITS, num_classes=NUM_CLASSES, conv_init="glorot"):
+                 num_digits=NUM_DIGITS, num_classes=NUM_CLASSES, conv_init="glorot",
+                 box_bias=None):
         super().__init__()
         convs = CONVS + ((DEEPER_CONV,) if deeper else ())
         self.convs = nn.ModuleList([nn.Conv2d(cin, cout, k, padding="same", init=conv_init)
@@ -62,6 +71,17 @@ class DigitSequenceNet(nn.Module):
                                           for _ in range(num_digits)])
         self.box_layers = nn.ModuleList([nn.Linear(a, b, init="glorot")
                                          for a, b in zip(BOX_LAYERS[:-1], BOX_LAYERS[1:])])
+        if box_bias is not None:
+            last = self.box_layers[-1].bias
+            try:
+                values = np.asarray(box_bias, dtype=np.float64)
+            except (TypeError, ValueError):
+                values = np.full(0, np.nan)  # not numbers: reported below
+            if values.shape != last.shape or not np.isfinite(values).all():
+                raise ValueError(f"digit_sequence: box_bias must be {last.shape[0]} finite "
+                                 f"numbers ([x_center, y_center, h, w] in pixels), got "
+                                 f"{box_bias!r}")
+            last.data[...] = values
         self.box_dropout = nn.Dropout(box_dropout)
         self.deeper = bool(deeper)
 
@@ -95,16 +115,18 @@ class DigitSequenceNet(nn.Module):
         return outputs[-2][1], outputs[-1][1]
 
 
-def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot"):
+def digit_sequence(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot",
+                   box_bias=None):
     """The seed's weighted-loss localisation model (and its variants by option)."""
     return DigitSequenceNet(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after,
-                            conv_init=conv_init)
+                            conv_init=conv_init, box_bias=box_bias)
 
 
-def digit_sequence_variable(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot"):
+def digit_sequence_variable(deeper=False, box_dropout=0.0, reset_after=False, conv_init="glorot",
+                            box_bias=None):
     """The same network; its name selects the variable-length (1-5 digits) recipe."""
     return digit_sequence(deeper=deeper, box_dropout=box_dropout, reset_after=reset_after,
-                          conv_init=conv_init)
+                          conv_init=conv_init, box_bias=box_bias)
 
 
 MODELS = {"digit_sequence": digit_sequence, "digit_sequence_variable": digit_sequence_variable}
@@ -220,6 +242,7 @@ def default_config(variable_length=False):
 VALIDATION_SEED_OFFSET = 1_000_003  # the fixed validation set's seed: seed + this
 TRAIN_ITEMS = 10_000_000  # generated on demand: every batch is fresh data
 CPU_STEPS, CPU_EVAL_EVERY, CPU_VALIDATION_SIZE = 20_000, 500, 500
+MEAN_BOX_SAMPLES = 1000  # box_bias="mean": its x and y centre about 1 px from the true mean
 
 
 class DigitSequenceTask:
@@ -286,12 +309,22 @@ def digit_datasets(data, seed, variable_length, validation_size):
     return train, val
 
 
+def mean_box(dataset, samples):
+    """Mean [x_center, y_center, h, w] of the boxes of dataset's first `samples` items."""
+    samples = min(samples, len(dataset))
+    if samples <= 0:
+        raise ValueError("digit_sequence.mean_box: the dataset has no items to average")
+    return np.mean([np.asarray(dataset[i][2], dtype=np.float64) for i in range(samples)], axis=0)
+
+
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit_sequence",
                     validation_size=None, variant="weighted", lr=None, **options):
     """SPECS section 5: Adam 1e-4, batch 50, 1000 * CE + MSE(box); model
     "digit_sequence_variable" (or variable_length=True) trains on 1-5 digits.
     lr: Adam's learning rate instead of the seed's 1e-4. `options` go to the
-    network (deeper, box_dropout, reset_after, conv_init)."""
+    network (deeper, box_dropout, reset_after, conv_init, box_bias);
+    box_bias="mean" starts the box head's last bias at the mean box of the
+    first MEAN_BOX_SAMPLES training canvases (the seed's: zero)."""
     from nnlite import optim
     from nnlite.data import DataLoader
     from nnlite.training import Recipe
@@ -301,13 +334,18 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit
     variable = options.pop("variable_length", model == "digit_sequence_variable")
     validation_size = validation_size or CPU_VALIDATION_SIZE
     config = default_config(variable_length=variable)
+    train, val = digit_datasets(data, seed, variable, validation_size)
+    if isinstance(options.get("box_bias"), str):
+        if options["box_bias"] != "mean":
+            raise ValueError(f"digit_sequence.training_recipe: box_bias must be 'mean' or four "
+                             f"numbers, got {options['box_bias']!r}")
+        options["box_bias"] = mean_box(train, MEAN_BOX_SAMPLES)
     nl.manual_seed(seed)
     network = MODELS[model](**options)
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):
         raise ValueError(f"digit_sequence.training_recipe: lr must be a positive number, got "
                          f"{lr!r}")
     optimizer = optim.Adam(network.parameters(), lr=config["lr"] if lr is None else lr)
-    train, val = digit_datasets(data, seed, variable, validation_size)
     task = DigitSequenceTask(lambda net, outputs, labels, boxes:
                              loss(outputs, labels, boxes, variant=variant))
     return Recipe(network, optimizer, None, task,

@@ -161,3 +161,12 @@ def test_conv_init_he_keeps_the_canvas_signal_that_glorot_shrinks():
     assert all(conv.init == "he" and (conv.bias.numpy() == 0).all() for conv in net.convs)
     with pytest.raises(ValueError, match="Conv2d: init='bad'"):
         ds.digit_sequence(conv_init="bad")
+
+
+def test_box_bias_sets_the_last_box_layer_and_checks_its_values():
+    net = ds.digit_sequence(box_bias=[128, 64, 28, 140])
+    np.testing.assert_array_equal(net.box_layers[-1].bias.numpy(), [128, 64, 28, 140])
+    assert all((layer.bias.numpy() == 0).all() for layer in net.box_layers[:-1])
+    for bad in ([1, 2, 3], [1, 2, 3, float("nan")], "mean"):
+        with pytest.raises(ValueError, match="box_bias must be 4 finite numbers"):
+            ds.digit_sequence(box_bias=bad)

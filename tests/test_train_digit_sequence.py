@@ -72,3 +72,32 @@ def test_cli_train_writes_the_run_and_predict_reads_it(tmp_path, monkeypatch, ca
                      str(tmp_path / "digits.png")]) == 0
     path, text = capsys.readouterr().out.strip().split("\t")
     assert path.endswith("digits.png") and set(text) <= set("0123456789") and len(text) <= 5
+
+
+@pytest.mark.parametrize("model, width", [("digit_sequence", 140.0),
+                                          ("digit_sequence_variable", None)])
+def test_box_bias_mean_starts_the_box_head_at_the_mean_training_box(model, width, monkeypatch):
+    monkeypatch.setattr(ds, "MEAN_BOX_SAMPLES", 60)
+    seed_recipe = ds.training_recipe(model=model, validation_size=8)
+    recipe = ds.training_recipe(model=model, validation_size=8, box_bias="mean")
+    bias = recipe.model.box_layers[-1].bias.numpy()
+    train = recipe.train_loader.dataset
+    expected = np.mean([train[i][2] for i in range(60)], axis=0)
+    np.testing.assert_allclose(bias, expected, rtol=1e-6)
+    # the canvas is 256 x 128, the strip 28 high and 28 per digit wide
+    assert abs(bias[0] - 128) < 12 and abs(bias[1] - 64) < 10 and bias[2] == 28
+    assert bias[3] == width if width else 28 <= bias[3] <= 140
+    # only that bias differs from the seed's start (zero), not the draw of the weights
+    for (name, a), (_, b) in zip(seed_recipe.model.state_dict().items(),
+                                 recipe.model.state_dict().items()):
+        if name != f"box_layers.{len(ds.BOX_LAYERS) - 2}.bias":
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    assert (seed_recipe.model.box_layers[-1].bias.numpy() == 0).all()
+    # so the first evaluation's box error is the boxes' spread, not their squared size
+    recipe.model.eval(), seed_recipe.model.eval()
+    with nl.no_grad():
+        errors = [r.task.evaluate(r.model, r.val_loader)["box_error"]
+                  for r in (seed_recipe, recipe)]
+    assert errors[1] < 0.25 * errors[0], errors
+    with pytest.raises(ValueError, match="box_bias must be 'mean' or four numbers, got 'median'"):
+        ds.training_recipe(validation_size=2, box_bias="median")
