@@ -32,3 +32,15 @@ def test_no_digit_counts_and_bad_input():
         report(np.zeros((0, 4)), np.zeros((0, 4)))
     with pytest.raises(ValueError, match="digit_counts"):
         report(np.zeros((2, 4)), np.zeros((2, 4)), digit_counts=[1, 2, 3])
+
+
+def test_ridge_probe_recovers_an_affine_map_and_rejects_mismatched_rows():
+    probe = load_script("digit_box_errors").ridge_probe
+    rng = np.random.default_rng(0)
+    weights, offset = rng.normal(size=(6, 4)), np.array([100.0, 60.0, 28.0, 140.0])
+    train = rng.normal(size=(200, 6))
+    fresh = rng.normal(size=(7, 6))
+    predicted = probe(train, train @ weights + offset, fresh, ridge=1e-9)
+    np.testing.assert_allclose(predicted, fresh @ weights + offset, atol=1e-6)
+    with pytest.raises(ValueError, match="3 feature rows for 2 boxes"):
+        probe(np.zeros((3, 6)), np.zeros((2, 4)), fresh)
