@@ -55,6 +55,22 @@ BOX_LAYERS = (1024, 768, 512, 256, 64, 32, 4)
 LOSSES = ("weighted", "unweighted", "square")
 
 
+def start_box_bias(layer, box_bias, owner):
+    """Start a box head's last layer's bias at `box_bias` ([x_center, y_center,
+    h, w] in pixels) instead of zero. From zero, Adam at the seed's 1e-4 moves
+    a bias about 1e-4 a step, so boxes of 28-256 px would have to come through
+    image-dependent activations for thousands of steps (issue 16)."""
+    bias = layer.bias
+    try:
+        values = np.asarray(box_bias, dtype=np.float64)
+    except (TypeError, ValueError):
+        values = np.full(0, np.nan)  # not numbers: reported below
+    if values.shape != bias.shape or not np.isfinite(values).all():
+        raise ValueError(f"{owner}: box_bias must be {bias.shape[0]} finite numbers "
+                         f"([x_center, y_center, h, w] in pixels), got {box_bias!r}")
+    bias.data[...] = values
+
+
 class DigitSequenceNet(nn.Module):
     """forward(x (N, 1, 128, 256)) -> (digit logits (N, 5, 11), box (N, 4))."""
 
@@ -72,16 +88,7 @@ class DigitSequenceNet(nn.Module):
         self.box_layers = nn.ModuleList([nn.Linear(a, b, init="glorot")
                                          for a, b in zip(BOX_LAYERS[:-1], BOX_LAYERS[1:])])
         if box_bias is not None:
-            last = self.box_layers[-1].bias
-            try:
-                values = np.asarray(box_bias, dtype=np.float64)
-            except (TypeError, ValueError):
-                values = np.full(0, np.nan)  # not numbers: reported below
-            if values.shape != last.shape or not np.isfinite(values).all():
-                raise ValueError(f"digit_sequence: box_bias must be {last.shape[0]} finite "
-                                 f"numbers ([x_center, y_center, h, w] in pixels), got "
-                                 f"{box_bias!r}")
-            last.data[...] = values
+            start_box_bias(self.box_layers[-1], box_bias, "digit_sequence")
         self.box_dropout = nn.Dropout(box_dropout)
         self.deeper = bool(deeper)
 
@@ -317,6 +324,16 @@ def mean_box(dataset, samples):
     return np.mean([np.asarray(dataset[i][2], dtype=np.float64) for i in range(samples)], axis=0)
 
 
+def resolve_box_bias(options, train, owner):
+    """A recipe's box_bias="mean" becomes the mean box of train's first
+    MEAN_BOX_SAMPLES items; numbers pass through to the network unchanged."""
+    if isinstance(options.get("box_bias"), str):
+        if options["box_bias"] != "mean":
+            raise ValueError(f"{owner}: box_bias must be 'mean' or four numbers, got "
+                             f"{options['box_bias']!r}")
+        options["box_bias"] = mean_box(train, MEAN_BOX_SAMPLES)
+
+
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit_sequence",
                     validation_size=None, variant="weighted", lr=None, **options):
     """SPECS section 5: Adam 1e-4, batch 50, 1000 * CE + MSE(box); model
@@ -335,11 +352,7 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="digit
     validation_size = validation_size or CPU_VALIDATION_SIZE
     config = default_config(variable_length=variable)
     train, val = digit_datasets(data, seed, variable, validation_size)
-    if isinstance(options.get("box_bias"), str):
-        if options["box_bias"] != "mean":
-            raise ValueError(f"digit_sequence.training_recipe: box_bias must be 'mean' or four "
-                             f"numbers, got {options['box_bias']!r}")
-        options["box_bias"] = mean_box(train, MEAN_BOX_SAMPLES)
+    resolve_box_bias(options, train, "digit_sequence.training_recipe")
     nl.manual_seed(seed)
     network = MODELS[model](**options)
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or lr <= 0):

@@ -23,7 +23,8 @@ from nnlite import functional as F
 from nnlite import nn
 
 from nnlite.models.digit_sequence import (accuracies, box_error,  # noqa: F401 - metrics
-                                          sequence_cross_entropy)
+                                          resolve_box_bias, sequence_cross_entropy,
+                                          start_box_bias)
 from nnlite.models.imaging import resize_bilinear
 
 NUM_POSITIONS = 6
@@ -40,7 +41,7 @@ CLASSIFICATION_WEIGHT = 1000.0
 class SVHNNet(nn.Module):
     """forward(x (N, 3, 128, 256)) -> (digit logits (N, 6, 11), box (N, 4))."""
 
-    def __init__(self, pooling=True, dropout=0.2):
+    def __init__(self, pooling=True, dropout=0.2, box_bias=None):
         super().__init__()
         self.pooling = bool(pooling)
         self.convs = nn.ModuleList([nn.Conv2d(cin, cout, k, padding="same")
@@ -54,6 +55,8 @@ class SVHNNet(nn.Module):
         self.digit_heads = nn.ModuleList([nn.Linear(FEATURES, NUM_CLASSES, init="glorot")
                                           for _ in range(NUM_POSITIONS)])
         self.box_head = nn.Linear(FEATURES, 4, init="glorot")
+        if box_bias is not None:
+            start_box_bias(self.box_head, box_bias, "svhn")
 
     def trace(self, x):
         """[(layer name, output)] for every layer in order; the last two are the heads."""
@@ -81,13 +84,14 @@ class SVHNNet(nn.Module):
         return [conv.weight for conv in convs]
 
 
-def svhn(pooling=True, dropout=0.2):
-    """The "paper convolution" model; pooling=False is the seed's final variant."""
-    return SVHNNet(pooling=pooling, dropout=dropout)
+def svhn(pooling=True, dropout=0.2, box_bias=None):
+    """The "paper convolution" model; pooling=False is the seed's final variant.
+    box_bias: the box head's starting bias (the seed's: zero)."""
+    return SVHNNet(pooling=pooling, dropout=dropout, box_bias=box_bias)
 
 
-def svhn_no_pooling(dropout=0.2):
-    return SVHNNet(pooling=False, dropout=dropout)
+def svhn_no_pooling(dropout=0.2, box_bias=None):
+    return SVHNNet(pooling=False, dropout=dropout, box_bias=box_bias)
 
 
 MODELS = {"svhn": svhn, "svhn_no_pooling": svhn_no_pooling}
@@ -240,7 +244,10 @@ def svhn_datasets(data, seed, validation_size):
 def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="svhn",
                     validation_size=None, **options):
     """SPECS section 6: Adam 1e-4, batch 50, 1000 * re-weighted CE + MSE(box)
-    + 0.001 * L2 of the conv kernels; model "svhn_no_pooling" is the final variant."""
+    + 0.001 * L2 of the conv kernels; model "svhn_no_pooling" is the final variant.
+    `options` go to the network (dropout, box_bias); box_bias="mean" starts the
+    box head's bias at the mean box of the first training items, as in
+    digit_sequence (the seed's: zero)."""
     from nnlite import optim
     from nnlite.data import DataLoader
     from nnlite.models.digit_sequence import DigitSequenceTask
@@ -250,10 +257,12 @@ def training_recipe(data="synth", batch=None, seed=0, device="cpu", model="svhn"
                          f"{sorted(MODELS)}")
     validation_size = validation_size or CPU_VALIDATION_SIZE
     config = default_config(pooling=model == "svhn")
+    train, val, _ = svhn_datasets(data, seed, validation_size)
+    # the boxes are read from the raw items: the normalised images are not needed
+    resolve_box_bias(options, train.dataset, "svhn.training_recipe")
     nl.manual_seed(seed)
     network = MODELS[model](**options)
     optimizer = optim.Adam(network.parameters(), lr=config["lr"])
-    train, val, _ = svhn_datasets(data, seed, validation_size)
     task = DigitSequenceTask(loss)
     return Recipe(network, optimizer, None, task,
                   DataLoader(train, batch or config["batch_size"], shuffle=data != "synth",

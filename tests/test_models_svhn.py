@@ -96,3 +96,12 @@ def test_config():
     assert svhn.default_config(pooling=False)["model"] == "svhn_no_pooling"
     assert set(svhn.MODELS) == {"svhn", "svhn_no_pooling"}
     assert svhn.MODELS["svhn_no_pooling"]().pooling is False
+
+
+def test_box_bias_sets_the_box_head_and_checks_its_values():
+    net = svhn.svhn_no_pooling(box_bias=[128, 64, 28, 84])
+    np.testing.assert_array_equal(net.box_head.bias.numpy(), [128, 64, 28, 84])
+    assert (svhn.svhn().box_head.bias.numpy() == 0).all()  # the seed's start
+    for bad in ([1, 2, 3], [1, 2, 3, float("inf")], "mean"):
+        with pytest.raises(ValueError, match="svhn: box_bias must be 4 finite numbers"):
+            svhn.svhn(box_bias=bad)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from nnlite.data import SyntheticDigitSequences
-from nnlite.models import svhn
+from nnlite.models import digit_sequence as ds, svhn
 
 from test_train_digit_sequence import run_steps
 
@@ -33,3 +33,23 @@ def test_normalisation_statistics_and_model_check(monkeypatch):
     assert len(labels) == 6
     with pytest.raises(ValueError, match="unknown model 'digit_sequence'"):
         svhn.training_recipe(model="digit_sequence")
+
+
+def test_box_bias_mean_starts_the_box_head_at_the_mean_training_box(monkeypatch):
+    monkeypatch.setattr(svhn, "NORMALISATION_SAMPLE", 4)
+    monkeypatch.setattr(ds, "MEAN_BOX_SAMPLES", 40)
+    seed_recipe = svhn.training_recipe(validation_size=4)
+    recipe = svhn.training_recipe(validation_size=4, box_bias="mean")
+    train = recipe.train_loader.dataset
+    expected = np.mean([train[i][2] for i in range(40)], axis=0)
+    np.testing.assert_allclose(recipe.model.box_head.bias.numpy(), expected, rtol=1e-6)
+    assert expected[2] == 28 and 28 <= expected[3] <= 140  # 1-5 digits, 28 px each
+    # only that bias differs from the seed's start (zero), not the draw of the weights
+    for (name, a), (_, b) in zip(seed_recipe.model.state_dict().items(),
+                                 recipe.model.state_dict().items()):
+        if name != "box_head.bias":
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    assert (seed_recipe.model.box_head.bias.numpy() == 0).all()
+    with pytest.raises(ValueError, match="svhn.training_recipe: box_bias must be 'mean' or "
+                                         "four numbers, got 'median'"):
+        svhn.training_recipe(validation_size=2, box_bias="median")
