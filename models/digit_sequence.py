@@ -387,5 +387,12 @@ def load_image(path):
 def predict_texts(model, images, beam=None, lexicon=None):
     """The digit strings read (argmax per position, no-digit positions dropped);
     beam and lexicon do not apply to a fixed-position classifier and are ignored."""
-    digit_logits, _ = model(nl.tensor(np.asarray(images, dtype=np.float32)))
-    return decode_digits(digit_logits)
+    return predict_boxes(model, images)[0]
+
+
+def predict_boxes(model, images):
+    """(digit strings, boxes (N, 4) float64): one forward pass gives both; a box
+    is [x_center, y_center, h, w] in pixels of the 256x128 input (the image as
+    load_image resized it)."""
+    digit_logits, box = model(nl.tensor(np.asarray(images, dtype=np.float32)))
+    return decode_digits(digit_logits), np.asarray(box.numpy(), dtype=np.float64)

@@ -7,6 +7,9 @@ its recipe module; that module supplies
     load_image(path) -> array                                 (predict, visualize)
     predict_texts(model, images, beam=None, lexicon=None) -> [str]   (predict)
     attention_masks(model, images) -> array (N, steps, h, w)  (visualize)
+and a model that also locates its text (digit_sequence)
+    predict_boxes(model, images) -> ([str], array (N, 4))     (predict, visualize)
+with each box [x_center, y_center, h, w] in pixels of the resized input.
 """
 import math
 import os
@@ -93,7 +96,10 @@ def add_predict_command(subparsers):
     parser = subparsers.add_parser(
         "predict", help="print the text a trained model reads in images",
         description="Load CHECKPOINT into MODEL and print the text read from each IMAGE "
-                    "(greedy decoding, or beam search with --beam). Without CHECKPOINT, "
+                    "(greedy decoding, or beam search with --beam), one tab-separated line "
+                    "per image: path, text and, for a model that locates the text "
+                    "(digit_sequence), its box x_center,y_center,h,w in pixels of the "
+                    "model's input (the image resized to it). Without CHECKPOINT, "
                     "a model that ships pretrained weights (crnn) uses them.")
     _model_argument(parser)
     parser.add_argument("inputs", metavar="[CHECKPOINT] IMAGE", nargs="+",
@@ -109,10 +115,13 @@ def add_predict_command(subparsers):
 
 def add_visualize_command(subparsers):
     parser = subparsers.add_parser(
-        "visualize", help="attention masks of a reader as a PNG grid and an animated GIF",
-        description="Load CHECKPOINT into MODEL (an attention reader) and write, for each "
-                    "IMAGE, the mask over the image at every step: DIR/<name>_attention.png "
-                    "and DIR/<name>_attention.gif.")
+        "visualize", help="attention masks of a reader (PNG grid, animated GIF), or the "
+                          "box a digit-sequence model finds (PNG)",
+        description="Load CHECKPOINT into MODEL and write, for each IMAGE: for an "
+                    "attention reader, the mask over the image at every step "
+                    "(DIR/<name>_attention.png and DIR/<name>_attention.gif); for a model "
+                    "that locates its text (digit_sequence), the image with the box and "
+                    "the digits it reads (DIR/<name>_box.png).")
     _model_argument(parser)
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="an nnlite .h5 checkpoint")
     parser.add_argument("images", metavar="IMAGE", nargs="+", help="image files")
@@ -565,12 +574,20 @@ def run_predict(args):
     _load_checkpoint(args.checkpoint, model, args.device, args.model)
     images = _load_images(module, args.images)
     model.eval()
-    texts = []
+    locates = callable(getattr(module, "predict_boxes", None))
+    texts, boxes = [], []
     with nl.no_grad():
         for batch in _batches(images):
-            texts += list(module.predict_texts(model, batch, beam=args.beam, lexicon=lexicon))
-    for path, text in zip(args.images, texts):
-        print(f"{path}\t{text}")
+            if locates:  # text and box from one forward pass
+                batch_texts, batch_boxes = module.predict_boxes(model, batch)
+                texts += list(batch_texts)
+                boxes += list(batch_boxes)
+            else:
+                texts += list(module.predict_texts(model, batch, beam=args.beam,
+                                                   lexicon=lexicon))
+    for index, (path, text) in enumerate(zip(args.images, texts)):
+        box = "\t" + ",".join(f"{v:.1f}" for v in boxes[index]) if locates else ""
+        print(f"{path}\t{text}{box}")
     return 0
 
 
@@ -580,14 +597,20 @@ def run_predict(args):
 def run_visualize(args):
     import nnlite as nl
     from nnlite.training import plots
-    builder, module = _resolve(args.model, ["load_image", "attention_masks"],
-                               "attention masks")
+    _, module = _resolve(args.model, [], "visualisation")
+    # a model that locates its text draws its box; a reader draws its attention
+    needs = "predict_boxes" if callable(getattr(module, "predict_boxes", None)) \
+        else "attention_masks"
+    builder, module = _resolve(args.model, ["load_image", needs],
+                               "attention masks or boxes to visualise")
     _check_checkpoint(args.checkpoint)
     model = builder()
     _load_checkpoint(args.checkpoint, model, args.device, args.model)
     images = _load_images(module, args.images)
     _writable_directory(args.out, "--out")
     model.eval()
+    if needs == "predict_boxes":
+        return _visualize_boxes(module, model, images, args)
     masks = []
     with nl.no_grad():
         for batch in _batches(images):
@@ -607,4 +630,26 @@ def run_visualize(args):
             raise CommandError(f"--out {args.out}: cannot write the pictures of {path}: "
                                f"{_reason(exc)}", status=1) from None
         print(f"{path}: {png} {gif}")
+    return 0
+
+
+def _visualize_boxes(module, model, images, args):
+    """DIR/<name>_box.png for each image: the box and the digits the model finds."""
+    import nnlite as nl
+    from nnlite.training import plots
+    texts, boxes = [], []
+    with nl.no_grad():
+        for batch in _batches(images):
+            batch_texts, batch_boxes = module.predict_boxes(model, batch)
+            texts += list(batch_texts)
+            boxes += list(batch_boxes)
+    for path, image, text, box in zip(args.images, images, texts, boxes):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        try:
+            os.makedirs(args.out, exist_ok=True)
+            png = plots.box_picture(image, box, text, os.path.join(args.out, f"{stem}_box.png"))
+        except OSError as exc:  # the folder was writable a moment ago: disk full ...
+            raise CommandError(f"--out {args.out}: cannot write the picture of {path}: "
+                               f"{_reason(exc)}", status=1) from None
+        print(f"{path}: {png}")
     return 0

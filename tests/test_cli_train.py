@@ -154,7 +154,8 @@ def test_bad_input_is_reported(registry, tmp_path, capsys):
     assert "model bare has no prediction support yet (small_models defines no load_image, " \
            "predict_texts)" in capsys.readouterr().err
     assert cli.main(["visualize", "bare", "x.h5", "y.png", "--out", str(tmp_path)]) == 2
-    assert "no attention masks yet" in capsys.readouterr().err
+    assert "model bare has no attention masks or boxes to visualise yet (small_models " \
+           "defines no load_image, attention_masks)" in capsys.readouterr().err
     other = tmp_path / "other.h5"
     nl.io.save(other, ConvLSTMNet())
     assert cli.main(["predict", "toy", str(other), "y.png"]) == 2

@@ -70,8 +70,9 @@ def test_cli_train_writes_the_run_and_predict_reads_it(tmp_path, monkeypatch, ca
     assert ds.load_image(tmp_path / "digits.png").shape == (1, 128, 256)
     assert cli.main(["predict", "digit_sequence_variable", str(out / "last.h5"),
                      str(tmp_path / "digits.png")]) == 0
-    path, text = capsys.readouterr().out.strip().split("\t")
+    path, text, box = capsys.readouterr().out.strip().split("\t")
     assert path.endswith("digits.png") and set(text) <= set("0123456789") and len(text) <= 5
+    assert len([float(v) for v in box.split(",")]) == 4
 
 
 @pytest.mark.parametrize("model, width", [("digit_sequence", 140.0),
@@ -101,3 +102,46 @@ def test_box_bias_mean_starts_the_box_head_at_the_mean_training_box(model, width
     assert errors[1] < 0.25 * errors[0], errors
     with pytest.raises(ValueError, match="box_bias must be 'mean' or four numbers, got 'median'"):
         ds.training_recipe(validation_size=2, box_bias="median")
+
+
+def _known_reader(path):
+    """A digit_sequence checkpoint whose outputs are known: zero head weights, so
+    the digits are the heads' biases (3, 7, 2, then no digit) and the box is
+    the box head's bias."""
+    net = ds.digit_sequence(box_bias=[100.0, 60.0, 28.0, 84.0])
+    net.box_layers[-1].weight.data[...] = 0
+    for position, head in enumerate(net.digit_heads):
+        head.weight.data[...] = 0
+        head.bias.data[...] = 0
+        head.bias.data[[3, 7, 2, ds.NO_DIGIT, ds.NO_DIGIT][position]] = 5.0
+    nl.io.save(path, net)
+
+
+def test_predict_prints_the_digits_and_the_box(tmp_path, capsys):
+    _known_reader(tmp_path / "known.h5")
+    image, _, _ = SyntheticDigitSequences(1, seed=4)[0]
+    np.save(tmp_path / "digits.npy", image)
+    assert cli.main(["predict", "digit_sequence", str(tmp_path / "known.h5"),
+                     str(tmp_path / "digits.npy")]) == 0
+    assert capsys.readouterr().out == f"{tmp_path / 'digits.npy'}\t372\t100.0,60.0,28.0,84.0\n"
+
+
+def test_visualize_draws_the_box_and_the_digits(tmp_path, capsys):
+    from nnlite.training import plots
+    _known_reader(tmp_path / "known.h5")
+    image, _, _ = SyntheticDigitSequences(1, seed=4)[0]
+    np.save(tmp_path / "digits.npy", image)
+    assert cli.main(["visualize", "digit_sequence", str(tmp_path / "known.h5"),
+                     str(tmp_path / "digits.npy"), "--out", str(tmp_path / "pictures")]) == 0
+    png = tmp_path / "pictures" / "digits_box.png"
+    assert capsys.readouterr().out == f"{tmp_path / 'digits.npy'}: {png}\n"
+    assert Image.open(png).size[0] > Image.open(png).size[1]  # the 256x128 canvas's shape
+    figure = plots.box_figure(image, [100.0, 60.0, 28.0, 84.0], "372")
+    axes = figure.axes[0]
+    (rectangle,) = axes.patches
+    # edges at x 58 and 142, y 46 and 74 (a pixel i spans [i, i + 1)), in imshow's
+    # frame where pixel i is centred at i
+    assert rectangle.get_xy() == (57.5, 45.5)
+    assert (rectangle.get_width(), rectangle.get_height()) == (84.0, 28.0)
+    assert axes.get_title() == "read: 372"
+    assert plots.box_figure(image, [1, 1, 1, 1], "").axes[0].get_title() == "read: (nothing)"

@@ -129,3 +129,31 @@ def attention_pictures(image, masks, png_path, gif_path, titles=None):
     _save_atomic(gif_path, lambda target: frames[0].save(
         target, format="GIF", save_all=True, append_images=frames[1:], duration=600, loop=0))
     return png_path, gif_path
+
+
+# ------------------------------------------------------------------- boxes --
+
+def box_picture(image, box, text, png_path):
+    """`png_path` (PNG): the figure of box_figure(image, box, text)."""
+    figure = box_figure(image, box, text)
+    _save_atomic(png_path, lambda target: figure.savefig(target, format="png"))
+    return png_path
+
+
+def box_figure(image, box, text):
+    """The image with a box [x_center, y_center, h, w] (pixels; a pixel i spans
+    [i, i + 1)) drawn on it and `text` as the title: what a localising model found."""
+    from matplotlib.patches import Rectangle
+    picture = image_for_display(image)
+    x_center, y_center, height, width = (float(v) for v in box)
+    rows, cols = picture.shape[:2]
+    figure = _figure(6.0 * cols / max(rows, cols), 6.0 * rows / max(rows, cols) + 0.5)
+    axes = figure.add_subplot(1, 1, 1)
+    axes.imshow(picture, cmap="gray", vmin=0, vmax=1)
+    # imshow centres pixel i at i, so the box's edge at x sits at x - 0.5
+    axes.add_patch(Rectangle((x_center - width / 2 - 0.5, y_center - height / 2 - 0.5),
+                             width, height, fill=False, edgecolor="red", linewidth=2))
+    axes.set_title(f"read: {text or '(nothing)'}", fontsize=11)
+    axes.axis("off")
+    figure.tight_layout()
+    return figure
