@@ -574,21 +574,29 @@ def run_predict(args):
     _load_checkpoint(args.checkpoint, model, args.device, args.model)
     images = _load_images(module, args.images)
     model.eval()
-    locates = callable(getattr(module, "predict_boxes", None))
+    if callable(getattr(module, "predict_boxes", None)):  # text and box in one pass
+        for path, text, box in zip(args.images, *_texts_and_boxes(module, model, images)):
+            print(f"{path}\t{text}\t" + ",".join(f"{v:.1f}" for v in box))
+        return 0
+    texts = []
+    with nl.no_grad():
+        for batch in _batches(images):
+            texts += list(module.predict_texts(model, batch, beam=args.beam, lexicon=lexicon))
+    for path, text in zip(args.images, texts):
+        print(f"{path}\t{text}")
+    return 0
+
+
+def _texts_and_boxes(module, model, images):
+    """([text], [box]) of a model that locates its text, a batch at a time."""
+    import nnlite as nl
     texts, boxes = [], []
     with nl.no_grad():
         for batch in _batches(images):
-            if locates:  # text and box from one forward pass
-                batch_texts, batch_boxes = module.predict_boxes(model, batch)
-                texts += list(batch_texts)
-                boxes += list(batch_boxes)
-            else:
-                texts += list(module.predict_texts(model, batch, beam=args.beam,
-                                                   lexicon=lexicon))
-    for index, (path, text) in enumerate(zip(args.images, texts)):
-        box = "\t" + ",".join(f"{v:.1f}" for v in boxes[index]) if locates else ""
-        print(f"{path}\t{text}{box}")
-    return 0
+            batch_texts, batch_boxes = module.predict_boxes(model, batch)
+            texts += list(batch_texts)
+            boxes += list(batch_boxes)
+    return texts, boxes
 
 
 # -------------------------------------------------------------- visualize --
@@ -635,14 +643,8 @@ def run_visualize(args):
 
 def _visualize_boxes(module, model, images, args):
     """DIR/<name>_box.png for each image: the box and the digits the model finds."""
-    import nnlite as nl
     from nnlite.training import plots
-    texts, boxes = [], []
-    with nl.no_grad():
-        for batch in _batches(images):
-            batch_texts, batch_boxes = module.predict_boxes(model, batch)
-            texts += list(batch_texts)
-            boxes += list(batch_boxes)
+    texts, boxes = _texts_and_boxes(module, model, images)
     for path, image, text, box in zip(args.images, images, texts, boxes):
         stem = os.path.splitext(os.path.basename(path))[0]
         try:
