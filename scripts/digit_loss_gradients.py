@@ -14,7 +14,6 @@ Without a checkpoint it measures the recipe's freshly initialised network
 one's weights. The batches are the recipe's first training batches.
 """
 import argparse
-import ast
 
 import numpy as np
 
@@ -56,16 +55,12 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=4)
     args = parser.parse_args(argv)
 
+    from nnlite.cli_train import _recipe_options
     from nnlite.io.checkpoint import load
     from nnlite.models import digit_sequence as ds
 
-    options = {}
-    for pair in args.option:
-        key, _, text = pair.partition("=")
-        try:
-            options[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[key] = text
+    # parsed and checked as `nnlite train --option` does
+    options = _recipe_options(ds, args.option)
     model_name = "digit_sequence_variable" if args.variable else "digit_sequence"
     recipe = ds.training_recipe(model=model_name, seed=args.seed, validation_size=2, **options)
     batches = []
